@@ -1,0 +1,36 @@
+"""Errors a user can act on.
+
+Every error the library raises on purpose derives from :class:`PyroVAEError`; the command line
+prints its message (no traceback) and exits with a non-zero status.
+"""
+
+from __future__ import annotations
+
+
+class PyroVAEError(Exception):
+    """Base class: a problem with the user's input or environment, with a message saying how to
+    fix it."""
+
+
+class ConfigError(PyroVAEError, ValueError):
+    """An invalid option or combination of options."""
+
+
+class DatasetUnavailableError(PyroVAEError):
+    """A named data set cannot be found locally and cannot be downloaded."""
+
+
+class DataFormatError(PyroVAEError, ValueError):
+    """Data files or tensors exist but are malformed (truncated IDX files, NaNs, wrong shape)."""
+
+
+class CheckpointError(PyroVAEError):
+    """A checkpoint or run directory is missing, corrupt, or refused as unsafe."""
+
+
+class TrainingDivergedError(PyroVAEError):
+    """The loss became NaN or infinite during training."""
+
+
+class TrainingInterrupted(PyroVAEError):
+    """Ctrl-C during training; the run directory holds the last completed epoch."""

@@ -1,0 +1,84 @@
+"""From integer grey levels to the tensors a likelihood observes.
+
+A *pixel scheme* says how the images of a split become model inputs (flattened to ``[N, D]``):
+
+* ``dynamic``: binary, ``x ~ Bernoulli(level / (levels - 1))`` drawn afresh at every epoch
+  (the usual protocol for binarized MNIST in the log-likelihood literature);
+* ``static``: binary, one seeded draw per split, reused for ever;
+* ``grey``: grey levels scaled to ``[0, 1]`` (what most tutorials feed a Bernoulli decoder);
+* ``dequantized``: continuous, ``(level + u) / levels`` with ``u ~ U(0, 1)`` drawn afresh at
+  every epoch, so a density on ``[0, 1]^D`` is comparable to a discrete model's probability
+  mass (for a density ``p`` on the unit cube, ``log P(x) >= E_u[log p((x + u) / L)] - D log L``
+  with ``L`` the number of levels).
+
+Evaluation never uses fresh noise: validation and test sets are binarized (or dequantized) once,
+with a fixed seed per split (``EVAL_SEEDS``), so every run and every model is scored on the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .datasets import Split
+
+PIXEL_SCHEMES = ("dynamic", "static", "grey", "dequantized")
+BINARY_SCHEMES = ("dynamic", "static")
+
+EVAL_SEEDS = {"train": 2, "val": 1, "test": 0}
+"""Seeds of the one-off binarization / dequantization draw of each split."""
+
+
+def unit_interval(split: Split, levels: int) -> torch.Tensor:
+    """Grey levels scaled to ``[0, 1]``, flattened: ``[N, H*W]`` float32."""
+    return split.images.reshape(len(split), -1).float() / (levels - 1)
+
+
+def binarize(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One Bernoulli draw per pixel: ``x_ij ~ Bernoulli(probs_ij)``."""
+    return torch.bernoulli(probs, generator=generator)
+
+
+def dequantize(split: Split, levels: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Uniform dequantization ``(level + u) / levels``, ``u ~ U(0, 1)``: values in ``(0, 1)``."""
+    flat = split.images.reshape(len(split), -1).float()
+    noise = torch.rand(flat.shape, generator=generator)
+    return (flat + noise) / levels
+
+
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def eval_view(split: Split, levels: int, scheme: str, split_name: str) -> torch.Tensor:
+    """The fixed tensor a model trained with ``scheme`` is evaluated on.
+
+    Binary schemes and ``grey`` are evaluated on a static binarization (so a model trained on grey
+    levels is scored on the same binary test set as the others); ``dequantized`` on one fixed
+    dequantization.
+    """
+    _check_scheme(scheme)
+    generator = _seeded(EVAL_SEEDS[split_name])
+    if scheme == "dequantized":
+        return dequantize(split, levels, generator)
+    return binarize(unit_interval(split, levels), generator)
+
+
+def train_view(
+    split: Split, levels: int, scheme: str, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The training tensor for one epoch (fresh noise from ``generator`` where the scheme
+    re-samples; the global torch RNG when ``generator`` is None)."""
+    _check_scheme(scheme)
+    if scheme == "dynamic":
+        return binarize(unit_interval(split, levels), generator)
+    if scheme == "static":
+        return eval_view(split, levels, "static", "train")
+    if scheme == "grey":
+        return unit_interval(split, levels)
+    return dequantize(split, levels, generator)
+
+
+def _check_scheme(scheme: str) -> None:
+    if scheme not in PIXEL_SCHEMES:
+        raise ValueError(f"unknown pixel scheme {scheme!r}; expected one of {PIXEL_SCHEMES}")
