@@ -1,0 +1,132 @@
+"""The VAE as a Pyro program: a model and a guide composed from swappable parts.
+
+Generative story (the model)::
+
+    z_n ~ p(z)                               prior()
+    x_n ~ p_theta(x | z_n)                   likelihood(decoder(z_n))
+
+Approximate posterior (the guide)::
+
+    z_n ~ q_phi(z | x_n)                     guide_part(x_n)   (the encoder)
+
+Both live in ``pyro.plate("data", N, subsample=...)``: with ``num_data=N`` a minibatch of size B
+is scaled by N / B, so ``Trace_ELBO`` estimates the ELBO of the whole data set, whatever the
+batch size. Without ``num_data`` the plate covers just the batch, and per-example quantities
+(log-weights, ELBO terms) keep their batch dimension. Site names are ``"z"`` and ``"x"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .guides import GUIDES
+from .likelihoods import LIKELIHOODS
+from .nets import MLP
+from .priors import PRIORS
+
+
+def _has_parameters(part: object) -> bool:
+    return isinstance(part, nn.Module) and any(True for _ in part.parameters())
+
+
+class VAE(nn.Module):
+    """A variational autoencoder: ``model(x)`` and ``guide(x)`` for Pyro's inference.
+
+    Args:
+        prior: callable returning p(z) (``event_shape == (latent_dim,)``).
+        guide: callable mapping x to q(z|x), reparameterizable (the encoder).
+        decoder: network mapping z to the likelihood's parameters.
+        likelihood: callable mapping decoder output to p(x|z) (``event_shape == (D,)``).
+    """
+
+    def __init__(
+        self,
+        prior: Callable[[], dist.Distribution],
+        guide: Callable[[torch.Tensor], dist.Distribution],
+        decoder: nn.Module,
+        likelihood: Callable[[torch.Tensor], dist.Distribution],
+    ) -> None:
+        super().__init__()
+        self.prior = prior
+        self.encoder = guide
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self._register = [
+            (name, part)
+            for name, part in (("prior", prior), ("likelihood", likelihood))
+            if _has_parameters(part)
+        ]
+
+    # ------------------------------------------------------------------ Pyro program
+    @staticmethod
+    def data_plate(x: torch.Tensor, num_data: int | None = None) -> pyro.plate:
+        """The data plate at dim -1; with ``num_data`` it subsamples ``len(x)`` of ``num_data``."""
+        batch = x.shape[-2]
+        if num_data is None:
+            return pyro.plate("data", batch, dim=-1)
+        return pyro.plate("data", num_data, subsample=torch.arange(batch, device=x.device), dim=-1)
+
+    def model(self, x: torch.Tensor, num_data: int | None = None) -> torch.Tensor:
+        """p(z) p_theta(x|z) with x observed at site ``"x"``; x has shape ``[B, D]``."""
+        pyro.module("decoder", self.decoder)
+        for name, part in self._register:
+            pyro.module(name, part)
+        with self.data_plate(x, num_data):
+            z = pyro.sample("z", self.prior())
+            return pyro.sample("x", self.likelihood(self.decoder(z)), obs=x)
+
+    def guide(self, x: torch.Tensor, num_data: int | None = None) -> torch.Tensor:
+        """q_phi(z|x) at site ``"z"``, reparameterized."""
+        pyro.module("encoder", self.encoder)
+        with self.data_plate(x, num_data):
+            return pyro.sample("z", self.encoder(x))
+
+    # ------------------------------------------------------------------ conveniences
+    @property
+    def latent_dim(self) -> int:
+        return int(self.prior().event_shape[0])
+
+    def encode(self, x: torch.Tensor) -> dist.Distribution:
+        """q_phi(z|x)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> dist.Distribution:
+        """p_theta(x|z)."""
+        return self.likelihood(self.decoder(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """E[x | z] at a representative code of q(z|x): its mean where known, else a sample."""
+        q = self.encode(x)
+        try:
+            z = q.mean
+        except NotImplementedError:
+            z = q.sample()
+        return self.decode(z).mean
+
+    @torch.no_grad()
+    def sample(self, num_samples: int) -> torch.Tensor:
+        """E[x | z] for ``num_samples`` draws z ~ p(z): ``[num_samples, D]``."""
+        z = self.prior().sample((num_samples,))
+        return self.decode(z).mean
+
+
+def build_vae(cfg: ModelConfig, data_dim: int, pixels: str = "dynamic") -> VAE:
+    """Build the VAE that a :class:`ModelConfig` names, for data of dimension ``data_dim``.
+
+    The decoder mirrors the encoder's hidden widths: ``latent -> reversed(hidden) -> D * k``
+    where k is the likelihood's number of parameters per data dimension.
+    """
+    likelihood = LIKELIHOODS[cfg.likelihood].from_config(data_dim, cfg, pixels)
+    prior = PRIORS[cfg.prior].from_config(data_dim, cfg)
+    guide = GUIDES[cfg.guide].from_config(data_dim, cfg)
+    decoder = MLP(
+        cfg.latent_dim, list(reversed(cfg.hidden)), data_dim * likelihood.param_dim, cfg.activation
+    )
+    return VAE(prior, guide, decoder, likelihood)
