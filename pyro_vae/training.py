@@ -1,0 +1,292 @@
+"""Stochastic variational inference: the training loop, its ELBOs and its metrics.
+
+Each step draws a minibatch of B of the N training examples and takes an Adam step on
+
+    loss = -ELBO_hat = -(N / B) * sum_{n in batch} E_q[log p(x_n, z) - log q(z | x_n)],
+
+the minibatch estimate of the whole data set's negative ELBO (the data plate's subsampling
+scale does the N / B). Gradients come from Pyro's ELBO (``differentiable_loss``) through the
+reparameterized guide sample. The optimizer is one ``torch.optim.Adam`` over all parameters
+(the pattern Pyro documents for using PyTorch optimizers directly), which is several times
+cheaper per step than ``pyro.optim``'s one-optimizer-per-parameter wrapper.
+
+Reported numbers are per example, in nats: ``train_elbo`` is the average over the epoch's
+minibatches (each example counted once), ``val_elbo`` the ELBO of the fixed validation set
+with ``eval_particles`` samples per example, drawn from a fixed seed so that epochs differ only
+through the parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pyro
+import torch
+from pyro.infer import ELBO, JitTrace_ELBO, Trace_ELBO
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .datasets import ImageDataset
+from .errors import ConfigError, TrainingDivergedError
+from .pixels import eval_view, train_view
+
+
+def _trace_elbo(particles: int, jit: bool) -> ELBO:
+    options = dict(num_particles=particles, vectorize_particles=particles > 1, max_plate_nesting=1)
+    return JitTrace_ELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
+
+
+ELBOS: dict[str, Callable[[int, bool], ELBO]] = {"trace": _trace_elbo}
+"""Training objectives by name (``--elbo``): ``factory(num_particles, jit) -> pyro ELBO``."""
+
+EVAL_SEED = 20131220
+"""Seed of the guide samples used for held-out ELBOs (fixed: common random numbers)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; asking for absent CUDA is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine; use cpu.")
+    return device
+
+
+def make_optimizer(params, lr: float) -> torch.optim.Adam:
+    """Adam over all parameters at once, fused into one kernel where PyTorch supports it."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+@contextmanager
+def seeded_rng(seed: int) -> Iterator[None]:
+    """Run a block with the global RNGs seeded by ``seed``, restoring them afterwards."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@torch.no_grad()
+def heldout_elbo(
+    model: Callable,
+    guide: Callable,
+    x: torch.Tensor,
+    num_particles: int = 10,
+    chunk_size: int = 1000,
+    seed: int = EVAL_SEED,
+) -> float:
+    """ELBO per example (nats) of a fixed data tensor, averaged over ``num_particles`` guide
+    samples per example; the model's data plate must cover the batch (no ``num_data``)."""
+    elbo = Trace_ELBO(
+        num_particles=num_particles, vectorize_particles=num_particles > 1, max_plate_nesting=1
+    )
+    total = 0.0
+    with seeded_rng(seed), pyro.validation_enabled(False):
+        for chunk in x.split(chunk_size):
+            total += elbo.loss(model, guide, chunk)
+    return -total / len(x)
+
+
+def check_batch_size(cfg: RunConfig, dataset: ImageDataset) -> None:
+    """A batch cannot be larger than the training set."""
+    n_train = len(dataset.train)
+    if cfg.train.batch_size > n_train:
+        raise ConfigError(
+            f"--batch-size {cfg.train.batch_size} is larger than the {n_train} training "
+            f"examples of {dataset.name!r}; use at most {n_train}."
+        )
+
+
+@dataclass
+class EpochRecord:
+    """One line of ``metrics.jsonl``."""
+
+    epoch: int
+    steps: int
+    examples_seen: int
+    train_elbo: float
+    val_elbo: float
+    epoch_seconds: float
+    wall_seconds: float
+
+
+def rng_state() -> dict[str, Any]:
+    """All RNG states a run depends on, as tensors and plain values (safe to ``torch.load``)."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, keys.numpy(), *rest))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains a model/guide pair on a data set by SVI, one epoch at a time.
+
+    ``on_epoch_end(trainer, record)`` is called after every epoch (the run directory uses it to
+    write metrics and an atomic checkpoint). Creating a trainer clears Pyro's global param store,
+    as Pyro's examples do, so that an earlier model's parameters of the same names cannot shadow
+    this model's (the JIT-compiled ELBO reads parameters from the store).
+    """
+
+    def __init__(
+        self,
+        vae: torch.nn.Module,
+        cfg: RunConfig,
+        dataset: ImageDataset,
+        device: torch.device | None = None,
+        progress: bool = True,
+        on_epoch_end: Callable[[Trainer, EpochRecord], None] | None = None,
+    ) -> None:
+        self.cfg = cfg = cfg.resolved()
+        pyro.clear_param_store()
+        self.device = device if device is not None else resolve_device(cfg.train.device)
+        self.vae = vae.to(self.device)
+        self.dataset = dataset
+        self.progress = progress
+        self.on_epoch_end = on_epoch_end
+        check_batch_size(cfg, dataset)
+        self.train_split = type(dataset.train)(
+            dataset.train.images.to(self.device), dataset.train.labels.to(self.device)
+        )
+        self.x_val = eval_view(dataset.val, dataset.levels, cfg.data.pixels, "val").to(self.device)
+        self.optimizer = make_optimizer(self.vae.parameters(), cfg.train.lr)
+        self.elbo = ELBOS[cfg.train.elbo](cfg.train.particles, cfg.train.jit)
+        self.epoch = 0
+        self.steps = 0
+        self.wall_seconds = 0.0
+        self.history: list[EpochRecord] = []
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_split)
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.num_train / self.cfg.train.batch_size)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "data_dim": self.dataset.data_dim,
+            "image_shape": list(self.dataset.image_shape),
+            "model": self.vae.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "steps": self.steps,
+            "wall_seconds": self.wall_seconds,
+            "history": [asdict(r) for r in self.history],
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.vae.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.steps = int(state["steps"])
+        self.wall_seconds = float(state["wall_seconds"])
+        self.history = [EpochRecord(**r) for r in state["history"]]
+        set_rng_state(state["rng"])
+
+    # ------------------------------------------------------------------ loop
+    def _step(self, x: torch.Tensor, validate: bool) -> float:
+        with pyro.validation_enabled(validate):
+            loss = self.elbo.differentiable_loss(
+                self.vae.model, self.vae.guide, x, num_data=self.num_train
+            )
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step "
+                f"{self.steps + 1}. The last good checkpoint (epoch {self.epoch}) is intact. "
+                "Try a smaller --lr, a larger --batch-size, or check the data for extreme values."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.steps += 1
+        return loss.item()
+
+    def train_epoch(self, bar: tqdm | None = None) -> EpochRecord:
+        """One pass over a fresh shuffle (and fresh binarization) of the training set."""
+        start = time.perf_counter()
+        cfg, n = self.cfg, self.num_train
+        x_all = train_view(self.train_split, self.dataset.levels, cfg.data.pixels)
+        perm = torch.randperm(n, device=self.device)
+        b = cfg.train.batch_size
+        total = 0.0
+        for i in range(self.steps_per_epoch()):
+            idx = perm[i * b : (i + 1) * b]
+            # Pyro's validation (support and shape checks) on the run's first step only.
+            loss = self._step(x_all[idx], validate=self.steps == 0)
+            total += loss * len(idx) / n  # = sum over the batch of -ELBO_n
+            if bar is not None:
+                bar.update(1)
+        self.epoch += 1
+        self.vae.eval()
+        val = heldout_elbo(self.vae.model, self.vae.guide, self.x_val, cfg.train.eval_particles)
+        self.vae.train()
+        elapsed = time.perf_counter() - start
+        self.wall_seconds += elapsed
+        record = EpochRecord(
+            epoch=self.epoch,
+            steps=self.steps,
+            examples_seen=self.epoch * n,
+            train_elbo=-total / n,
+            val_elbo=val,
+            epoch_seconds=elapsed,
+            wall_seconds=self.wall_seconds,
+        )
+        self.history.append(record)
+        return record
+
+    def fit(self) -> list[EpochRecord]:
+        """Train until ``cfg.train.epochs`` epochs are done (continuing from ``self.epoch``)."""
+        epochs = self.cfg.train.epochs
+        assert epochs is not None
+        remaining = epochs - self.epoch
+        bar_ctx = (
+            tqdm(
+                total=remaining * self.steps_per_epoch(),
+                desc=f"training {self.dataset.name}",
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
+            if self.progress
+            else nullcontext(None)
+        )
+        with bar_ctx as bar:
+            while self.epoch < epochs:
+                record = self.train_epoch(bar)
+                if bar is not None:
+                    bar.set_postfix(
+                        epoch=record.epoch,
+                        train_elbo=f"{record.train_elbo:.2f}",
+                        val_elbo=f"{record.val_elbo:.2f}",
+                        refresh=False,
+                    )
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(self, record)
+        return self.history
