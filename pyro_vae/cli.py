@@ -1,0 +1,319 @@
+"""``pyro-vae``: the command line. Argument parsing and printing only; the work is elsewhere.
+
+Exit status: 0 on success, 2 for invalid arguments or configuration, 1 for other errors
+(missing data, corrupt checkpoints, divergence), 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import DEFAULT_EPOCHS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from .errors import ConfigError, PyroVAEError, TrainingInterrupted
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    from .datasets import DATASETS
+    from .guides import GUIDES
+    from .likelihoods import LIKELIHOODS
+    from .nets import ACTIVATIONS
+    from .pixels import PIXEL_SCHEMES
+    from .priors import PRIORS
+    from .training import ELBOS
+
+    d, m, t = DataConfig(), ModelConfig(), TrainConfig()
+    data = p.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        default=d.dataset,
+        help="named data set (default: %(default)s, embedded, no network)",
+    )
+    data.add_argument(
+        "--data-dir",
+        default=d.data_dir,
+        metavar="DIR",
+        help="directory holding MNIST/Fashion-MNIST IDX files (.gz or not)",
+    )
+    data.add_argument(
+        "--no-download",
+        dest="download",
+        action="store_false",
+        help="never try to download a missing data set",
+    )
+    data.add_argument(
+        "--pixels",
+        choices=PIXEL_SCHEMES,
+        default=d.pixels,
+        help="dynamic: re-binarize every epoch; static: one fixed binarization; "
+        "grey: grey levels in [0,1]; dequantized: (level+u)/levels "
+        "(default: %(default)s)",
+    )
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--latent-dim",
+        type=positive_int,
+        default=m.latent_dim,
+        metavar="K",
+        help="dimension of z (default: %(default)s)",
+    )
+    model.add_argument(
+        "--hidden",
+        type=positive_int,
+        nargs="+",
+        default=m.hidden,
+        metavar="H",
+        help="hidden layer widths of the encoder; the decoder mirrors them (default: %(default)s)",
+    )
+    model.add_argument("--activation", choices=sorted(ACTIVATIONS), default=m.activation)
+    model.add_argument(
+        "--prior", choices=sorted(PRIORS), default=m.prior, help="p(z) (default: %(default)s)"
+    )
+    model.add_argument(
+        "--guide", choices=sorted(GUIDES), default=m.guide, help="q(z|x) (default: %(default)s)"
+    )
+    model.add_argument(
+        "--likelihood",
+        choices=sorted(LIKELIHOODS),
+        default=m.likelihood,
+        help="p(x|z) (default: %(default)s)",
+    )
+    train = p.add_argument_group("training")
+    defaults = ", ".join(f"{k} {v}" for k, v in DEFAULT_EPOCHS.items())
+    train.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help=f"passes over the training set (default: {defaults})",
+    )
+    train.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=t.batch_size,
+        help="minibatch size (default: %(default)s)",
+    )
+    train.add_argument(
+        "--lr", type=positive_float, default=t.lr, help="Adam learning rate (default: %(default)s)"
+    )
+    train.add_argument("--seed", type=int, default=t.seed, help="random seed (default: 0)")
+    train.add_argument(
+        "--device",
+        default=t.device,
+        help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)",
+    )
+    train.add_argument(
+        "--elbo",
+        choices=sorted(ELBOS),
+        default=t.elbo,
+        help="training objective (default: %(default)s)",
+    )
+    train.add_argument(
+        "--particles",
+        type=positive_int,
+        default=t.particles,
+        help="guide samples per example in the training ELBO (default: 1)",
+    )
+    train.add_argument(
+        "--jit",
+        action="store_true",
+        help="JIT-compile the ELBO (torch.jit.trace; less Python overhead per step)",
+    )
+    train.add_argument(
+        "--eval-particles",
+        type=positive_int,
+        default=t.eval_particles,
+        help="guide samples per example for held-out ELBOs (default: 10)",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--runs-dir", default="runs", help="parent of run directories")
+    out.add_argument("--name", default=None, help="run directory name (default: a timestamp)")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(args.dataset, args.data_dir, args.pixels, args.download),
+        model=ModelConfig(
+            args.latent_dim,
+            list(args.hidden),
+            args.activation,
+            args.prior,
+            args.guide,
+            args.likelihood,
+        ),
+        train=TrainConfig(
+            args.epochs,
+            args.batch_size,
+            args.lr,
+            args.seed,
+            args.device,
+            args.elbo,
+            args.particles,
+            args.jit,
+            args.eval_particles,
+        ),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyro-vae",
+        description="Variational autoencoders as Pyro programs: train by SVI, evaluate, plot.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run",
+        help="the main job: train, evaluate on the test set, draw figures",
+        description="Train a VAE, evaluate it on the test split and draw its "
+        "figures, all into a new run directory.",
+    )
+    _add_training_options(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "train",
+        help="train only (config, metrics, checkpoint)",
+        description="Train a VAE into a new run directory, without evaluation or figures.",
+    )
+    _add_training_options(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "figures",
+        help="redraw a run's figures from its directory",
+        description="Redraw the figures of a trained run without retraining.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_figures)
+
+    p = sub.add_parser(
+        "datasets",
+        help="list the named data sets and where they are found",
+        description="List the named data sets and where each would be loaded "
+        "from, without downloading anything.",
+    )
+    p.add_argument("--data-dir", default=None, metavar="DIR")
+    p.set_defaults(func=_cmd_datasets)
+    return parser
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def _print_files(result_paths: Sequence[Path], root: Path) -> None:
+    for path in result_paths:
+        print(f"  {path.relative_to(root)}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import run_main_job
+
+    cfg = config_from_args(args)
+    result = run_main_job(cfg, args.runs_dir, args.name, progress=not args.quiet)
+    run, last = result.run, result.history[-1]
+    best = max(result.history, key=lambda r: r.val_elbo)
+    ev = result.evaluation
+    print(f"run directory: {run.path}")
+    files = [run.config_path, run.metrics_path, run.checkpoint_path, run.file("evaluation.json")]
+    _print_files(files + result.figures, run.path)
+    print(
+        f"{result.cfg.data.dataset}, {last.epoch} epochs in {last.wall_seconds:.1f} s "
+        "(ELBO in nats per example, higher is better):"
+    )
+    print(f"  train ELBO      {last.train_elbo:9.3f}")
+    print(
+        f"  validation ELBO {last.val_elbo:9.3f}  (best {best.val_elbo:.3f} at epoch {best.epoch})"
+    )
+    print(
+        f"  test ELBO       {ev['elbo']:9.3f}  ({ev['elbo_bits_per_dim']:.4f} bits/dim, "
+        f"{ev['elbo_num_particles']} samples per image, {ev['num_examples']} images)"
+    )
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .pipeline import load_data, train
+    from .runs import RunDirectory
+    from .training import check_batch_size
+
+    cfg = config_from_args(args).resolved()
+    dataset = load_data(cfg)
+    check_batch_size(cfg, dataset)
+    run = RunDirectory.create(args.runs_dir, args.name)
+    trainer = train(cfg, run, progress=not args.quiet, dataset=dataset)
+    last = trainer.history[-1]
+    print(f"run directory: {run.path}")
+    print(
+        f"epoch {last.epoch}: train ELBO {last.train_elbo:.3f}, validation ELBO "
+        f"{last.val_elbo:.3f} nats per example"
+    )
+    return 0
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from .pipeline import regenerate_figures
+
+    paths = regenerate_figures(args.run_dir, args.device)
+    print(f"figures of {args.run_dir}:")
+    _print_files(paths, Path(args.run_dir))
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from .datasets import DATASETS, default_data_dir, locate_dataset
+
+    for name in sorted(DATASETS):
+        where = locate_dataset(name, args.data_dir)
+        print(f"{name:14s} {where or 'not found locally (downloaded on first use if online)'}")
+    print(f"download/cache directory: {default_data_dir()} (set PYRO_VAE_DATA to change)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        parser.exit(2, f"pyro-vae: error: {exc}\n")
+    except TrainingInterrupted as exc:
+        print(f"pyro-vae: {exc}", file=sys.stderr)
+        return 130
+    except PyroVAEError as exc:
+        print(f"pyro-vae: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pyro-vae: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The main job, step by step: load data, build the VAE, train by SVI, evaluate, draw figures.
+
+Each step reads and writes the run directory, so any step can be re-run from it alone (e.g.
+``pyro-vae figures RUN_DIR``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+
+from .config import RunConfig
+from .datasets import ImageDataset, load_dataset
+from .errors import TrainingInterrupted
+from .pixels import eval_view, unit_interval
+from .plots import plot_elbo_curves, plot_image_grid, plot_image_rows
+from .runs import RunDirectory, load_vae
+from .training import (
+    EpochRecord,
+    Trainer,
+    check_batch_size,
+    heldout_elbo,
+    resolve_device,
+    seeded_rng,
+)
+from .vae import VAE, build_vae
+
+FIGURE_SEED = 0
+
+
+@dataclass
+class RunResult:
+    run: RunDirectory
+    cfg: RunConfig
+    history: list[EpochRecord]
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+
+
+def load_data(cfg: RunConfig) -> ImageDataset:
+    return load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
+
+
+def train(
+    cfg: RunConfig,
+    run: RunDirectory,
+    progress: bool = True,
+    dataset: ImageDataset | None = None,
+) -> Trainer:
+    """Train a fresh VAE for ``cfg``, checkpointing into ``run`` after every epoch."""
+    cfg = cfg.resolved()
+    dataset = dataset if dataset is not None else load_data(cfg)
+    check_batch_size(cfg, dataset)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(cfg.train.seed)
+    vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels)
+    run.write_config(cfg)
+
+    def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
+        run.save_checkpoint(trainer.state_dict())
+        run.write_metrics([asdict(r) for r in trainer.history])
+
+    trainer = Trainer(vae, cfg, dataset, progress=progress, on_epoch_end=on_epoch_end)
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            f"interrupted during epoch {trainer.epoch + 1}; {run.path} holds the model after "
+            f"epoch {trainer.epoch}."
+        ) from None
+    return trainer
+
+
+def evaluate(
+    vae: VAE, cfg: RunConfig, dataset: ImageDataset, device: torch.device
+) -> dict[str, Any]:
+    """Test-set numbers of a trained model (nats per example)."""
+    x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test").to(device)
+    elbo = heldout_elbo(vae.model, vae.guide, x_test, cfg.train.eval_particles)
+    return {
+        "split": "test",
+        "num_examples": len(x_test),
+        "elbo": elbo,
+        "elbo_num_particles": cfg.train.eval_particles,
+        "elbo_bits_per_dim": -elbo / (dataset.data_dim * math.log(2)),
+    }
+
+
+def write_figures(
+    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device: torch.device
+) -> list[Path]:
+    """ELBO curves, test reconstructions and prior samples, from the run directory's model."""
+    figures = run.figures_dir
+    shape = dataset.image_shape
+    paths = []
+    metrics = run.read_metrics()
+    if metrics:
+        paths.append(
+            plot_elbo_curves(
+                metrics,
+                figures / "elbo_curves.png",
+                title=f"{dataset.name}: ELBO per example (latent {cfg.model.latent_dim})",
+            )
+        )
+    n = 16
+    x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")[:n].to(device)
+    with seeded_rng(FIGURE_SEED):
+        recon = vae.reconstruct(x)
+        samples = vae.sample(64)
+    rows, labels = [x, recon], ["model\ninput", "recon-\nstruction"]
+    if cfg.data.pixels in ("dynamic", "static"):
+        rows.insert(0, unit_interval(dataset.test, dataset.levels)[:n])
+        labels.insert(0, "grey\noriginal")
+    paths.append(
+        plot_image_rows(
+            rows,
+            labels,
+            shape,
+            figures / "reconstructions.png",
+            title=f"{dataset.name}: test images (above) and E[x | z = mean of q(z|x)] (below)",
+        )
+    )
+    paths.append(
+        plot_image_grid(
+            samples,
+            shape,
+            figures / "samples.png",
+            title=f"{dataset.name}: E[x | z] for z ~ p(z)",
+        )
+    )
+    return paths
+
+
+def regenerate_figures(run_dir: str | Path, device: str = "cpu") -> list[Path]:
+    """Redraw a run's figures from its directory alone (no retraining)."""
+    run, cfg, vae = load_vae(run_dir, device)
+    dataset = load_data(cfg)
+    return write_figures(run, vae, cfg, dataset, torch.device(device))
+
+
+def run_main_job(
+    cfg: RunConfig,
+    runs_dir: str | Path = "runs",
+    name: str | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Train, evaluate and plot: everything ``pyro-vae run`` does."""
+    cfg = cfg.resolved()
+    device = resolve_device(cfg.train.device)
+    dataset = load_data(cfg)
+    check_batch_size(cfg, dataset)  # before a run directory exists
+    run = RunDirectory.create(runs_dir, name)
+    trainer = train(cfg, run, progress=progress, dataset=dataset)
+    vae = trainer.vae.eval()
+    evaluation = evaluate(vae, cfg, dataset, device)
+    run.write_json("evaluation.json", evaluation)
+    figures = write_figures(run, vae, cfg, dataset, device)
+    return RunResult(run, cfg, trainer.history, evaluation, figures)

@@ -1,0 +1,159 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import make_idx_files
+
+from pyro_vae import eval_view, heldout_elbo, load_dataset
+from pyro_vae.cli import main
+from pyro_vae.runs import load_vae
+
+TINY = ["--epochs", "3", "--hidden", "32", "--latent-dim", "4", "--quiet", "--eval-particles", "2"]
+
+
+def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
+    code = main(["run", *TINY, "--runs-dir", str(tmp_path), "--name", "tiny"])
+    out = capsys.readouterr().out
+    assert code == 0
+    run = tmp_path / "tiny"
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.pt",
+        "evaluation.json",
+        "figures/elbo_curves.png",
+        "figures/reconstructions.png",
+        "figures/samples.png",
+    ):
+        assert (run / name).is_file(), name
+        assert name.split("/")[-1] in out  # the output says where everything is
+    assert f"run directory: {run}" in out and "test ELBO" in out
+
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    for m in metrics:
+        assert set(m) >= {"train_elbo", "val_elbo", "wall_seconds", "examples_seen"}
+        assert m["val_elbo"] < 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == [32]
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert evaluation["num_examples"] == 300 and evaluation["elbo"] < 0
+    assert f"{evaluation['elbo']:9.3f}" in out
+
+    # rebuilt from its directory alone, the model scores the recorded test ELBO exactly
+    _, cfg, vae = load_vae(run)
+    assert cfg.model.latent_dim == 4 and vae.latent_dim == 4
+    x_test = eval_view(load_dataset("digits").test, 17, cfg.data.pixels, "test")
+    assert heldout_elbo(vae.model, vae.guide, x_test, 2) == pytest.approx(evaluation["elbo"])
+
+
+def test_figures_regenerate_from_the_run_directory(tmp_path, capsys):
+    assert main(["train", *TINY, "--runs-dir", str(tmp_path), "--name", "r"]) == 0
+    assert not (tmp_path / "r" / "figures").exists()
+    assert main(["figures", str(tmp_path / "r")]) == 0
+    assert {p.name for p in (tmp_path / "r" / "figures").iterdir()} == {
+        "elbo_curves.png",
+        "reconstructions.png",
+        "samples.png",
+    }
+
+
+def test_run_on_mnist_files_from_a_data_dir(tmp_path, capsys):
+    make_idx_files(tmp_path / "data", n_train=300, n_test=40)
+    code = main(
+        [
+            "run",
+            *TINY,
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--no-download",
+            "--batch-size",
+            "50",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--name",
+            "m",
+        ]
+    )
+    assert code == 0
+    assert (
+        json.loads((tmp_path / "runs" / "m" / "evaluation.json").read_text())["num_examples"] == 40
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "--latent-dim", "0"], "expected a positive integer"),
+        (["run", "--lr", "-1"], "expected a positive"),
+        (["run", "--dataset", "cifar"], "invalid choice"),
+        (["run", "--hidden"], "expected at least one argument"),
+        (["figures"], "required"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(args, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_batch_larger_than_data_is_a_usage_error_and_leaves_no_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--batch-size", "5000", "--runs-dir", str(tmp_path), "--name", "x"])
+    assert info.value.code == 2
+    assert "larger than the 1197 training examples" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_data_set_is_an_error_not_a_traceback(tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "--dataset",
+            "mnist",
+            "--no-download",
+            "--data-dir",
+            str(tmp_path),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "train-images-idx3-ubyte" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path, capsys):
+    assert main(["train", *TINY, "--runs-dir", str(tmp_path), "--name", "keep"]) == 0
+    before = (tmp_path / "keep" / "checkpoint.pt").read_bytes()
+    with pytest.raises(SystemExit) as info:
+        main(["train", *TINY, "--runs-dir", str(tmp_path), "--name", "keep"])
+    assert info.value.code == 2 and "already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "keep" / "checkpoint.pt").read_bytes() == before
+
+
+def test_figures_of_a_non_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["figures", str(tmp_path)]) == 1
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_datasets_lists_where_each_is_found(tmp_path, capsys):
+    make_idx_files(tmp_path)
+    assert main(["datasets", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and f"mnist          {tmp_path}" in out
+
+
+@pytest.mark.skipif(shutil.which("pyro-vae") is None, reason="console script not installed")
+def test_console_script_exit_status_and_no_traceback():
+    proc = subprocess.run(["pyro-vae", "run", "--epochs", "-5"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyro_vae.cli", "--version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("pyro-vae ")
