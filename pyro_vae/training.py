@@ -175,6 +175,9 @@ class Trainer:
         self.x_val = eval_view(dataset.val, dataset.levels, cfg.data.pixels, "val").to(self.device)
         self.optimizer = make_optimizer(self.vae.parameters(), cfg.train.lr)
         self.elbo = ELBOS[cfg.train.elbo](cfg.train.particles, cfg.train.jit)
+        # Bound once: a JIT-compiled ELBO caches its graph by id(model) and id(guide), and
+        # ``vae.model`` makes a new bound-method object (sometimes with a new id) each time.
+        self._model, self._guide = self.vae.model, self.vae.guide
         self.epoch = 0
         self.steps = 0
         self.wall_seconds = 0.0
@@ -211,10 +214,11 @@ class Trainer:
         set_rng_state(state["rng"])
 
     # ------------------------------------------------------------------ loop
-    def _step(self, x: torch.Tensor, validate: bool) -> float:
+    def step(self, x: torch.Tensor, validate: bool = False) -> float:
+        """One SVI step on the minibatch ``x``; returns the whole-data -ELBO estimate."""
         with pyro.validation_enabled(validate):
             loss = self.elbo.differentiable_loss(
-                self.vae.model, self.vae.guide, x, num_data=self.num_train
+                self._model, self._guide, x, num_data=self.num_train
             )
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
@@ -239,7 +243,7 @@ class Trainer:
         for i in range(self.steps_per_epoch()):
             idx = perm[i * b : (i + 1) * b]
             # Pyro's validation (support and shape checks) on the run's first step only.
-            loss = self._step(x_all[idx], validate=self.steps == 0)
+            loss = self.step(x_all[idx], validate=self.steps == 0)
             total += loss * len(idx) / n  # = sum over the batch of -ELBO_n
             if bar is not None:
                 bar.update(1)

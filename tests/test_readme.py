@@ -1,0 +1,35 @@
+"""The README is the contract: its Python examples run, and its options exist."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pyro_vae.cli import build_parser
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
+def test_python_examples_run(index, capsys):
+    exec(compile(PYTHON_BLOCKS[index], f"README.md python block {index}", "exec"), {})
+    assert "ELBO" in capsys.readouterr().out
+
+
+def test_there_are_examples():
+    assert len(PYTHON_BLOCKS) >= 2
+
+
+def test_every_option_in_the_readme_exists():
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices  # run, train, figures, datasets
+    known = {opt for p in sub.values() for a in p._actions for opt in a.option_strings}
+    mentioned = set(re.findall(r"`(--[a-z][a-z-]+)", README))
+    assert mentioned and mentioned <= known, mentioned - known
+
+
+def test_every_sub_command_is_documented():
+    parser = build_parser()
+    for name in parser._subparsers._group_actions[0].choices:
+        assert f"pyro-vae {name}" in README
