@@ -20,10 +20,12 @@ from .errors import (
 from .guides import GUIDES, DiagonalGaussianGuide
 from .idx import read_idx, write_idx
 from .likelihoods import LIKELIHOODS, BernoulliLikelihood
+from .marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
 from .nets import MLP
-from .pipeline import run_main_job
+from .pipeline import evaluate_run, run_main_job
 from .pixels import PIXEL_SCHEMES, binarize, dequantize, eval_view, train_view
 from .priors import PRIORS, StandardNormalPrior
+from .rng import seeded_rng
 from .runs import RunDirectory, load_vae
 from .training import ELBOS, EpochRecord, Trainer, heldout_elbo
 from .vae import VAE, build_vae
@@ -45,6 +47,7 @@ __all__ = [
     "ImageDataset",
     "LIKELIHOODS",
     "MLP",
+    "MarginalEstimate",
     "ModelConfig",
     "PIXEL_SCHEMES",
     "PRIORS",
@@ -62,13 +65,18 @@ __all__ = [
     "build_vae",
     "dequantize",
     "eval_view",
+    "evaluate_run",
     "heldout_elbo",
     "load_checkpoint",
     "load_dataset",
     "load_vae",
+    "log_importance_weights",
+    "log_marginal",
+    "pareto_khat",
     "read_idx",
     "run_main_job",
     "save_checkpoint",
+    "seeded_rng",
     "train_view",
     "write_idx",
 ]

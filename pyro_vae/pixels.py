@@ -18,6 +18,8 @@ same numbers.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .datasets import Split
@@ -77,6 +79,12 @@ def train_view(
     if scheme == "grey":
         return unit_interval(split, levels)
     return dequantize(split, levels, generator)
+
+
+def log_levels(scheme: str, levels: int) -> float:
+    """The per-dimension offset between a density of dequantized pixels and a probability of
+    grey levels: ``log(levels)`` for ``dequantized``, 0 for discrete schemes."""
+    return math.log(levels) if scheme == "dequantized" else 0.0
 
 
 def _check_scheme(scheme: str) -> None:

@@ -1,4 +1,5 @@
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -6,15 +7,17 @@ import sys
 import pytest
 from conftest import make_idx_files
 
-from pyro_vae import eval_view, heldout_elbo, load_dataset
+from pyro_vae import eval_view, load_checkpoint, load_dataset
 from pyro_vae.cli import main
+from pyro_vae.marginal import log_marginal
 from pyro_vae.runs import load_vae
 
 TINY = ["--epochs", "3", "--hidden", "32", "--latent-dim", "4", "--quiet", "--eval-particles", "2"]
 
 
 def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
-    code = main(["run", *TINY, "--runs-dir", str(tmp_path), "--name", "tiny"])
+    args = ["--runs-dir", str(tmp_path), "--name", "tiny", "--num-samples", "50"]
+    code = main(["run", *TINY, *args])
     out = capsys.readouterr().out
     assert code == 0
     run = tmp_path / "tiny"
@@ -28,7 +31,8 @@ def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
         "figures/samples.png",
     ):
         assert (run / name).is_file(), name
-        assert name.split("/")[-1] in out  # the output says where everything is
+        if name != "evaluation_points.pt":
+            assert name.split("/")[-1] in out  # the output says where everything is
     assert f"run directory: {run}" in out and "test ELBO" in out
 
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -39,14 +43,62 @@ def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == [32]
     evaluation = json.loads((run / "evaluation.json").read_text())
-    assert evaluation["num_examples"] == 300 and evaluation["elbo"] < 0
-    assert f"{evaluation['elbo']:9.3f}" in out
+    assert evaluation["num_examples"] == 300 and evaluation["num_samples"] == 50
+    assert evaluation["elbo"] < evaluation["log_px"] < 0
+    assert f"{evaluation['log_px']:9.3f}" in out and "Pareto k-hat" in out
 
-    # rebuilt from its directory alone, the model scores the recorded test ELBO exactly
+    # rebuilt from its directory alone, the model gives the recorded test log p(x) exactly
     _, cfg, vae = load_vae(run)
     assert cfg.model.latent_dim == 4 and vae.latent_dim == 4
     x_test = eval_view(load_dataset("digits").test, 17, cfg.data.pixels, "test")
-    assert heldout_elbo(vae.model, vae.guide, x_test, 2) == pytest.approx(evaluation["elbo"])
+    again = log_marginal(vae.model, vae.guide, x_test, 50, seed=evaluation["seed"])
+    assert again.summary()["log_px"] == pytest.approx(evaluation["log_px"], rel=1e-6)
+
+
+def test_evaluate_writes_log_px_with_diagnostics(tmp_path, capsys):
+    assert main(["train", *TINY, "--runs-dir", str(tmp_path), "--name", "r"]) == 0
+    code = main(
+        [
+            "evaluate",
+            str(tmp_path / "r"),
+            "--num-samples",
+            "100",
+            "--split",
+            "val",
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "val log p(x)" in out and "K=100" in out
+    ev = json.loads((tmp_path / "r" / "evaluation.json").read_text())
+    assert ev["split"] == "val" and ev["num_examples"] == 300 and ev["num_samples"] == 100
+    for key in (
+        "log_px_se",
+        "log_px_mc_se",
+        "elbo",
+        "gap",
+        "ess_median",
+        "khat_max",
+        "khat_above_0.7",
+        "reliable",
+        "bits_per_dim",
+    ):
+        assert ev[key] is not None, key
+    assert 1 <= ev["ess_min"] <= ev["ess_median"] <= 100
+    assert ev["bits_per_dim"] == pytest.approx(-ev["log_px"] / (64 * math.log(2)))
+    points = load_checkpoint(tmp_path / "r" / "evaluation_points.pt")
+    assert points["log_px"].shape == (300,)
+    assert points["log_px"].mean().item() == pytest.approx(ev["log_px"])
+
+
+def test_evaluate_refuses_bad_input(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 1
+    assert "not a run directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(tmp_path), "--num-samples", "0"])
+    assert info.value.code == 2
 
 
 def test_figures_regenerate_from_the_run_directory(tmp_path, capsys):

@@ -14,7 +14,7 @@ PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 @pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
 def test_python_examples_run(index, capsys):
     exec(compile(PYTHON_BLOCKS[index], f"README.md python block {index}", "exec"), {})
-    assert "ELBO" in capsys.readouterr().out
+    assert "ELBO" in capsys.readouterr().out  # each example prints what it computed
 
 
 def test_there_are_examples():

@@ -145,3 +145,22 @@ def test_jit_loss_has_the_same_expectation_at_another_batch_size():
         b.append(Trace_ELBO().differentiable_loss(vae.model, vae.guide, xb, num_data=100).item())
     se = (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5
     assert abs(statistics.mean(a) - statistics.mean(b)) < 5 * se
+
+
+def test_make_optimizer_takes_a_generator_and_keeps_every_parameter(monkeypatch):
+    from pyro_vae.training import make_optimizer
+
+    vae = build_vae(ModelConfig(latent_dim=3, hidden=[8]), 16)
+    n_params = len(list(vae.parameters()))
+    assert len(make_optimizer(vae.parameters(), 1e-3).param_groups[0]["params"]) == n_params
+
+    real_adam = torch.optim.Adam
+
+    def no_fused(params, lr, **kwargs):  # a PyTorch without fused Adam on this device
+        if kwargs.get("fused"):
+            raise RuntimeError("fused=True is not supported here")
+        return real_adam(params, lr=lr, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused)
+    fallback = make_optimizer(vae.parameters(), 1e-3)
+    assert len(fallback.param_groups[0]["params"]) == n_params
