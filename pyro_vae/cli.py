@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_EPOCHS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, PyroVAEError, TrainingInterrupted
+from .objectives import objective_name
 
 
 def positive_int(text: str) -> int:
@@ -23,6 +24,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
 
@@ -38,12 +49,12 @@ def positive_float(text: str) -> float:
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     from .datasets import DATASETS
-    from .guides import GUIDES
+    from .guides import FLOW_TYPES, GUIDES
     from .likelihoods import LIKELIHOODS
     from .nets import ACTIVATIONS
+    from .objectives import ELBOS
     from .pixels import PIXEL_SCHEMES
     from .priors import PRIORS
-    from .training import ELBOS
 
     d, m, t = DataConfig(), ModelConfig(), TrainConfig()
     data = p.add_argument_group("data")
@@ -71,8 +82,9 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         default=d.pixels,
         help="dynamic: re-binarize every epoch; static: one fixed binarization; "
         "grey: grey levels in [0,1]; dequantized: (level+u)/levels "
-        "(default: %(default)s)",
+        "(default: dynamic for --likelihood bernoulli, else dequantized)",
     )
+
     model = p.add_argument_group("model")
     model.add_argument(
         "--latent-dim",
@@ -89,19 +101,73 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         metavar="H",
         help="hidden layer widths of the encoder; the decoder mirrors them (default: %(default)s)",
     )
-    model.add_argument("--activation", choices=sorted(ACTIVATIONS), default=m.activation)
     model.add_argument(
-        "--prior", choices=sorted(PRIORS), default=m.prior, help="p(z) (default: %(default)s)"
+        "--activation",
+        choices=sorted(ACTIVATIONS),
+        default=m.activation,
+        help="(default: %(default)s)",
     )
     model.add_argument(
-        "--guide", choices=sorted(GUIDES), default=m.guide, help="q(z|x) (default: %(default)s)"
+        "--prior",
+        choices=sorted(PRIORS),
+        default=m.prior,
+        help="p(z): normal N(0,I), learned diagonal Gaussian, mog (mixture of "
+        "Gaussians), vamp (VampPrior) (default: %(default)s)",
+    )
+    model.add_argument(
+        "--guide",
+        choices=sorted(GUIDES),
+        default=m.guide,
+        help="q(z|x): diagonal or full-covariance Gaussian, or a normalizing "
+        "flow (default: %(default)s)",
     )
     model.add_argument(
         "--likelihood",
         choices=sorted(LIKELIHOODS),
         default=m.likelihood,
-        help="p(x|z) (default: %(default)s)",
+        help="p(x|z): bernoulli (binary pixels), gaussian (fixed --sigma), "
+        "gaussian-learned (sigma(z) per pixel) (default: %(default)s)",
     )
+    model.add_argument(
+        "--components",
+        type=positive_int,
+        default=m.components,
+        metavar="K",
+        help="components of --prior mog (default: %(default)s)",
+    )
+    model.add_argument(
+        "--pseudo-inputs",
+        type=positive_int,
+        default=m.pseudo_inputs,
+        metavar="K",
+        help="pseudo-inputs of --prior vamp (default: %(default)s)",
+    )
+    model.add_argument(
+        "--flows",
+        type=positive_int,
+        default=m.flows,
+        metavar="T",
+        help="transforms of --guide flow (default: %(default)s)",
+    )
+    model.add_argument(
+        "--flow-type",
+        choices=sorted(FLOW_TYPES),
+        default=m.flow_type,
+        help="inverse autoregressive (iaf) or planar flows (default: %(default)s)",
+    )
+    model.add_argument(
+        "--sigma",
+        type=positive_float,
+        default=m.sigma,
+        help="pixel noise of --likelihood gaussian (default: %(default)s)",
+    )
+    model.add_argument(
+        "--min-sigma",
+        type=positive_float,
+        default=m.min_sigma,
+        help="lower bound of the scale of --likelihood gaussian-learned (default: %(default)s)",
+    )
+
     train = p.add_argument_group("training")
     defaults = ", ".join(f"{k} {v}" for k, v in DEFAULT_EPOCHS.items())
     train.add_argument(
@@ -129,13 +195,30 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         "--elbo",
         choices=sorted(ELBOS),
         default=t.elbo,
-        help="training objective (default: %(default)s)",
+        help="training objective: trace (Trace_ELBO), meanfield (analytic KL), "
+        "iwae (importance-weighted bound) (default: %(default)s)",
     )
     train.add_argument(
         "--particles",
         type=positive_int,
         default=t.particles,
-        help="guide samples per example in the training ELBO (default: 1)",
+        metavar="K",
+        help="guide samples per example in the training objective; the K of "
+        "--elbo iwae (default: 1)",
+    )
+    train.add_argument(
+        "--beta",
+        type=positive_float,
+        default=t.beta,
+        help="weight of the KL term (beta-VAE) (default: %(default)s)",
+    )
+    train.add_argument(
+        "--kl-warmup",
+        type=nonnegative_int,
+        default=t.kl_warmup,
+        metavar="E",
+        help="epochs over which the KL weight rises linearly from beta/E to "
+        "beta (default: 0, no warm-up)",
     )
     train.add_argument(
         "--jit",
@@ -146,36 +229,55 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         "--eval-particles",
         type=positive_int,
         default=t.eval_particles,
-        help="guide samples per example for held-out ELBOs (default: 10)",
+        help="guide samples per example for the validation ELBO (default: 10)",
     )
+
     out = p.add_argument_group("output")
     out.add_argument("--runs-dir", default="runs", help="parent of run directories")
     out.add_argument("--name", default=None, help="run directory name (default: a timestamp)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+_OPTIONS = {
+    "data": ("dataset", "data_dir", "pixels", "download"),
+    "model": (
+        "latent_dim",
+        "hidden",
+        "activation",
+        "prior",
+        "guide",
+        "likelihood",
+        "components",
+        "pseudo_inputs",
+        "flows",
+        "flow_type",
+        "sigma",
+        "min_sigma",
+    ),
+    "train": (
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "device",
+        "elbo",
+        "particles",
+        "jit",
+        "eval_particles",
+        "beta",
+        "kl_warmup",
+    ),
+}
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The options of ``run`` / ``train`` as a :class:`RunConfig` (same names, by section)."""
+    values = {section: {k: getattr(args, k) for k in keys} for section, keys in _OPTIONS.items()}
+    values["model"]["hidden"] = list(values["model"]["hidden"])
     return RunConfig(
-        data=DataConfig(args.dataset, args.data_dir, args.pixels, args.download),
-        model=ModelConfig(
-            args.latent_dim,
-            list(args.hidden),
-            args.activation,
-            args.prior,
-            args.guide,
-            args.likelihood,
-        ),
-        train=TrainConfig(
-            args.epochs,
-            args.batch_size,
-            args.lr,
-            args.seed,
-            args.device,
-            args.elbo,
-            args.particles,
-            args.jit,
-            args.eval_particles,
-        ),
+        data=DataConfig(**values["data"]),
+        model=ModelConfig(**values["model"]),
+        train=TrainConfig(**values["train"]),
     )
 
 
@@ -307,7 +409,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{result.cfg.data.dataset}, {last.epoch} epochs in {last.wall_seconds:.1f} s "
         "(nats per image, ± standard error over images; higher is better):"
     )
-    print(f"  train ELBO     {last.train_elbo:9.3f}")
+    t = result.cfg.train
+    name = objective_name(t.elbo, t.particles, t.beta, t.kl_warmup)
+    print(f"  train          {last.train_objective:9.3f}  ({name}, minibatch average)")
     print(
         f"  val ELBO       {last.val_elbo:9.3f}  (best {best.val_elbo:.3f} at epoch {best.epoch})"
     )
@@ -343,7 +447,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     last = trainer.history[-1]
     print(f"run directory: {run.path}")
     print(
-        f"epoch {last.epoch}: train ELBO {last.train_elbo:.3f}, validation ELBO "
+        f"epoch {last.epoch}: train objective {last.train_objective:.3f}, validation ELBO "
         f"{last.val_elbo:.3f} nats per example"
     )
     return 0

@@ -27,7 +27,7 @@ CPU cores."""
 class DataConfig:
     dataset: str = "digits"
     data_dir: str | None = None
-    pixels: str = "dynamic"
+    pixels: str | None = None  # default: "dynamic" for binary likelihoods, else "dequantized"
     download: bool = True
 
 
@@ -39,6 +39,12 @@ class ModelConfig:
     prior: str = "normal"
     guide: str = "diagonal"
     likelihood: str = "bernoulli"
+    components: int = 10  # mixture-of-Gaussians prior
+    pseudo_inputs: int = 100  # VampPrior
+    flows: int = 2  # flow guide
+    flow_type: str = "iaf"
+    sigma: float = 0.1  # fixed-scale Gaussian likelihood
+    min_sigma: float = 1e-3  # learned-scale Gaussian likelihood
 
 
 @dataclass
@@ -52,6 +58,8 @@ class TrainConfig:
     particles: int = 1
     jit: bool = False
     eval_particles: int = 10
+    beta: float = 1.0  # weight of the KL term
+    kl_warmup: int = 0  # epochs over which the KL weight rises linearly to beta
 
 
 @dataclass
@@ -73,18 +81,23 @@ class RunConfig:
         )
         if cfg.train.epochs is None:
             cfg.train.epochs = DEFAULT_EPOCHS.get(cfg.data.dataset, 50)
+        if cfg.data.pixels is None:
+            from .likelihoods import LIKELIHOODS
+
+            kind = getattr(LIKELIHOODS.get(cfg.model.likelihood), "data_kind", "binary")
+            cfg.data.pixels = "dynamic" if kind == "binary" else "dequantized"
         cfg.validate()
         return cfg
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming every invalid option."""
         from .datasets import DATASETS
-        from .guides import GUIDES
+        from .guides import FLOW_TYPES, GUIDES
         from .likelihoods import LIKELIHOODS
         from .nets import ACTIVATIONS
+        from .objectives import ELBOS, SUPPORTS_JIT, SUPPORTS_KL_WEIGHT
         from .pixels import BINARY_SCHEMES, PIXEL_SCHEMES
         from .priors import PRIORS
-        from .training import ELBOS
 
         problems: list[str] = []
 
@@ -96,14 +109,47 @@ class RunConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
 
+        def positive_number(name: str, value: Any) -> None:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok or not math.isfinite(value) or value <= 0:
+                problems.append(f"{name} must be a positive number, got {value!r}")
+
         choice("dataset", self.data.dataset, DATASETS)
-        choice("pixels", self.data.pixels, PIXEL_SCHEMES)
+        if self.data.pixels is not None:
+            choice("pixels", self.data.pixels, PIXEL_SCHEMES)
         choice("prior", self.model.prior, PRIORS)
         choice("guide", self.model.guide, GUIDES)
         choice("likelihood", self.model.likelihood, LIKELIHOODS)
         choice("activation", self.model.activation, ACTIVATIONS)
         choice("elbo", self.train.elbo, ELBOS)
+        choice("flow-type", self.model.flow_type, FLOW_TYPES)
         positive("latent-dim", self.model.latent_dim)
+        positive("components", self.model.components)
+        positive("pseudo-inputs", self.model.pseudo_inputs)
+        positive("flows", self.model.flows)
+        positive_number("sigma", self.model.sigma)
+        positive_number("min-sigma", self.model.min_sigma)
+        positive_number("beta", self.train.beta)
+        warmup = self.train.kl_warmup
+        if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+            problems.append(f"kl-warmup must be a whole number of epochs >= 0, got {warmup!r}")
+        elbo = self.train.elbo
+        if elbo in ELBOS and elbo not in SUPPORTS_KL_WEIGHT:
+            if self.train.beta != 1 or self.train.kl_warmup:
+                problems.append(f"--beta and --kl-warmup apply to the ELBO, not --elbo {elbo}")
+        if elbo in ELBOS and elbo not in SUPPORTS_JIT and self.train.jit:
+            problems.append(f"--jit is not available for --elbo {elbo}")
+        if elbo == "iwae" and self.train.particles < 2:
+            problems.append("--elbo iwae needs --particles K >= 2 (with K = 1 it is the ELBO)")
+        if (
+            self.model.prior == "vamp"
+            and self.model.guide == "flow"
+            and self.model.flow_type == "planar"
+        ):
+            problems.append(
+                "--prior vamp evaluates q(z|u) at any z; planar flows are not invertible "
+                "(use --flow-type iaf)"
+            )
         if not isinstance(self.model.hidden, list):
             problems.append(f"hidden must be a list of layer widths, got {self.model.hidden!r}")
         else:
@@ -130,6 +176,12 @@ class RunConfig:
                     f"the {self.model.likelihood} likelihood needs binary pixels "
                     f"(--pixels dynamic or static; grey to score grey levels with the "
                     f"Bernoulli formula), not {self.data.pixels!r}"
+                )
+            if kind == "continuous" and self.data.pixels != "dequantized":
+                problems.append(
+                    f"the {self.model.likelihood} likelihood is a density: it needs "
+                    f"--pixels dequantized, not {self.data.pixels!r} (a density of discrete "
+                    "values grows without bound)"
                 )
         if problems:
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

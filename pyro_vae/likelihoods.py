@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pyro.distributions as dist
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
@@ -41,6 +42,61 @@ class BernoulliLikelihood(nn.Module):
         return dist.Bernoulli(logits=logits, validate_args=validate).to_event(1)
 
 
-LIKELIHOODS: dict[str, type[nn.Module]] = {"bernoulli": BernoulliLikelihood}
+class GaussianLikelihood(nn.Module):
+    """p(x|z) = N(x; mu_theta(z), sigma^2 I) with a fixed sigma and mu = sigmoid(f_theta(z)).
+
+    The "mean squared error" decoder: log p(x|z) = -||x - mu||^2 / (2 sigma^2) - D log(sigma
+    sqrt(2 pi)). With sigma stated, it is a true density, so log p(x) is comparable across models
+    on dequantized data.
+    """
+
+    param_dim = 1
+    data_kind = "continuous"
+
+    def __init__(self, sigma: float = 0.1) -> None:
+        super().__init__()
+        if not sigma > 0:
+            raise ValueError(f"sigma must be positive, got {sigma}")
+        self.sigma = float(sigma)
+
+    @classmethod
+    def from_config(cls, data_dim: int, cfg: ModelConfig, pixels: str) -> GaussianLikelihood:
+        return cls(cfg.sigma)
+
+    def forward(self, out: torch.Tensor) -> dist.Distribution:
+        return dist.Normal(torch.sigmoid(out), self.sigma).to_event(1)
+
+
+class LearnedGaussianLikelihood(nn.Module):
+    """p(x|z) = N(x; mu_theta(z), diag sigma_theta(z)^2): the decoder gives a mean
+    mu = sigmoid(.) and a scale sigma = min_sigma + softplus(.) per pixel (the VAE as a continuous
+    mixture of Gaussians N(mu(z), Sigma(z))). ``min_sigma`` keeps sigma away from zero, so the
+    density cannot grow without bound on constant pixels.
+    """
+
+    param_dim = 2
+    data_kind = "continuous"
+
+    def __init__(self, min_sigma: float = 1e-3) -> None:
+        super().__init__()
+        if not min_sigma > 0:
+            raise ValueError(f"min_sigma must be positive, got {min_sigma}")
+        self.min_sigma = float(min_sigma)
+
+    @classmethod
+    def from_config(cls, data_dim: int, cfg: ModelConfig, pixels: str) -> LearnedGaussianLikelihood:
+        return cls(cfg.min_sigma)
+
+    def forward(self, out: torch.Tensor) -> dist.Distribution:
+        mean, raw_scale = out.chunk(2, dim=-1)
+        scale = self.min_sigma + F.softplus(raw_scale)
+        return dist.Normal(torch.sigmoid(mean), scale).to_event(1)
+
+
+LIKELIHOODS: dict[str, type[nn.Module]] = {
+    "bernoulli": BernoulliLikelihood,
+    "gaussian": GaussianLikelihood,
+    "gaussian-learned": LearnedGaussianLikelihood,
+}
 """Likelihoods selectable by name (``--likelihood``); each class has
 ``from_config(data_dim, cfg, pixels)`` and a ``data_kind`` ("binary" or "continuous")."""

@@ -92,7 +92,6 @@ def guess_max_plate_nesting(model: Callable, guide: Callable, *args, **kwargs) -
     return -min(dims) if dims else 0
 
 
-@torch.no_grad()
 def log_importance_weights(
     model: Callable,
     guide: Callable,
@@ -105,7 +104,9 @@ def log_importance_weights(
 ) -> torch.Tensor:
     """log w_nk = log p(x_n, z_nk) - log q(z_nk | x_n) for ``num_samples`` vectorized draws:
     a ``[num_samples, len(x)]`` tensor. ``model`` and ``guide`` are called as
-    ``fn(x, *args, **kwargs)``."""
+    ``fn(x, *args, **kwargs)``. Log-densities are unscaled: subsampling scales (``num_data``)
+    and annealing weights do not enter. Differentiable through reparameterized draws (the IWAE
+    objective uses this); wrap in ``torch.no_grad()`` for evaluation."""
     if max_plate_nesting is None:
         max_plate_nesting = guess_max_plate_nesting(model, guide, x, *args, **kwargs)
     nesting = max(max_plate_nesting, 1)
@@ -133,10 +134,16 @@ def log_importance_weights(
 
 
 def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:
-    """Pareto k-hat of each column of ``[K, N]`` log-weights, fitted (Pyro's
-    ``fit_generalized_pareto``) to the largest min(0.2 K, 3 sqrt(K)) weights as in Pyro's
-    ``psis_diagnostic``; -inf where the tail is flat (all weights equal up to rounding, as
-    with an exact posterior), NaN when K < 50 (too few to fit)."""
+    """Pareto k-hat of each column of ``[K, N]`` log-weights.
+
+    As in PSIS (Vehtari et al.; ArviZ's ``_psislw``): the tail is the largest
+    M = ceil(min(0.2 K, 3 sqrt(K))) weights that exceed the cutoff max(w_(K-M), 1e-15 max w),
+    and Pyro's ``fit_generalized_pareto`` fits the exceedances. Returns -inf where the weights
+    are flat (all equal up to rounding, as with an exact posterior), +inf where 4 or fewer
+    weights exceed the cutoff (a few weights dominate: unreliable), NaN when K < 50 (too few
+    samples to fit). (Pyro's own ``psis_diagnostic`` keeps all M tail values even when the
+    1e-15 floor sets the cutoff, and then fits negative exceedances.)
+    """
     k_total, n = log_weights.shape
     if k_total < MIN_SAMPLES_FOR_KHAT:
         return torch.full((n,), float("nan"), dtype=torch.float64)
@@ -145,10 +152,14 @@ def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:
     lw = lw.sort(dim=0).values.cpu()
     khat = torch.empty(n, dtype=torch.float64)
     for j in range(n):
+        if -lw[-num_tail - 1, j].item() <= 1e-9:  # the largest weights are all equal
+            khat[j] = float("-inf")
+            continue
         cutoff = max(math.log(1.0e-15), lw[-num_tail - 1, j].item())
         tail = lw[-num_tail:, j]
-        if tail.max().item() <= cutoff + 1e-9:
-            khat[j] = float("-inf")
+        tail = tail[tail > cutoff]
+        if len(tail) <= 4:
+            khat[j] = float("inf")
         else:
             khat[j] = fit_generalized_pareto(tail.exp() - math.exp(cutoff))[0]
     return khat
@@ -211,6 +222,7 @@ class MarginalEstimate:
             "ess_min": self.ess.double().min().item(),
             "khat_mean": finite_k.mean().item() if len(finite_k) else None,
             "khat_max": finite_k.max().item() if len(finite_k) else None,
+            "khat_infinite": int((self.khat == float("inf")).sum()),
             "khat_above_0.7": above,
             "reliable": above == 0 if k_known else None,
         }
@@ -279,7 +291,7 @@ def log_marginal(
                 pieces = []
                 for k0 in range(0, num_samples, chunk):
                     pieces.append(
-                        log_importance_weights(
+                        log_importance_weights(  # under log_marginal's no_grad
                             model,
                             guide,
                             xb,

@@ -19,6 +19,7 @@ from .config import RunConfig
 from .datasets import ImageDataset, load_dataset
 from .errors import TrainingInterrupted
 from .marginal import MarginalEstimate, log_marginal
+from .objectives import objective_name
 from .pixels import eval_view, log_levels, unit_interval
 from .plots import plot_elbo_curves, plot_image_grid, plot_image_rows
 from .rng import seeded_rng
@@ -148,7 +149,10 @@ def write_figures(
             plot_elbo_curves(
                 metrics,
                 figures / "elbo_curves.png",
-                title=f"{dataset.name}: ELBO per example (latent {cfg.model.latent_dim})",
+                title=f"{dataset.name}: training curves (latent {cfg.model.latent_dim})",
+                objective=objective_name(
+                    cfg.train.elbo, cfg.train.particles, cfg.train.beta, cfg.train.kl_warmup
+                ),
             )
         )
     n = 16

@@ -35,12 +35,19 @@ def image_grid(images: torch.Tensor, image_shape: Sequence[int], nrow: int) -> n
 
 
 def plot_elbo_curves(
-    metrics: list[dict[str, Any]], path: str | os.PathLike, title: str = "ELBO during training"
+    metrics: list[dict[str, Any]],
+    path: str | os.PathLike,
+    title: str = "ELBO during training",
+    objective: str = "ELBO",
 ) -> Path:
-    """Train and validation ELBO (nats per example) against epochs."""
+    """The training objective and the validation ELBO (nats per example) against epochs."""
     epochs = [m["epoch"] for m in metrics]
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.plot(epochs, [m["train_elbo"] for m in metrics], label="train (minibatch average)")
+    ax.plot(
+        epochs,
+        [m["train_objective"] for m in metrics],
+        label=f"train {objective} (minibatch average)",
+    )
     ax.plot(epochs, [m["val_elbo"] for m in metrics], label="validation")
     best = max(metrics, key=lambda m: m["val_elbo"])
     ax.scatter([best["epoch"]], [best["val_elbo"]], color="C1", zorder=3, s=18)
@@ -52,13 +59,13 @@ def plot_elbo_curves(
         fontsize=8,
     )
     # The first epochs are far below the rest; keep the informative range in view.
-    values = [m[k] for m in metrics for k in ("train_elbo", "val_elbo")]
+    values = [m[k] for m in metrics for k in ("train_objective", "val_elbo")]
     tail = sorted(values)[len(values) // 20 :] if len(values) >= 20 else values
     lo, hi = min(tail), max(values)
     pad = 0.05 * (hi - lo or 1.0)
     ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("ELBO (nats per example)")
+    ax.set_ylabel("nats per example")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")

@@ -11,10 +11,12 @@ reparameterized guide sample. The optimizer is one ``torch.optim.Adam`` over all
 784-400-20 VAE is 1.27x faster than with ``pyro.optim``'s one-optimizer-per-parameter wrapper
 (``experiments/bench_training.py``).
 
-Reported numbers are per example, in nats: ``train_elbo`` is the average over the epoch's
-minibatches (each example counted once), ``val_elbo`` the ELBO of the fixed validation set
-with ``eval_particles`` samples per example, drawn from a fixed seed so that epochs differ only
-through the parameters.
+Reported numbers are per example, in nats: ``train_objective`` is the training objective
+averaged over the epoch's minibatches (each example counted once): the ELBO for ``trace`` and
+``meanfield`` with KL weight 1, the KL-weighted ELBO during warm-up or with beta != 1, the
+importance-weighted bound for ``iwae``. ``val_elbo`` is the plain ELBO of the fixed validation
+set with ``eval_particles`` samples per example, drawn from a fixed seed so that epochs differ
+only through the parameters.
 """
 
 from __future__ import annotations
@@ -28,23 +30,16 @@ from typing import Any
 
 import pyro
 import torch
-from pyro.infer import ELBO, JitTrace_ELBO, Trace_ELBO
+from pyro.infer import Trace_ELBO
 from tqdm.auto import tqdm
 
 from .config import RunConfig
 from .datasets import ImageDataset
 from .errors import ConfigError, TrainingDivergedError
+from .objectives import ELBOS, LatentScaleMessenger
+from .objectives import kl_weight as kl_schedule
 from .pixels import eval_view, train_view
 from .rng import rng_state, seeded_rng, set_rng_state
-
-
-def _trace_elbo(particles: int, jit: bool) -> ELBO:
-    options = dict(num_particles=particles, vectorize_particles=particles > 1, max_plate_nesting=1)
-    return JitTrace_ELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
-
-
-ELBOS: dict[str, Callable[[int, bool], ELBO]] = {"trace": _trace_elbo}
-"""Training objectives by name (``--elbo``): ``factory(num_particles, jit) -> pyro ELBO``."""
 
 EVAL_SEED = 20131220
 """Seed of the guide samples used for held-out ELBOs (fixed: common random numbers)."""
@@ -112,10 +107,11 @@ class EpochRecord:
     epoch: int
     steps: int
     examples_seen: int
-    train_elbo: float
+    train_objective: float
     val_elbo: float
     epoch_seconds: float
     wall_seconds: float
+    kl_weight: float = 1.0
 
 
 class Trainer:
@@ -149,10 +145,12 @@ class Trainer:
         )
         self.x_val = eval_view(dataset.val, dataset.levels, cfg.data.pixels, "val").to(self.device)
         self.optimizer = make_optimizer(self.vae.parameters(), cfg.train.lr)
-        self.elbo = ELBOS[cfg.train.elbo](cfg.train.particles, cfg.train.jit)
-        # Bound once: a JIT-compiled ELBO caches its graph by id(model) and id(guide), and
-        # ``vae.model`` makes a new bound-method object (sometimes with a new id) each time.
-        self._model, self._guide = self.vae.model, self.vae.guide
+        # One (model, guide, objective) per KL weight, built once and kept: a JIT-compiled
+        # ELBO caches its graph by id(model) and id(guide) (``vae.model`` makes a new bound
+        # method, sometimes with a new id, every time), and Pyro's JitTrace_ELBO keeps using the
+        # model and guide of its first call even when given others, so each weight needs its
+        # own objective instance.
+        self._objectives: dict[float, tuple[Callable, Callable, Any]] = {}
         self.epoch = 0
         self.steps = 0
         self.wall_seconds = 0.0
@@ -189,12 +187,28 @@ class Trainer:
         set_rng_state(state["rng"])
 
     # ------------------------------------------------------------------ loop
-    def step(self, x: torch.Tensor, validate: bool = False) -> float:
-        """One SVI step on the minibatch ``x``; returns the whole-data -ELBO estimate."""
+    def objective(self, weight: float = 1.0) -> tuple[Callable, Callable, Any]:
+        """Model, guide and objective with the KL term weighted by ``weight`` (cached)."""
+        if weight not in self._objectives:
+            model, guide = self.vae.model, self.vae.guide
+            if weight != 1.0:
+                model = LatentScaleMessenger(weight)(model)
+                guide = LatentScaleMessenger(weight)(guide)
+            elbo = ELBOS[self.cfg.train.elbo](self.cfg.train.particles, self.cfg.train.jit)
+            self._objectives[weight] = (model, guide, elbo)
+        return self._objectives[weight]
+
+    def kl_weight(self, epoch: int | None = None) -> float:
+        """The KL weight of (1-based) ``epoch``, by default the epoch about to be trained."""
+        epoch = self.epoch + 1 if epoch is None else epoch
+        return kl_schedule(epoch, self.cfg.train.beta, self.cfg.train.kl_warmup)
+
+    def step(self, x: torch.Tensor, validate: bool = False, weight: float = 1.0) -> float:
+        """One SVI step on the minibatch ``x``; returns the whole-data loss estimate
+        (-ELBO, or the negative of the objective ``cfg.train.elbo`` names)."""
+        model, guide, elbo = self.objective(weight)
         with pyro.validation_enabled(validate):
-            loss = self.elbo.differentiable_loss(
-                self._model, self._guide, x, num_data=self.num_train
-            )
+            loss = elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"the loss became {loss.item()} at epoch {self.epoch + 1}, step "
@@ -214,11 +228,12 @@ class Trainer:
         x_all = train_view(self.train_split, self.dataset.levels, cfg.data.pixels)
         perm = torch.randperm(n, device=self.device)
         b = cfg.train.batch_size
+        weight = self.kl_weight()
         total = 0.0
         for i in range(self.steps_per_epoch()):
             idx = perm[i * b : (i + 1) * b]
             # Pyro's validation (support and shape checks) on the run's first step only.
-            loss = self.step(x_all[idx], validate=self.steps == 0)
+            loss = self.step(x_all[idx], validate=self.steps == 0, weight=weight)
             total += loss * len(idx) / n  # = sum over the batch of -ELBO_n
             if bar is not None:
                 bar.update(1)
@@ -232,7 +247,8 @@ class Trainer:
             epoch=self.epoch,
             steps=self.steps,
             examples_seen=self.epoch * n,
-            train_elbo=-total / n,
+            kl_weight=weight,
+            train_objective=-total / n,
             val_elbo=val,
             epoch_seconds=elapsed,
             wall_seconds=self.wall_seconds,
@@ -262,7 +278,7 @@ class Trainer:
                 if bar is not None:
                     bar.set_postfix(
                         epoch=record.epoch,
-                        train_elbo=f"{record.train_elbo:.2f}",
+                        train=f"{record.train_objective:.2f}",
                         val_elbo=f"{record.val_elbo:.2f}",
                         refresh=False,
                     )

@@ -53,6 +53,8 @@ class VAE(nn.Module):
         likelihood: Callable[[torch.Tensor], dist.Distribution],
     ) -> None:
         super().__init__()
+        if hasattr(prior, "attach_guide"):  # a prior built from the guide (VampPrior)
+            prior.attach_guide(guide)
         self.prior = prior
         self.encoder = guide
         self.decoder = decoder

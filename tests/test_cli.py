@@ -38,7 +38,7 @@ def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
     for m in metrics:
-        assert set(m) >= {"train_elbo", "val_elbo", "wall_seconds", "examples_seen"}
+        assert set(m) >= {"train_objective", "val_elbo", "wall_seconds", "examples_seen"}
         assert m["val_elbo"] < 0
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == [32]
@@ -209,3 +209,65 @@ def test_console_script_exit_status_and_no_traceback():
         [sys.executable, "-m", "pyro_vae.cli", "--version"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and proc.stdout.startswith("pyro-vae ")
+
+
+def test_every_config_field_has_a_command_line_option():
+    import dataclasses
+
+    from pyro_vae import DataConfig, ModelConfig, TrainConfig
+    from pyro_vae.cli import _OPTIONS
+
+    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+        assert set(_OPTIONS[section]) == {f.name for f in dataclasses.fields(cls)}, section
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [
+            "--prior",
+            "vamp",
+            "--pseudo-inputs",
+            "7",
+            "--guide",
+            "flow",
+            "--flows",
+            "2",
+            "--elbo",
+            "iwae",
+            "--particles",
+            "3",
+        ],
+        [
+            "--prior",
+            "mog",
+            "--components",
+            "3",
+            "--guide",
+            "full",
+            "--likelihood",
+            "gaussian-learned",
+            "--min-sigma",
+            "0.01",
+            "--beta",
+            "0.5",
+            "--kl-warmup",
+            "2",
+        ],
+    ],
+)
+def test_swapped_parts_are_recorded_and_reload_from_the_run_directory(tmp_path, capsys, parts):
+    args = [*TINY, "--runs-dir", str(tmp_path), "--name", "p", "--num-samples", "60", *parts]
+    assert main(["run", *args]) == 0
+    config = json.loads((tmp_path / "p" / "config.json").read_text())
+    flags = dict(zip(parts[::2], parts[1::2], strict=True))
+    for flag, value in flags.items():
+        section = "train" if flag in ("--elbo", "--particles", "--beta", "--kl-warmup") else "model"
+        key = flag[2:].replace("-", "_")
+        assert str(config[section][key]) == value, flag
+    ev = json.loads((tmp_path / "p" / "evaluation.json").read_text())
+    _, cfg, vae = load_vae(tmp_path / "p")
+    data = load_dataset("digits")
+    x = eval_view(data.test, data.levels, cfg.data.pixels, "test")
+    again = log_marginal(vae.model, vae.guide, x, 60, seed=ev["seed"]).summary()
+    assert again["log_px"] == pytest.approx(ev["log_px"], rel=1e-6)
