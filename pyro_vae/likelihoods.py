@@ -42,8 +42,13 @@ class BernoulliLikelihood(nn.Module):
         return dist.Bernoulli(logits=logits, validate_args=validate).to_event(1)
 
 
+LINKS = {"sigmoid": torch.sigmoid, "identity": lambda t: t}
+"""Mean links of the Gaussian likelihoods: ``sigmoid`` keeps pixel means in (0, 1);
+``identity`` for unbounded data (the 2-D toy sets)."""
+
+
 class GaussianLikelihood(nn.Module):
-    """p(x|z) = N(x; mu_theta(z), sigma^2 I) with a fixed sigma and mu = sigmoid(f_theta(z)).
+    """p(x|z) = N(x; mu_theta(z), sigma^2 I) with a fixed sigma and mu = link(f_theta(z)).
 
     The "mean squared error" decoder: log p(x|z) = -||x - mu||^2 / (2 sigma^2) - D log(sigma
     sqrt(2 pi)). With sigma stated, it is a true density, so log p(x) is comparable across models
@@ -53,23 +58,26 @@ class GaussianLikelihood(nn.Module):
     param_dim = 1
     data_kind = "continuous"
 
-    def __init__(self, sigma: float = 0.1) -> None:
+    def __init__(self, sigma: float = 0.1, link: str = "sigmoid") -> None:
         super().__init__()
         if not sigma > 0:
             raise ValueError(f"sigma must be positive, got {sigma}")
+        if link not in LINKS:
+            raise ValueError(f"link must be one of {list(LINKS)}, got {link!r}")
         self.sigma = float(sigma)
+        self.link = link
 
     @classmethod
     def from_config(cls, data_dim: int, cfg: ModelConfig, pixels: str) -> GaussianLikelihood:
         return cls(cfg.sigma)
 
     def forward(self, out: torch.Tensor) -> dist.Distribution:
-        return dist.Normal(torch.sigmoid(out), self.sigma).to_event(1)
+        return dist.Normal(LINKS[self.link](out), self.sigma).to_event(1)
 
 
 class LearnedGaussianLikelihood(nn.Module):
     """p(x|z) = N(x; mu_theta(z), diag sigma_theta(z)^2): the decoder gives a mean
-    mu = sigmoid(.) and a scale sigma = min_sigma + softplus(.) per pixel (the VAE as a continuous
+    mu = link(.) and a scale sigma = min_sigma + softplus(.) per pixel (the VAE as a continuous
     mixture of Gaussians N(mu(z), Sigma(z))). ``min_sigma`` keeps sigma away from zero, so the
     density cannot grow without bound on constant pixels.
     """
@@ -77,11 +85,14 @@ class LearnedGaussianLikelihood(nn.Module):
     param_dim = 2
     data_kind = "continuous"
 
-    def __init__(self, min_sigma: float = 1e-3) -> None:
+    def __init__(self, min_sigma: float = 1e-3, link: str = "sigmoid") -> None:
         super().__init__()
         if not min_sigma > 0:
             raise ValueError(f"min_sigma must be positive, got {min_sigma}")
+        if link not in LINKS:
+            raise ValueError(f"link must be one of {list(LINKS)}, got {link!r}")
         self.min_sigma = float(min_sigma)
+        self.link = link
 
     @classmethod
     def from_config(cls, data_dim: int, cfg: ModelConfig, pixels: str) -> LearnedGaussianLikelihood:
@@ -90,7 +101,7 @@ class LearnedGaussianLikelihood(nn.Module):
     def forward(self, out: torch.Tensor) -> dist.Distribution:
         mean, raw_scale = out.chunk(2, dim=-1)
         scale = self.min_sigma + F.softplus(raw_scale)
-        return dist.Normal(torch.sigmoid(mean), scale).to_event(1)
+        return dist.Normal(LINKS[self.link](mean), scale).to_event(1)
 
 
 LIKELIHOODS: dict[str, type[nn.Module]] = {

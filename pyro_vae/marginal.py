@@ -34,6 +34,7 @@ import pyro
 import torch
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
+from pyro.infer.util import is_validation_enabled
 from pyro.ops.stats import fit_generalized_pareto
 from pyro.poutine.util import prune_subsample_sites
 from tqdm.auto import tqdm
@@ -272,6 +273,7 @@ def log_marginal(
     chunk = min(num_samples, particle_chunk or max(1, max_rows // batch_size))
     starts = range(0, n, batch_size)
     results: dict[str, list[torch.Tensor]] = {"log_px": [], "elbo": [], "ess": [], "khat": []}
+    validate = is_validation_enabled()
     with seeded_rng(seed):
         if max_plate_nesting is None:
             max_plate_nesting = guess_max_plate_nesting(
@@ -290,18 +292,21 @@ def log_marginal(
                 xb = x[start : start + batch_size]
                 pieces = []
                 for k0 in range(0, num_samples, chunk):
-                    pieces.append(
-                        log_importance_weights(  # under log_marginal's no_grad
-                            model,
-                            guide,
-                            xb,
-                            min(chunk, num_samples - k0),
-                            *args,
-                            data_plate=data_plate,
-                            max_plate_nesting=max_plate_nesting,
-                            **kwargs,
+                    # Pyro's checks (support, shapes) on the first pass only, as in training
+                    first = start == 0 and k0 == 0
+                    with pyro.validation_enabled(first and validate):
+                        pieces.append(
+                            log_importance_weights(  # under log_marginal's no_grad
+                                model,
+                                guide,
+                                xb,
+                                min(chunk, num_samples - k0),
+                                *args,
+                                data_plate=data_plate,
+                                max_plate_nesting=max_plate_nesting,
+                                **kwargs,
+                            )
                         )
-                    )
                     bar.update(1)
                 log_w = torch.cat(pieces).double()  # [K, b]
                 lse = torch.logsumexp(log_w, 0)

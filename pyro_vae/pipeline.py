@@ -7,6 +7,7 @@ Each step reads and writes the run directory, so any step can be re-run from it 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,16 @@ from typing import Any
 import pyro
 import torch
 
-from .checkpoint import save_checkpoint
+from .baseline import DEFAULT_COMPONENTS, fit_baselines, paired_difference
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig
 from .datasets import ImageDataset, load_dataset
 from .errors import TrainingInterrupted
+from .gmm import _Mixture
 from .marginal import MarginalEstimate, log_marginal
 from .objectives import objective_name
 from .pixels import eval_view, log_levels, unit_interval
-from .plots import plot_elbo_curves, plot_image_grid, plot_image_rows
+from .plots import plot_elbo_curves, plot_image_grid, plot_image_panels, plot_image_rows
 from .rng import seeded_rng
 from .runs import RunDirectory, load_vae
 from .training import (
@@ -42,6 +45,7 @@ class RunResult:
     history: list[EpochRecord]
     evaluation: dict[str, Any] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
+    baseline: dict[str, Any] = field(default_factory=dict)
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
@@ -136,6 +140,51 @@ def evaluate_run(
     return summary
 
 
+def compare_with_mixtures(
+    run: RunDirectory,
+    vae: VAE,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    estimate: MarginalEstimate,
+    components: Sequence[int] = DEFAULT_COMPONENTS,
+    progress: bool = False,
+    fitted: tuple[list[dict[str, Any]], dict[int, _Mixture]] | None = None,
+) -> dict[str, Any]:
+    """The finite-mixture baseline on the same split and metric (exact log p(x)), the VAE's
+    paired difference to the best mixture; ``baseline.json`` and ``baseline_mixtures.pt``.
+    ``fitted``: mixtures already fitted by :func:`fit_baselines` for this data and pixels."""
+    rows, mixtures = fitted or fit_baselines(cfg, dataset, components, progress=progress)
+    if not rows:
+        return {}
+    x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")
+    best = max(rows, key=lambda r: r["log_px"])
+    summary = estimate.summary(dataset.data_dim, log_levels(cfg.data.pixels, dataset.levels))
+    payload = {
+        "dataset": dataset.name,
+        "pixels": cfg.data.pixels,
+        "vae": {
+            "model": f"VAE ({cfg.model.prior} prior, {cfg.model.guide} guide, "
+            f"{cfg.model.likelihood}, latent {cfg.model.latent_dim})",
+            "log_px": summary["log_px"],
+            "log_px_se": summary["log_px_se"],
+            "bits_per_dim": summary["bits_per_dim"],
+            "num_parameters": sum(p.numel() for p in vae.parameters()),
+            "num_samples": estimate.num_samples,
+        },
+        "mixtures": rows,
+        "best_mixture": best["model"],
+        "vae_minus_best_mixture": paired_difference(
+            estimate.log_px, mixtures[best["n_components"]], x_test
+        ),
+    }
+    run.write_json("baseline.json", payload)
+    save_checkpoint(
+        run.file("baseline_mixtures.pt"),
+        {"mixtures": [m.state_dict() for m in mixtures.values()], "best": best["n_components"]},
+    )
+    return payload
+
+
 def write_figures(
     run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device: torch.device
 ) -> list[Path]:
@@ -181,7 +230,46 @@ def write_figures(
             title=f"{dataset.name}: E[x | z] for z ~ p(z)",
         )
     )
+    if run.file("baseline_mixtures.pt").is_file():
+        paths.append(_mixture_figure(run, vae, dataset, device))
     return paths
+
+
+def vae_pixels(run: RunDirectory) -> str:
+    return run.read_config().resolved().data.pixels
+
+
+def _mixture_figure(run: RunDirectory, vae: VAE, dataset: ImageDataset, device) -> Path:
+    state = load_checkpoint(run.file("baseline_mixtures.pt"))
+    mixture = next(
+        _Mixture.from_state_dict(m) for m in state["mixtures"] if m["n_components"] == state["best"]
+    )
+    n, k = 32, mixture.n_components
+    x_test = eval_view(dataset.test, dataset.levels, vae_pixels(run), "test").to(device)
+    dims = tuple(vae.activity(x_test).argsort(descending=True)[:2].tolist())
+    with seeded_rng(FIGURE_SEED):
+        mixture_samples = mixture.sample(n, generator=torch.Generator().manual_seed(FIGURE_SEED))
+        vae_samples = vae.sample(n, mean=False)
+        grid = vae.latent_grid_means(8 if vae.latent_dim > 1 else 32, dims)
+    grid_title = (
+        f"VAE: E[x | z] on a latent grid\n(z_{dims[0] + 1}, z_{dims[1] + 1}: the most active; "
+        "rest 0)"
+        if len(dims) > 1
+        else "VAE: E[x | z] along its 1-D latent"
+    )
+    order = mixture.weights.argsort(descending=True)[:64]
+    name = f"{type(mixture).__name__} (K={k})"
+    return plot_image_panels(
+        [
+            (f"{name}: samples x ~ p(x)", mixture_samples.float()),
+            ("VAE: samples x ~ p(x)", vae_samples),
+            (f"{name}: component means\n(largest weights first)", mixture.component_means()[order]),
+            (grid_title, grid),
+        ],
+        dataset.image_shape,
+        run.figures_dir / "gmm_vs_vae.png",
+        title=f"{dataset.name}: a finite mixture against the VAE's continuous mixture",
+    )
 
 
 def regenerate_figures(run_dir: str | Path, device: str = "cpu") -> list[Path]:
@@ -197,9 +285,11 @@ def run_main_job(
     name: str | None = None,
     progress: bool = True,
     num_samples: int = 1000,
+    baseline_components: Sequence[int] = DEFAULT_COMPONENTS,
 ) -> RunResult:
-    """Train, evaluate (log p(x) with ``num_samples`` importance samples per test image) and
-    plot: everything ``pyro-vae run`` does."""
+    """Train, evaluate (log p(x) with ``num_samples`` importance samples per test image),
+    compare with finite mixtures of ``baseline_components`` components, and plot: everything
+    ``pyro-vae run`` does."""
     cfg = cfg.resolved()
     device = resolve_device(cfg.train.device)
     dataset = load_data(cfg)
@@ -211,5 +301,6 @@ def run_main_job(
         vae, cfg, dataset, device, num_samples=num_samples, progress=progress
     )
     save_evaluation(run, evaluation, estimate)
+    baseline = compare_with_mixtures(run, vae, cfg, dataset, estimate, baseline_components)
     figures = write_figures(run, vae, cfg, dataset, device)
-    return RunResult(run, cfg, trainer.history, evaluation, figures)
+    return RunResult(run, cfg, trainer.history, evaluation, figures, baseline)

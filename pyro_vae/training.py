@@ -90,13 +90,64 @@ def heldout_elbo(
     return -total / len(x)
 
 
-def check_batch_size(cfg: RunConfig, dataset: ImageDataset) -> None:
+class TrainingData:
+    """What the trainer needs of a data set: a training tensor for each epoch (with fresh noise
+    where the pixel scheme re-samples) and a fixed validation tensor, both ``[N, D]``."""
+
+    name: str
+    num_train: int
+    data_dim: int
+    image_shape: tuple[int, ...] | None
+    val: torch.Tensor
+
+    def epoch(self) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ImageData(TrainingData):
+    """An :class:`ImageDataset` seen through a pixel scheme, held on ``device``."""
+
+    def __init__(self, dataset: ImageDataset, pixels: str, device: torch.device) -> None:
+        self.name, self.levels, self.pixels = dataset.name, dataset.levels, pixels
+        self.train = type(dataset.train)(
+            dataset.train.images.to(device), dataset.train.labels.to(device)
+        )
+        self.num_train = len(dataset.train)
+        self.data_dim = dataset.data_dim
+        self.image_shape = dataset.image_shape
+        self.val = eval_view(dataset.val, dataset.levels, pixels, "val").to(device)
+
+    def epoch(self) -> torch.Tensor:
+        return train_view(self.train, self.levels, self.pixels)
+
+
+class TensorData(TrainingData):
+    """Plain continuous data, e.g. 2-D toy points: the same training tensor every epoch."""
+
+    def __init__(
+        self, train: torch.Tensor, val: torch.Tensor, name: str = "tensor data", device=None
+    ) -> None:
+        if train.dim() != 2 or val.dim() != 2 or train.shape[1] != val.shape[1]:
+            raise ConfigError(
+                f"expected [N, D] training and validation tensors with the same D, got "
+                f"{tuple(train.shape)} and {tuple(val.shape)}"
+            )
+        self.name = name
+        self.train_tensor, self.val = train.to(device), val.to(device)
+        self.num_train, self.data_dim = train.shape
+        self.image_shape = None
+
+    def epoch(self) -> torch.Tensor:
+        return self.train_tensor
+
+
+def check_batch_size(cfg: RunConfig, data: ImageDataset | TrainingData) -> None:
     """A batch cannot be larger than the training set."""
-    n_train = len(dataset.train)
+    n_train = data.num_train if isinstance(data, TrainingData) else len(data.train)
     if cfg.train.batch_size > n_train:
         raise ConfigError(
             f"--batch-size {cfg.train.batch_size} is larger than the {n_train} training "
-            f"examples of {dataset.name!r}; use at most {n_train}."
+            f"examples of {data.name!r}; use at most {n_train}."
         )
 
 
@@ -127,7 +178,7 @@ class Trainer:
         self,
         vae: torch.nn.Module,
         cfg: RunConfig,
-        dataset: ImageDataset,
+        data: ImageDataset | TrainingData,
         device: torch.device | None = None,
         progress: bool = True,
         on_epoch_end: Callable[[Trainer, EpochRecord], None] | None = None,
@@ -136,14 +187,12 @@ class Trainer:
         pyro.clear_param_store()
         self.device = device if device is not None else resolve_device(cfg.train.device)
         self.vae = vae.to(self.device)
-        self.dataset = dataset
         self.progress = progress
         self.on_epoch_end = on_epoch_end
-        check_batch_size(cfg, dataset)
-        self.train_split = type(dataset.train)(
-            dataset.train.images.to(self.device), dataset.train.labels.to(self.device)
-        )
-        self.x_val = eval_view(dataset.val, dataset.levels, cfg.data.pixels, "val").to(self.device)
+        check_batch_size(cfg, data)
+        if not isinstance(data, TrainingData):
+            data = ImageData(data, cfg.data.pixels, self.device)
+        self.data = data
         self.optimizer = make_optimizer(self.vae.parameters(), cfg.train.lr)
         # One (model, guide, objective) per KL weight, built once and kept: a JIT-compiled
         # ELBO caches its graph by id(model) and id(guide) (``vae.model`` makes a new bound
@@ -158,7 +207,11 @@ class Trainer:
 
     @property
     def num_train(self) -> int:
-        return len(self.train_split)
+        return self.data.num_train
+
+    @property
+    def x_val(self) -> torch.Tensor:
+        return self.data.val
 
     def steps_per_epoch(self) -> int:
         return math.ceil(self.num_train / self.cfg.train.batch_size)
@@ -166,8 +219,8 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         return {
-            "data_dim": self.dataset.data_dim,
-            "image_shape": list(self.dataset.image_shape),
+            "data_dim": self.data.data_dim,
+            "image_shape": list(self.data.image_shape or []),
             "model": self.vae.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
@@ -225,7 +278,7 @@ class Trainer:
         """One pass over a fresh shuffle (and fresh binarization) of the training set."""
         start = time.perf_counter()
         cfg, n = self.cfg, self.num_train
-        x_all = train_view(self.train_split, self.dataset.levels, cfg.data.pixels)
+        x_all = self.data.epoch()
         perm = torch.randperm(n, device=self.device)
         b = cfg.train.batch_size
         weight = self.kl_weight()
@@ -264,7 +317,7 @@ class Trainer:
         bar_ctx = (
             tqdm(
                 total=remaining * self.steps_per_epoch(),
-                desc=f"training {self.dataset.name}",
+                desc=f"training {self.data.name}",
                 unit="step",
                 dynamic_ncols=True,
                 mininterval=0.5,

@@ -113,10 +113,42 @@ class VAE(nn.Module):
         return self.decode(z).mean
 
     @torch.no_grad()
-    def sample(self, num_samples: int) -> torch.Tensor:
-        """E[x | z] for ``num_samples`` draws z ~ p(z): ``[num_samples, D]``."""
+    def sample(self, num_samples: int, mean: bool = True) -> torch.Tensor:
+        """For ``num_samples`` draws z ~ p(z): E[x | z] (``mean=True``) or x ~ p(x | z).
+        ``[num_samples, D]``."""
         z = self.prior().sample((num_samples,))
-        return self.decode(z).mean
+        p = self.decode(z)
+        return p.mean if mean else p.sample()
+
+    @torch.no_grad()
+    def posterior_means(self, x: torch.Tensor) -> torch.Tensor:
+        """E_q[z | x] (a 16-sample average where the guide has no closed-form mean)."""
+        q = self.encode(x)
+        try:
+            return q.mean
+        except NotImplementedError:
+            return q.sample((16,)).mean(0)
+
+    @torch.no_grad()
+    def activity(self, x: torch.Tensor) -> torch.Tensor:
+        """Var_x(E_q[z | x]) per latent dimension (Burda et al.'s "active units": a dimension
+        with activity below 0.01 is unused by the model). ``[latent_dim]``."""
+        return self.posterior_means(x).var(0)
+
+    @torch.no_grad()
+    def latent_grid_means(self, per_axis: int = 10, dims: tuple[int, ...] = (0, 1)) -> torch.Tensor:
+        """E[x | z] on a grid of z at the prior's quantiles (m - 1/2) / per_axis along the latent
+        dimensions ``dims`` (the first one only if the latent space is 1-D), the others at 0:
+        the learned manifold. ``[per_axis ** len(dims), D]``."""
+        from .continuous_mixture import prior_quantile_grid
+
+        k = self.latent_dim
+        dims = tuple(dims)[: min(k, 2)]
+        axes = prior_quantile_grid(len(dims), per_axis)
+        z = torch.zeros(len(axes), k)
+        z[:, list(dims)] = axes
+        device = next(self.decoder.parameters()).device
+        return self.decode(z.to(device)).mean
 
 
 def build_vae(cfg: ModelConfig, data_dim: int, pixels: str = "dynamic") -> VAE:

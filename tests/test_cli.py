@@ -31,7 +31,7 @@ def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
         "figures/samples.png",
     ):
         assert (run / name).is_file(), name
-        if name != "evaluation_points.pt":
+        if not name.endswith(".pt"):
             assert name.split("/")[-1] in out  # the output says where everything is
     assert f"run directory: {run}" in out and "test ELBO" in out
 
@@ -46,6 +46,10 @@ def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
     assert evaluation["num_examples"] == 300 and evaluation["num_samples"] == 50
     assert evaluation["elbo"] < evaluation["log_px"] < 0
     assert f"{evaluation['log_px']:9.3f}" in out and "Pareto k-hat" in out
+    baseline = json.loads((run / "baseline.json").read_text())
+    assert [m["n_components"] for m in baseline["mixtures"]] == [1, 10, 50]
+    assert baseline["vae"]["log_px"] == pytest.approx(evaluation["log_px"])
+    assert "BernoulliMixture(K=10)" in out and "VAE - BernoulliMixture" in out
 
     # rebuilt from its directory alone, the model gives the recorded test log p(x) exactly
     _, cfg, vae = load_vae(run)

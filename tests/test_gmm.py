@@ -1,0 +1,168 @@
+"""The finite-mixture baseline: exact likelihoods, EM, the Pyro model and its SVI fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO
+from sklearn.datasets import make_blobs
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from pyro_vae import ConfigError, RunConfig
+from pyro_vae.baseline import fit_baselines
+from pyro_vae.gmm import BernoulliMixture, GaussianMixture, _Mixture
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    x, _ = make_blobs(600, centers=3, n_features=2, random_state=0, cluster_std=[1.0, 0.5, 1.5])
+    return torch.tensor(x)
+
+
+@pytest.fixture(scope="module")
+def binary():
+    g = torch.Generator().manual_seed(0)
+    prototypes = torch.rand(3, 20, generator=g).round()
+    k = torch.randint(0, 3, (500,), generator=g)
+    flips = torch.rand(500, 20, generator=g) < 0.1
+    return (prototypes[k] + flips).remainder(2).double()
+
+
+@pytest.mark.parametrize("covariance", ["diag", "full"])
+def test_log_likelihood_equals_scikit_learn_on_the_same_parameters(blobs, covariance):
+    sk = SkGaussianMixture(3, covariance_type=covariance, random_state=0).fit(blobs.numpy())
+    ours = GaussianMixture(3, covariance)
+    ours.fitted = True
+    ours.weights, ours.means = torch.tensor(sk.weights_), torch.tensor(sk.means_)
+    if covariance == "diag":
+        ours.variances = torch.tensor(sk.covariances_)
+    else:
+        ours.scale_tril = torch.linalg.cholesky(torch.tensor(sk.covariances_))
+    assert ours.score(blobs) == pytest.approx(sk.score(blobs.numpy()), abs=1e-10)
+    assert np.allclose(ours.log_prob(blobs).numpy(), sk.score_samples(blobs.numpy()))
+
+
+@pytest.mark.parametrize("covariance", ["diag", "full"])
+def test_em_never_decreases_the_likelihood_and_matches_scikit_learns_optimum(blobs, covariance):
+    gmm = GaussianMixture(3, covariance).fit(blobs, max_iter=500, tol=1e-9)
+    steps = np.diff(gmm.history)
+    assert (steps >= -1e-10).all(), steps.min()
+    sk = SkGaussianMixture(
+        3, covariance_type=covariance, tol=1e-9, max_iter=500, random_state=0, n_init=5
+    ).fit(blobs.numpy())
+    assert gmm.score(blobs) == pytest.approx(sk.score(blobs.numpy()), abs=1e-3)
+
+
+def test_bernoulli_em_never_decreases_the_likelihood(binary):
+    mixture = BernoulliMixture(3).fit(binary, max_iter=200, tol=1e-10)
+    assert (np.diff(mixture.history) >= -1e-10).all()
+    probs = mixture.probs
+    assert probs.min() >= mixture.eps and probs.max() <= 1 - mixture.eps
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GaussianMixture(3, "diag"),
+        lambda: GaussianMixture(3, "full"),
+        lambda: BernoulliMixture(3),
+    ],
+)
+def test_em_and_svi_reach_the_same_fit(make, blobs, binary):
+    x = binary if isinstance(make(), BernoulliMixture) else blobs
+    em = make().fit(x, "em", tol=1e-8, max_iter=500)
+    svi = make().fit(x, "svi", steps=600, lr=0.05)
+    assert svi.score(x) == pytest.approx(em.score(x), abs=5e-3)
+    order_em = em.component_means()[:, 0].argsort()
+    order_svi = svi.component_means()[:, 0].argsort()
+    assert torch.allclose(
+        em.component_means()[order_em], svi.component_means()[order_svi], atol=0.05
+    )
+
+
+def test_log_prob_is_the_explicit_mixture_sum(blobs, binary):
+    gmm = GaussianMixture(4, "diag").fit(blobs)
+    components = torch.stack(
+        [
+            dist.Normal(gmm.means[k], gmm.variances[k].sqrt()).log_prob(blobs).sum(-1)
+            for k in range(4)
+        ],
+        -1,
+    )
+    expected = torch.logsumexp(components + gmm.weights.log(), -1)
+    assert torch.allclose(gmm.log_prob(blobs), expected)
+    bm = BernoulliMixture(3).fit(binary)
+    components = torch.stack(
+        [dist.Bernoulli(bm.probs[k]).log_prob(binary).sum(-1) for k in range(3)], -1
+    )
+    assert torch.allclose(bm.log_prob(binary), torch.logsumexp(components + bm.weights.log(), -1))
+
+
+def test_the_pyro_model_enumerates_assignments_and_its_elbo_is_the_exact_likelihood(blobs):
+    gmm = GaussianMixture(3, "full").fit(blobs)
+    with pyro.get_param_store().scope():
+        trace = poutine.trace(gmm.model).get_trace(blobs)
+        site = trace.nodes["assignment"]
+        assert site["infer"].get("enumerate") == "parallel"
+        assert isinstance(site["fn"], dist.Categorical)
+        loss = TraceEnum_ELBO(max_plate_nesting=1).loss(gmm.model, gmm.guide, blobs)
+    assert -loss == pytest.approx(gmm.log_prob(blobs).sum().item(), rel=1e-6)
+
+
+def test_variance_floor_keeps_degenerate_data_finite():
+    x = torch.cat([torch.zeros(50, 2), torch.ones(50, 2)])  # two points repeated: zero variance
+    gmm = GaussianMixture(2, "diag", min_variance=1e-4).fit(x)
+    assert gmm.variances.min() >= 1e-4
+    assert math.isfinite(gmm.score(x))
+    full = GaussianMixture(2, "full", min_variance=1e-4).fit(x)
+    assert math.isfinite(full.score(x))
+
+
+def test_more_components_than_points_is_a_clear_error(blobs):
+    with pytest.raises(ConfigError, match="at least as many training points"):
+        GaussianMixture(10).fit(blobs[:5])
+    with pytest.raises(ConfigError, match="positive integer"):
+        GaussianMixture(0)
+    with pytest.raises(ConfigError, match="NaN"):
+        GaussianMixture(2).fit(torch.tensor([[0.0, float("nan")], [1.0, 2.0], [3.0, 4.0]]))
+
+
+def test_samples_follow_the_mixture(blobs):
+    gmm = GaussianMixture(3, "full").fit(blobs)
+    samples = gmm.sample(20000, generator=torch.Generator().manual_seed(0))
+    mean = (gmm.weights.unsqueeze(-1) * gmm.means).sum(0)
+    se = samples.std(0) / math.sqrt(len(samples))
+    assert ((samples.mean(0) - mean).abs() < 4 * se).all()
+
+
+def test_state_dict_round_trip(blobs, binary):
+    for mixture, x in (
+        (GaussianMixture(3, "full").fit(blobs), blobs),
+        (BernoulliMixture(2).fit(binary), binary),
+    ):
+        again = _Mixture.from_state_dict(mixture.state_dict())
+        assert torch.equal(again.log_prob(x), mixture.log_prob(x))
+
+
+def test_baselines_on_digits_use_the_runs_own_test_tensor(digits):
+    cfg = RunConfig().resolved()
+    rows, fitted = fit_baselines(cfg, digits, components=(1, 5, 5000))
+    assert [r["n_components"] for r in rows] == [1, 5]  # K > training points is skipped
+    one, five = rows
+    assert one["num_parameters"] == 64 and five["num_parameters"] == 4 + 5 * 64
+    assert five["log_px"] > one["log_px"]
+    assert one["bits_per_dim"] == pytest.approx(-one["log_px"] / (64 * math.log(2)))
+    # K = 1 Bernoulli mixture has the closed form: independent pixel frequencies
+    from pyro_vae.pixels import eval_view
+
+    train = eval_view(digits.train, digits.levels, "dynamic", "train").double()
+    test = eval_view(digits.test, digits.levels, "dynamic", "test").double()
+    p = train.mean(0).clamp(1e-4, 1 - 1e-4)
+    closed = dist.Bernoulli(p).log_prob(test).sum(-1).mean().item()
+    assert one["log_px"] == pytest.approx(closed, abs=1e-6)
