@@ -373,16 +373,20 @@ def _print_files(result_paths: Sequence[Path], root: Path) -> None:
         print(f"  {path.relative_to(root)}")
 
 
+def _se(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else "n/a"
+
+
 def _print_evaluation(ev: dict) -> None:
     k, n = ev["num_samples"], ev["num_examples"]
     mc = ev["log_px_mc_se"]
     mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
     print(
-        f"  {ev['split']} log p(x)  {ev['log_px']:9.3f} ± {ev['log_px_se']:.3f}  "
+        f"  {ev['split']} log p(x)  {ev['log_px']:9.3f} ± {_se(ev['log_px_se'])}  "
         f"(importance sampling, K={k}{mc_text})"
     )
     print(
-        f"  {ev['split']} ELBO      {ev['elbo']:9.3f} ± {ev['elbo_se']:.3f}  "
+        f"  {ev['split']} ELBO      {ev['elbo']:9.3f} ± {_se(ev['elbo_se'])}  "
         f"(same draws; log p(x) - ELBO = {ev['gap']:.3f})"
     )
     print(

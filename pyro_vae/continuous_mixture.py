@@ -41,7 +41,15 @@ def decoder_components(vae, z: torch.Tensor) -> torch.distributions.Distribution
 def log_density_by_quadrature(
     vae, x: torch.Tensor, per_dim: int = 400, chunk: int = 4096
 ) -> torch.Tensor:
-    """log p(x_n) ~= logsumexp_m log p(x_n | z_m) - log M on the prior-quantile grid: ``[N]``."""
+    """log p(x_n) ~= logsumexp_m log p(x_n | z_m) - log M on the prior-quantile grid: ``[N]``.
+    Only for the standard-normal prior, whose quantiles the grid is."""
+    from .priors import StandardNormalPrior
+
+    if not isinstance(vae.prior, StandardNormalPrior):
+        raise ValueError(
+            "quadrature over z uses the quantiles of N(0, I): it needs the standard normal "
+            f"prior, not {type(vae.prior).__name__} (use log_marginal instead)"
+        )
     z = prior_quantile_grid(vae.latent_dim, per_dim).to(x.device)
     components = decoder_components(vae, z)
     out = []

@@ -145,6 +145,11 @@ class _Mixture(ABC):
             log_joint = self.weights.log() + self.component_log_prob(x)
             log_px = torch.logsumexp(log_joint, dim=-1)
             self.history.append(log_px.mean().item())
+            if not math.isfinite(self.history[-1]):
+                raise FloatingPointError(
+                    f"EM: the log-likelihood became {self.history[-1]} at iteration "
+                    f"{len(self.history)}; check the data for extreme values"
+                )
             resp = (log_joint - log_px.unsqueeze(-1)).exp()
             self._m_step(x, resp)
             if len(self.history) > 1 and self.history[-1] - self.history[-2] < tol:
@@ -249,7 +254,7 @@ class GaussianMixture(_Mixture):
         k, d = self.n_components, x.shape[1]
         self.weights = torch.full((k,), 1.0 / k, dtype=x.dtype)
         self.means = centers.clone()
-        variance = x.var(0) + self.min_variance
+        variance = x.var(0, unbiased=False) + self.min_variance
         if self.covariance == "diag":
             self.variances = variance.expand(k, d).clone()
         else:

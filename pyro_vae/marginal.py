@@ -149,11 +149,14 @@ def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:
     if k_total < MIN_SAMPLES_FOR_KHAT:
         return torch.full((n,), float("nan"), dtype=torch.float64)
     num_tail = int(math.ceil(min(0.2 * k_total, 3.0 * math.sqrt(k_total))))
+    # "equal" up to the rounding of the input's dtype at the weights' magnitude
+    flat_tol = 64 * torch.finfo(log_weights.dtype).eps * (1 + log_weights.abs().max(0).values)
     lw = log_weights.double() - log_weights.double().max(0, keepdim=True).values
     lw = lw.sort(dim=0).values.cpu()
+    flat_tol = flat_tol.double().cpu()
     khat = torch.empty(n, dtype=torch.float64)
     for j in range(n):
-        if -lw[-num_tail - 1, j].item() <= 1e-9:  # the largest weights are all equal
+        if -lw[-num_tail - 1, j].item() <= flat_tol[j].item():  # the largest weights are equal
             khat[j] = float("-inf")
             continue
         cutoff = max(math.log(1.0e-15), lw[-num_tail - 1, j].item())

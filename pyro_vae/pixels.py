@@ -37,15 +37,29 @@ def unit_interval(split: Split, levels: int) -> torch.Tensor:
 
 
 def binarize(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One Bernoulli draw per pixel: ``x_ij ~ Bernoulli(probs_ij)``."""
+    """One Bernoulli draw per pixel: ``x_ij ~ Bernoulli(probs_ij)``, drawn where ``generator``
+    lives and returned on ``probs``' device."""
+    if generator is not None and generator.device != probs.device:
+        return torch.bernoulli(probs.to(generator.device), generator=generator).to(probs.device)
     return torch.bernoulli(probs, generator=generator)
 
 
+_U_MAX = 1.0 - 2.0**-14
+"""Largest noise value: (level + u) / levels must stay below (level + 1) / levels after the cast
+to float32, whose spacing below 1 is 2^-24, so (1 - u) / levels >= 2^-23 is needed for up to
+256 levels; the 6e-5 of probability above the cap is moved onto it."""
+
+
 def dequantize(split: Split, levels: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Uniform dequantization ``(level + u) / levels``, ``u ~ U(0, 1)``: values in ``(0, 1)``."""
-    flat = split.images.reshape(len(split), -1).float()
-    noise = torch.rand(flat.shape, generator=generator)
-    return (flat + noise) / levels
+    """Uniform dequantization ``(level + u) / levels``, ``u ~ U(0, 1)``: values in ``(0, 1)``,
+    each inside its own level's cell (``u`` is capped at ``1 - 2^-14`` so that rounding to float32
+    cannot reach the next level). The noise is drawn where ``generator`` lives, the result put on
+    the images' device."""
+    flat = split.images.reshape(len(split), -1).double()
+    device = generator.device if generator is not None else flat.device
+    noise = torch.rand(flat.shape, generator=generator, device=device, dtype=torch.float64)
+    noise = noise.to(flat.device).clamp(max=_U_MAX)
+    return ((flat + noise) / levels).float()
 
 
 def _seeded(seed: int) -> torch.Generator:

@@ -65,9 +65,7 @@ class RunDirectory:
             raise ConfigError(f"--name {name!r}: give a plain directory name")
         path = runs_dir / name
         if path.exists() and any(path.iterdir()):
-            raise ConfigError(
-                f"{path} already holds a run; choose another --name (or continue it with --resume)."
-            )
+            raise ConfigError(f"{path} already holds a run; choose another --name.")
         path.mkdir(parents=True, exist_ok=True)
         return cls(path)
 

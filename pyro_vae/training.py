@@ -116,9 +116,14 @@ class ImageData(TrainingData):
         self.data_dim = dataset.data_dim
         self.image_shape = dataset.image_shape
         self.val = eval_view(dataset.val, dataset.levels, pixels, "val").to(device)
+        # a scheme without fresh noise gives the same tensor every epoch: compute it once
+        self._fixed = None if pixels in ("dynamic", "dequantized") else self._view()
+
+    def _view(self) -> torch.Tensor:
+        return train_view(self.train, self.levels, self.pixels)
 
     def epoch(self) -> torch.Tensor:
-        return train_view(self.train, self.levels, self.pixels)
+        return self._fixed if self._fixed is not None else self._view()
 
 
 class TensorData(TrainingData):
@@ -139,6 +144,10 @@ class TensorData(TrainingData):
 
     def epoch(self) -> torch.Tensor:
         return self.train_tensor
+
+    def to(self, device: torch.device) -> TensorData:
+        self.train_tensor, self.val = self.train_tensor.to(device), self.val.to(device)
+        return self
 
 
 def check_batch_size(cfg: RunConfig, data: ImageDataset | TrainingData) -> None:
@@ -192,6 +201,8 @@ class Trainer:
         check_batch_size(cfg, data)
         if not isinstance(data, TrainingData):
             data = ImageData(data, cfg.data.pixels, self.device)
+        elif isinstance(data, TensorData):
+            data.to(self.device)
         self.data = data
         self.optimizer = make_optimizer(self.vae.parameters(), cfg.train.lr)
         # One (model, guide, objective) per KL weight, built once and kept: a JIT-compiled

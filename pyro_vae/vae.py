@@ -137,9 +137,10 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def latent_grid_means(self, per_axis: int = 10, dims: tuple[int, ...] = (0, 1)) -> torch.Tensor:
-        """E[x | z] on a grid of z at the prior's quantiles (m - 1/2) / per_axis along the latent
-        dimensions ``dims`` (the first one only if the latent space is 1-D), the others at 0:
-        the learned manifold. ``[per_axis ** len(dims), D]``."""
+        """E[x | z] on a grid of z at the standard normal's quantiles (m - 1/2) / per_axis along
+        the latent dimensions ``dims`` (the first one only if the latent space is 1-D), the
+        others at 0: the learned manifold (as in Kingma & Welling's Fig. 4; for a prior other
+        than N(0, I) the grid is still a standard-normal one). ``[per_axis ** len(dims), D]``."""
         from .continuous_mixture import prior_quantile_grid
 
         k = self.latent_dim

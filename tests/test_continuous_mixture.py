@@ -71,3 +71,12 @@ def test_toy_data_are_standardized_and_reproducible(name):
 def test_unknown_toy_data_set():
     with pytest.raises(ValueError, match="unknown toy data set"):
         make_toy("swissroll", 10)
+
+
+def test_quadrature_refuses_priors_other_than_the_standard_normal():
+    from pyro_vae.priors import LearnedGaussianPrior
+
+    vae = linear_vae(1)
+    vae = VAE(LearnedGaussianPrior(1), vae.encoder, vae.decoder, vae.likelihood)
+    with pytest.raises(ValueError, match="standard normal"):
+        log_density_by_quadrature(vae, torch.zeros(2, 3))

@@ -166,3 +166,8 @@ def test_baselines_on_digits_use_the_runs_own_test_tensor(digits):
     p = train.mean(0).clamp(1e-4, 1 - 1e-4)
     closed = dist.Bernoulli(p).log_prob(test).sum(-1).mean().item()
     assert one["log_px"] == pytest.approx(closed, abs=1e-6)
+
+
+def test_a_single_point_fit_stays_finite():
+    gmm = GaussianMixture(1).fit(torch.tensor([[0.3, 0.5]]))
+    assert torch.isfinite(gmm.variances).all() and math.isfinite(gmm.history[-1])

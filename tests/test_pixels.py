@@ -63,3 +63,13 @@ def test_dequantization_stays_in_each_level_cell(digits):
 def test_unknown_scheme_is_refused(digits):
     with pytest.raises(ValueError, match="unknown pixel scheme"):
         train_view(digits.train, digits.levels, "jpeg")
+
+
+def test_dequantization_never_rounds_into_the_next_cell():
+    from pyro_vae.datasets import Split
+    from pyro_vae.pixels import dequantize
+
+    top = Split(torch.full((4, 5000), 255, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))
+    for seed in range(20):  # 400,000 draws at the top level, the worst case for rounding
+        y = dequantize(top, 256, torch.Generator().manual_seed(seed))
+        assert y.max() < 1.0 and torch.all(torch.floor(y * 256) == 255)

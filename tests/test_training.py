@@ -1,3 +1,4 @@
+import math
 import statistics
 from dataclasses import asdict
 
@@ -165,3 +166,56 @@ def test_make_optimizer_takes_a_generator_and_keeps_every_parameter(monkeypatch)
     monkeypatch.setattr(torch.optim, "Adam", no_fused)
     fallback = make_optimizer(vae.parameters(), 1e-3)
     assert len(fallback.param_groups[0]["params"]) == n_params
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(
+    "pixels,likelihood",
+    [
+        ("dynamic", "bernoulli"),
+        ("static", "bernoulli"),
+        ("grey", "bernoulli"),
+        ("dequantized", "gaussian-learned"),
+    ],
+)
+def test_cuda_training_and_evaluation_for_every_pixel_scheme(digits, pixels, likelihood):
+    from pyro_vae.marginal import log_marginal
+
+    cfg = small_config(epochs=2, device="cuda")
+    cfg.data.pixels, cfg.model.likelihood = pixels, likelihood
+    pyro.set_rng_seed(0)
+    vae = build_vae(cfg.model, digits.data_dim, pixels)
+    trainer = Trainer(vae, cfg, digits, progress=False)
+    history = trainer.fit()
+    assert all(math.isfinite(r.val_elbo) for r in history)
+    assert next(vae.parameters()).is_cuda
+    x = eval_view(digits.test, digits.levels, pixels, "test").cuda()
+    assert math.isfinite(log_marginal(vae.model, vae.guide, x, 64, seed=0).summary()["log_px"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_on_tensor_data():
+    from pyro_vae.training import TensorData
+
+    cfg = small_config(epochs=2, device="cuda", batch_size=50)
+    cfg.model.likelihood = "gaussian-learned"
+    vae = build_vae(cfg.model, 2, "dequantized")
+    data = TensorData(torch.rand(200, 2), torch.rand(50, 2))
+    history = Trainer(vae, cfg, data, progress=False).fit()
+    assert data.val.is_cuda and math.isfinite(history[-1].val_elbo)
+
+
+def test_tensor_data_trains_on_plain_tensors():
+    from pyro_vae.training import TensorData
+
+    cfg = small_config(epochs=3, batch_size=50)
+    cfg.model.likelihood = "gaussian-learned"
+    pyro.set_rng_seed(0)
+    vae = build_vae(cfg.model, 2, "dequantized")
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.rand(200, 2, generator=g), torch.rand(50, 2, generator=g), "square")
+    history = Trainer(vae, cfg, data, progress=False).fit()
+    assert [r.examples_seen for r in history] == [200, 400, 600]
+    assert history[-1].val_elbo > history[0].val_elbo
+    with pytest.raises(ConfigError, match="same D"):
+        TensorData(torch.rand(10, 2), torch.rand(5, 3))
