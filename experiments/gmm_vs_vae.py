@@ -19,7 +19,8 @@ for the mixture, importance-sampled for the VAE):
     python experiments/gmm_vs_vae.py --part toy
     python experiments/gmm_vs_vae.py --part images [--epochs-fashion 10] [--num-samples 500]
 
-Results go to ``runs/gmm_vs_vae/`` (``toy.md``, ``images.md``, figures, run directories).
+Results go to ``runs/gmm_vs_vae/`` (``toy.md``, ``images.md``, figures, run directories). The
+toy part keeps its fitted models (``toy_<data>.pt``); run again, it redraws from them.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ from pyro_vae import (
     RunDirectory,
     StandardNormalPrior,
     Trainer,
+    load_checkpoint,
     load_dataset,
     log_marginal,
+    save_checkpoint,
 )
 from pyro_vae.baseline import fit_baselines
 from pyro_vae.continuous_mixture import log_density_by_quadrature, prior_quantile_grid
-from pyro_vae.gmm import GaussianMixture
+from pyro_vae.gmm import GaussianMixture, Mixture
 from pyro_vae.likelihoods import LearnedGaussianLikelihood
 from pyro_vae.pipeline import compare_with_mixtures, evaluate, save_evaluation, train, write_figures
 from pyro_vae.plots import density_grid, plot_density_rows, plot_mixture_components
@@ -92,21 +95,28 @@ def run_toy(args: argparse.Namespace, root: Path) -> None:
         train_x = make_toy(name, args.toy_train, seed=0)
         val_x, test_x = make_toy(name, 500, seed=1), make_toy(name, args.toy_test, seed=2)
         cells, panels = [], []
-        gmms = {}
+        gmms, vaes = {}, {}
+        saved_path = root / f"toy_{name}.pt"
+        saved = load_checkpoint(saved_path) if saved_path.is_file() else None
         for k in TOY_COMPONENTS:
-            gmm = GaussianMixture(k, "full", seed=args.seed).fit(train_x)
+            if saved is not None:
+                gmm = Mixture.from_state_dict(saved["gmms"][str(k)])
+            else:
+                gmm = GaussianMixture(k, "full", seed=args.seed).fit(train_x)
             gmms[k] = gmm
             lp = gmm.log_prob(test_x)
             cells.append(f"{lp.mean():.3f} ± {lp.std() / math.sqrt(len(lp)):.3f}")
             results[f"{name}/GMM-{k}"] = lp.mean().item()
             if k in (3, 10, 30):
                 panels.append((f"GMM, K={k}", gmm.log_prob(grid).reshape(shape).float()))
-        vaes = {}
         for latent in (1, 2):
             pyro.set_rng_seed(args.seed)
             vae = toy_vae(latent)
             start = time.perf_counter()
-            Trainer(vae, cfg, TensorData(train_x, val_x, name), progress=False).fit()
+            if saved is not None:
+                vae.load_state_dict(saved["vaes"][str(latent)])
+            else:
+                Trainer(vae, cfg, TensorData(train_x, val_x, name), progress=False).fit()
             vae.eval()
             est = log_marginal(vae.model, vae.guide, test_x, 2000, seed=0).summary(2)
             cells.append(f"{est['log_px']:.3f} ± {est['log_px_se']:.3f}")
@@ -115,8 +125,15 @@ def run_toy(args: argparse.Namespace, root: Path) -> None:
             density = log_density_by_quadrature(vae, grid, per_dim=per_dim)
             panels.append((f"VAE, {latent}-D z", density.reshape(shape)))
             vaes[latent] = vae
-            print(
-                f"  {name} VAE z{latent}: {est['log_px']:.3f} ({time.perf_counter() - start:.0f} s)"
+            seconds = time.perf_counter() - start
+            print(f"  {name} VAE z{latent}: {est['log_px']:.3f} ({seconds:.0f} s)", flush=True)
+        if saved is None:  # keep the fitted models: figures can be redrawn without refitting
+            save_checkpoint(
+                saved_path,
+                {
+                    "gmms": {str(k): g.state_dict() for k, g in gmms.items()},
+                    "vaes": {str(z): v.state_dict() for z, v in vaes.items()},
+                },
             )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
         figure_rows.append((name, train_x, panels))

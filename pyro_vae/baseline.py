@@ -18,14 +18,14 @@ import torch
 
 from .config import RunConfig
 from .datasets import ImageDataset
-from .gmm import BernoulliMixture, GaussianMixture, _Mixture
+from .gmm import BernoulliMixture, GaussianMixture, Mixture
 from .likelihoods import LIKELIHOODS
 from .pixels import eval_view, log_levels
 
 DEFAULT_COMPONENTS = (1, 10, 50)
 
 
-def mixture_for(cfg: RunConfig, n_components: int, seed: int = 0) -> _Mixture:
+def mixture_for(cfg: RunConfig, n_components: int, seed: int = 0) -> Mixture:
     """The mixture that matches the run's likelihood family."""
     kind = getattr(LIKELIHOODS.get(cfg.model.likelihood), "data_kind", "binary")
     if kind == "binary":
@@ -40,7 +40,7 @@ def fit_baselines(
     split: str = "test",
     max_iter: int = 200,
     progress: bool = False,
-) -> tuple[list[dict[str, Any]], dict[int, _Mixture]]:
+) -> tuple[list[dict[str, Any]], dict[int, Mixture]]:
     """Fit one mixture per K by EM; exact log p(x) of ``split`` for each.
 
     Returns a summary row per K and the fitted mixtures (K values larger than the training set
@@ -77,7 +77,7 @@ def fit_baselines(
     return rows, fitted
 
 
-def paired_difference(vae_log_px: torch.Tensor, mixture: _Mixture, x: torch.Tensor) -> dict:
+def paired_difference(vae_log_px: torch.Tensor, mixture: Mixture, x: torch.Tensor) -> dict:
     """VAE minus mixture log p(x) per image: mean and its standard error (same images)."""
     diff = vae_log_px.double() - mixture.log_prob(x)
     return {"mean": diff.mean().item(), "se": diff.std().item() / math.sqrt(len(diff))}

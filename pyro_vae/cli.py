@@ -346,6 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
+        "report",
+        help="write report.md and report.html for a run (figures redrawn first)",
+        description="Redraw a run's figures from its directory and write report.md and a "
+        "self-contained report.html: configuration, training curves, log p(x) with its error "
+        "and diagnostics, the finite-mixture comparison and every figure, each with a sentence "
+        "that says what it shows.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-figures", action="store_true", help="keep the figures as they are")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
         "figures",
         help="redraw a run's figures from its directory",
         description="Redraw the figures of a trained run without retraining.",
@@ -438,6 +451,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_evaluation(result.evaluation)
     if result.baseline:
         _print_baseline(result.baseline)
+    print(f"report: {run.file('report.html')} (and report.md)")
     return 0
 
 
@@ -490,6 +504,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"epoch {last.epoch}: train objective {last.train_objective:.3f}, validation ELBO "
         f"{last.val_elbo:.3f} nats per example"
     )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .pipeline import regenerate_figures
+    from .report import write_report
+
+    if not args.no_figures:
+        regenerate_figures(args.run_dir, args.device)
+    md, page = write_report(args.run_dir)
+    print(f"report: {page}\n        {md}")
     return 0
 
 

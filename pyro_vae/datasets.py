@@ -29,6 +29,24 @@ import torch
 from .errors import DataFormatError, DatasetUnavailableError
 from .idx import read_idx
 
+CLASS_NAMES = {
+    "digits": [str(d) for d in range(10)],
+    "mnist": [str(d) for d in range(10)],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+}
+"""Names of the ten classes of each data set (labels are only used for plots)."""
+
 SPLIT_SEED = 0
 """Seed of the fixed permutation that defines every data set's splits."""
 

@@ -43,7 +43,7 @@ from .errors import ConfigError
 COVARIANCES = ("diag", "full")
 
 
-class _Mixture(ABC):
+class Mixture(ABC):
     """Shared machinery: exact log-likelihood, EM loop, Pyro model and its SVI fit."""
 
     weights: torch.Tensor  # [K]
@@ -115,7 +115,7 @@ class _Mixture(ABC):
         steps: int = 2000,
         lr: float = 0.01,
         progress: bool = False,
-    ) -> _Mixture:
+    ) -> Mixture:
         """Fit to ``x`` (``[N, D]``) by EM (until the mean log-likelihood gains less than
         ``tol`` nats per point, at most ``max_iter`` iterations) or by SVI (``steps`` Adam steps
         on TraceEnum_ELBO). ``self.history`` holds the mean log-likelihood per iteration."""
@@ -210,7 +210,7 @@ class _Mixture(ABC):
         }
 
     @staticmethod
-    def from_state_dict(state: dict[str, Any]) -> _Mixture:
+    def from_state_dict(state: dict[str, Any]) -> Mixture:
         cls = {"GaussianMixture": GaussianMixture, "BernoulliMixture": BernoulliMixture}[
             state["kind"]
         ]
@@ -225,7 +225,7 @@ class _Mixture(ABC):
         return {"seed": self.seed}
 
 
-class GaussianMixture(_Mixture):
+class GaussianMixture(Mixture):
     """p(x) = sum_k pi_k N(x; mu_k, Sigma_k), Sigma_k diagonal (``covariance="diag"``) or full
     (``"full"``, for low dimensions). ``min_variance`` is added to every variance (a floor, as
     scikit-learn's ``reg_covar``)."""
@@ -342,7 +342,7 @@ class GaussianMixture(_Mixture):
         return (k - 1) + k * d + k * per_cov
 
 
-class BernoulliMixture(_Mixture):
+class BernoulliMixture(Mixture):
     """p(x) = sum_k pi_k prod_d Bernoulli(x_d; p_kd), for binary data; the probabilities are
     kept in [eps, 1 - eps] so that no pixel has probability zero."""
 

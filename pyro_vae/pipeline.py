@@ -6,6 +6,7 @@ Each step reads and writes the run directory, so any step can be re-run from it 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,20 +16,32 @@ from typing import Any
 import pyro
 import torch
 
+from .autoencoder import Autoencoder, train_autoencoder
 from .baseline import DEFAULT_COMPONENTS, fit_baselines, paired_difference
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig
-from .datasets import ImageDataset, load_dataset
+from .datasets import CLASS_NAMES, ImageDataset, load_dataset
 from .errors import TrainingInterrupted
-from .gmm import _Mixture
+from .gmm import Mixture
+from .latent import choose_pairs, embed_2d, interpolation_paths, score_paths
+from .likelihoods import LIKELIHOODS
 from .marginal import MarginalEstimate, log_marginal
 from .objectives import objective_name
 from .pixels import eval_view, log_levels, unit_interval
-from .plots import plot_elbo_curves, plot_image_grid, plot_image_panels, plot_image_rows
+from .plots import (
+    plot_elbo_curves,
+    plot_image_grid,
+    plot_image_panels,
+    plot_image_rows,
+    plot_interpolations,
+    plot_latent_scatter,
+)
+from .report import write_report
 from .rng import seeded_rng
 from .runs import RunDirectory, load_vae
 from .training import (
     EpochRecord,
+    ImageData,
     Trainer,
     check_batch_size,
     resolve_device,
@@ -148,7 +161,7 @@ def compare_with_mixtures(
     estimate: MarginalEstimate,
     components: Sequence[int] = DEFAULT_COMPONENTS,
     progress: bool = False,
-    fitted: tuple[list[dict[str, Any]], dict[int, _Mixture]] | None = None,
+    fitted: tuple[list[dict[str, Any]], dict[int, Mixture]] | None = None,
 ) -> dict[str, Any]:
     """The finite-mixture baseline on the same split and metric (exact log p(x)), the VAE's
     paired difference to the best mixture; ``baseline.json`` and ``baseline_mixtures.pt``.
@@ -232,7 +245,168 @@ def write_figures(
     )
     if run.file("baseline_mixtures.pt").is_file():
         paths.append(_mixture_figure(run, vae, dataset, device))
+    paths += _latent_figures(run, vae, cfg, dataset, device)
+    ae = load_run_autoencoder(run, cfg, dataset, device)
+    if ae is not None:
+        _, interp = interpolation_study(run, vae, ae, cfg, dataset, device)
+        paths.append(
+            plot_interpolations(
+                interp,
+                shape,
+                figures / "interpolation.png",
+                title=f"{dataset.name}: decoding straight lines between two test images' codes "
+                "(right: log p of each frame's most probable image under the VAE)",
+            )
+        )
     return paths
+
+
+def _latent_figures(
+    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device
+) -> list[Path]:
+    """The learned manifold (decoder means over a grid of the two most active latent
+    dimensions) and the test set's posterior means coloured by class."""
+    x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test").to(device)
+    activity = vae.activity(x)
+    dims = tuple(activity.argsort(descending=True)[:2].tolist())
+    per_axis = 15 if vae.latent_dim <= 2 else 10
+    grid = vae.latent_grid_means(per_axis if vae.latent_dim > 1 else per_axis**2, dims)
+    if vae.latent_dim == 1:
+        where = "along its 1-D latent"
+    elif vae.latent_dim == 2:
+        where = "over its 2-D latent space"
+    else:
+        where = f"over latent dimensions {dims[0] + 1} and {dims[1] + 1} (the most active)"
+    paths = [
+        plot_image_grid(
+            grid,
+            dataset.image_shape,
+            run.figures_dir / "manifold.png",
+            title=f"{dataset.name}: E[x | z] {where},\nz at the quantiles of N(0, 1)",
+            nrow=per_axis,
+        )
+    ]
+    points, axis = embed_2d(vae.posterior_means(x).cpu(), seed=FIGURE_SEED)
+    paths.append(
+        plot_latent_scatter(
+            points,
+            dataset.test.labels,
+            CLASS_NAMES.get(dataset.name, [str(c) for c in range(10)]),
+            run.figures_dir / "latent_space.png",
+            title=f"{dataset.name}: posterior means of the {len(x)} test images",
+            axis_label=axis,
+        )
+    )
+    return paths
+
+
+def train_run_autoencoder(
+    run: RunDirectory, cfg: RunConfig, dataset: ImageDataset, device, progress: bool = False
+) -> Autoencoder:
+    """The plain autoencoder with the VAE's network shapes, on the same data and schedule;
+    saved as ``autoencoder.pt``."""
+    kind = getattr(LIKELIHOODS.get(cfg.model.likelihood), "data_kind", "binary")
+    torch.manual_seed(cfg.train.seed)
+    ae = Autoencoder(
+        dataset.data_dim,
+        cfg.model.latent_dim,
+        cfg.model.hidden,
+        cfg.model.activation,
+        binary=kind == "binary",
+    )
+    data = ImageData(dataset, cfg.data.pixels, device)
+    history = train_autoencoder(
+        ae, data, cfg.train.epochs, cfg.train.batch_size, cfg.train.lr, device, progress
+    )
+    save_checkpoint(
+        run.file("autoencoder.pt"),
+        {"model": ae.state_dict(), "history": history, "binary": ae.binary},
+    )
+    return ae
+
+
+def load_run_autoencoder(run: RunDirectory, cfg: RunConfig, dataset: ImageDataset, device):
+    if not run.file("autoencoder.pt").is_file():
+        return None
+    state = load_checkpoint(run.file("autoencoder.pt"), map_location=device)
+    ae = Autoencoder(
+        dataset.data_dim,
+        cfg.model.latent_dim,
+        cfg.model.hidden,
+        cfg.model.activation,
+        binary=state["binary"],
+    )
+    ae.load_state_dict(state["model"])
+    return ae.to(device).eval()
+
+
+def interpolation_study(
+    run: RunDirectory,
+    vae: VAE,
+    ae: Autoencoder,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device,
+    n_pairs: int = 20,
+    steps: int = 9,
+    num_samples: int = 200,
+) -> tuple[dict[str, Any], list]:
+    """Straight lines between the codes of pairs of test images ("2" to "9" where there are
+    such labels), decoded by the autoencoder and by the VAE. Each frame (as its most probable
+    binary image, for binary data) is scored by two judges: the VAE's importance-sampled
+    log p(x), and the exact log p(x) of the run's best finite mixture, a model trained on the
+    same data that decoded neither path. Writes ``interpolation.json``."""
+    pixels = cfg.data.pixels
+    x = eval_view(dataset.test, dataset.levels, pixels, "test").to(device)
+    pairs = choose_pairs(dataset.test.labels, n_pairs, seed=FIGURE_SEED)
+    x_a, x_b = x[pairs[:, 0]], x[pairs[:, 1]]
+    binary = pixels in ("dynamic", "static", "grey")
+    judges = {"VAE": vae}
+    mixture = best_mixture(run)
+    if mixture is not None:
+        judges[f"{type(mixture).__name__}(K={mixture.n_components})"] = mixture
+    decoded = {
+        "autoencoder": interpolation_paths(ae.encode, ae.decode, x_a, x_b, steps),
+        "VAE": interpolation_paths(
+            vae.posterior_means, lambda z: vae.decode(z).mean, x_a, x_b, steps
+        ),
+    }
+    inner = slice(1, steps - 1)  # the endpoints are (nearly) the images themselves
+    result: dict[str, Any] = {
+        "pairs": n_pairs,
+        "steps": steps,
+        "classes": [int(dataset.test.labels[pairs[0, 0]]), int(dataset.test.labels[pairs[0, 1]])],
+        "frames": "most probable binary image of each frame" if binary else "frames as decoded",
+        "judges": {},
+    }
+    plotted = []
+    for judge_name, judge in judges.items():
+        scores = {
+            name: score_paths(judge, frames, binary=binary, num_samples=num_samples).cpu()
+            for name, frames in decoded.items()
+        }
+        diff = scores["VAE"][:, inner].mean(1) - scores["autoencoder"][:, inner].mean(1)
+        result["judges"][judge_name] = {
+            "autoencoder_mean_log_px": scores["autoencoder"][:, inner].double().mean().item(),
+            "vae_mean_log_px": scores["VAE"][:, inner].double().mean().item(),
+            "vae_minus_autoencoder": diff.double().mean().item(),
+            "vae_minus_autoencoder_se": diff.double().std().item() / math.sqrt(len(diff)),
+        }
+        if not plotted:  # the figure shows the first judge's scores
+            plotted = [(name, decoded[name].cpu(), scores[name]) for name in decoded]
+            result["plotted_judge"] = judge_name
+    run.write_json("interpolation.json", result)
+    return result, plotted
+
+
+def best_mixture(run: RunDirectory) -> Mixture | None:
+    """The best finite mixture of the run's baseline, if it has one."""
+    if not run.file("baseline_mixtures.pt").is_file():
+        return None
+    state = load_checkpoint(run.file("baseline_mixtures.pt"))
+    return next(
+        Mixture.from_state_dict(m) for m in state["mixtures"] if m["n_components"] == state["best"]
+    )
 
 
 def vae_pixels(run: RunDirectory) -> str:
@@ -242,7 +416,7 @@ def vae_pixels(run: RunDirectory) -> str:
 def _mixture_figure(run: RunDirectory, vae: VAE, dataset: ImageDataset, device) -> Path:
     state = load_checkpoint(run.file("baseline_mixtures.pt"))
     mixture = next(
-        _Mixture.from_state_dict(m) for m in state["mixtures"] if m["n_components"] == state["best"]
+        Mixture.from_state_dict(m) for m in state["mixtures"] if m["n_components"] == state["best"]
     )
     n, k = 32, mixture.n_components
     x_test = eval_view(dataset.test, dataset.levels, vae_pixels(run), "test").to(device)
@@ -302,5 +476,7 @@ def run_main_job(
     )
     save_evaluation(run, evaluation, estimate)
     baseline = compare_with_mixtures(run, vae, cfg, dataset, estimate, baseline_components)
+    train_run_autoencoder(run, cfg, dataset, device, progress)
     figures = write_figures(run, vae, cfg, dataset, device)
+    write_report(run.path)
     return RunResult(run, cfg, trainer.history, evaluation, figures, baseline)

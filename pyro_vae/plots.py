@@ -212,7 +212,7 @@ def _ellipses(ax, means, covariances, alphas, color, n_std: float = 2.0, fill: b
                 width,
                 height,
                 angle=angle,
-                facecolor=color,
+                facecolor=color if fill else "none",
                 edgecolor=color,
                 alpha=float(alpha),
                 lw=0.8,
@@ -260,4 +260,113 @@ def plot_mixture_components(
         ax.set_yticks([])
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return _save(fig, path)
+
+
+def plot_latent_scatter(
+    points: torch.Tensor,
+    labels: torch.Tensor,
+    class_names: Sequence[str],
+    path: str | os.PathLike,
+    title: str,
+    axis_label: str = "z",
+) -> Path:
+    """2-D points coloured by class, with a legend."""
+    fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    cmap = plt.get_cmap("tab10")
+    for c in range(len(class_names)):
+        mask = labels == c
+        if mask.any():
+            ax.scatter(
+                points[mask, 0],
+                points[mask, 1],
+                s=6,
+                alpha=0.7,
+                color=cmap(c % 10),
+                label=class_names[c],
+            )
+    ax.set_xlabel(f"{axis_label}, coordinate 1")
+    ax.set_ylabel(f"{axis_label}, coordinate 2")
+    ax.set_title(title)
+    ax.legend(markerscale=2.5, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, path)
+
+
+def plot_interpolations(
+    paths: Sequence[tuple[str, torch.Tensor, torch.Tensor]],
+    image_shape: Sequence[int],
+    path: str | os.PathLike,
+    title: str,
+    shown: int = 3,
+) -> Path:
+    """Straight-line interpolations and their scores.
+
+    ``paths``: (name, decoded frames ``[P, S, D]``, log p of each frame ``[P, S]``) per model.
+    Left: the first ``shown`` pairs, one row per model; right: the mean score along the path
+    with its standard error over the P pairs.
+    """
+    rows = [(f"{name}, pair {i + 1}", frames[i]) for i in range(shown) for name, frames, _ in paths]
+    steps = paths[0][1].shape[1]
+    fig = plt.figure(figsize=(13.0, 0.9 * len(rows) + 1.2))
+    grid = fig.add_gridspec(len(rows), 2, width_ratios=[2.2, 1.0], wspace=0.25)
+    for r, (label, frames) in enumerate(rows):
+        ax = fig.add_subplot(grid[r, 0])
+        ax.imshow(
+            image_grid(frames, image_shape, nrow=steps),
+            cmap="gray",
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    ax = fig.add_subplot(grid[:, 1])
+    t = torch.linspace(0, 1, steps)
+    for k, (name, _, scores) in enumerate(paths):
+        mean = scores.double().mean(0)
+        se = scores.double().std(0) / math.sqrt(len(scores))
+        ax.plot(t, mean, marker="o", ms=3, color=f"C{k}", label=name)
+        ax.fill_between(t, mean - 2 * se, mean + 2 * se, color=f"C{k}", alpha=0.2)
+    ax.set_xlabel("position t along the path")
+    ax.set_ylabel("log p(frame) under the judge (nats)")
+    ax.set_title(f"mean over {len(paths[0][2])} pairs (band: 2 s.e.)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_curves(
+    curves: Sequence[dict[str, Any]],
+    path: str | os.PathLike,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = False,
+) -> Path:
+    """Several runs' curves: each ``{"label", "x", "train", "test"}``; train solid, test
+    dashed, one colour per run."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    for k, curve in enumerate(curves):
+        ax.plot(curve["x"], curve["train"], color=f"C{k}", lw=1.4, label=f"{curve['label']}")
+        if curve.get("test") is not None:
+            ax.plot(curve["x"], curve["test"], color=f"C{k}", lw=1.4, ls="--")
+    if logx:
+        ax.set_xscale("log")
+    values = [v for c in curves for k in ("train", "test") if c.get(k) is not None for v in c[k]]
+    ordered = sorted(values)
+    lo = ordered[len(ordered) // 20] if len(ordered) >= 20 else ordered[0]
+    hi = ordered[-1]
+    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    handles += [Line2D([], [], color="gray", lw=1.4), Line2D([], [], color="gray", lw=1.4, ls="--")]
+    labels += ["train", "test"]
+    ax.legend(handles, labels, fontsize=8, loc="lower right", ncol=2)
     return _save(fig, path)

@@ -16,7 +16,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from pyro_vae import ConfigError, RunConfig
 from pyro_vae.baseline import fit_baselines
-from pyro_vae.gmm import BernoulliMixture, GaussianMixture, _Mixture
+from pyro_vae.gmm import BernoulliMixture, GaussianMixture, Mixture
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_state_dict_round_trip(blobs, binary):
         (GaussianMixture(3, "full").fit(blobs), blobs),
         (BernoulliMixture(2).fit(binary), binary),
     ):
-        again = _Mixture.from_state_dict(mixture.state_dict())
+        again = Mixture.from_state_dict(mixture.state_dict())
         assert torch.equal(again.log_prob(x), mixture.log_prob(x))
 
 
