@@ -70,8 +70,10 @@ def train(
     run: RunDirectory,
     progress: bool = True,
     dataset: ImageDataset | None = None,
+    monitor_test: bool = False,
 ) -> Trainer:
-    """Train a fresh VAE for ``cfg``, checkpointing into ``run`` after every epoch."""
+    """Train a fresh VAE for ``cfg``, checkpointing into ``run`` after every epoch
+    (``monitor_test``: also record the test ELBO of every epoch, for plots only)."""
     cfg = cfg.resolved()
     dataset = dataset if dataset is not None else load_data(cfg)
     check_batch_size(cfg, dataset)
@@ -84,7 +86,12 @@ def train(
         run.save_checkpoint(trainer.state_dict())
         run.write_metrics([asdict(r) for r in trainer.history])
 
-    trainer = Trainer(vae, cfg, dataset, progress=progress, on_epoch_end=on_epoch_end)
+    x_test = None
+    if monitor_test:
+        x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")
+    trainer = Trainer(
+        vae, cfg, dataset, progress=progress, on_epoch_end=on_epoch_end, x_test=x_test
+    )
     try:
         trainer.fit()
     except KeyboardInterrupt:
@@ -350,21 +357,25 @@ def interpolation_study(
     n_pairs: int = 20,
     steps: int = 9,
     num_samples: int = 200,
+    judges: dict[str, Any] | None = None,
+    output: str = "interpolation.json",
 ) -> tuple[dict[str, Any], list]:
     """Straight lines between the codes of pairs of test images ("2" to "9" where there are
     such labels), decoded by the autoencoder and by the VAE. Each frame (as its most probable
-    binary image, for binary data) is scored by two judges: the VAE's importance-sampled
-    log p(x), and the exact log p(x) of the run's best finite mixture, a model trained on the
-    same data that decoded neither path. Writes ``interpolation.json``."""
+    binary image, for binary data) is scored by every judge (default: the VAE's
+    importance-sampled log p(x), and the exact log p(x) of the run's best finite mixture, a
+    model trained on the same data that decoded neither path). The figure uses the first
+    judge. Writes ``output`` into the run directory."""
     pixels = cfg.data.pixels
     x = eval_view(dataset.test, dataset.levels, pixels, "test").to(device)
     pairs = choose_pairs(dataset.test.labels, n_pairs, seed=FIGURE_SEED)
     x_a, x_b = x[pairs[:, 0]], x[pairs[:, 1]]
     binary = pixels in ("dynamic", "static", "grey")
-    judges = {"VAE": vae}
-    mixture = best_mixture(run)
-    if mixture is not None:
-        judges[f"{type(mixture).__name__}(K={mixture.n_components})"] = mixture
+    if judges is None:
+        judges = {"VAE": vae}
+        mixture = best_mixture(run)
+        if mixture is not None:
+            judges[f"{type(mixture).__name__}(K={mixture.n_components})"] = mixture
     decoded = {
         "autoencoder": interpolation_paths(ae.encode, ae.decode, x_a, x_b, steps),
         "VAE": interpolation_paths(
@@ -395,7 +406,7 @@ def interpolation_study(
         if not plotted:  # the figure shows the first judge's scores
             plotted = [(name, decoded[name].cpu(), scores[name]) for name in decoded]
             result["plotted_judge"] = judge_name
-    run.write_json("interpolation.json", result)
+    run.write_json(output, result)
     return result, plotted
 
 
@@ -480,3 +491,32 @@ def run_main_job(
     figures = write_figures(run, vae, cfg, dataset, device)
     write_report(run.path)
     return RunResult(run, cfg, trainer.history, evaluation, figures, baseline)
+
+
+def trained_run(
+    cfg: RunConfig,
+    runs_dir: str | Path,
+    name: str,
+    dataset: ImageDataset | None = None,
+    progress: bool = True,
+    device: str | torch.device | None = None,
+    monitor_test: bool = False,
+) -> tuple[RunDirectory, VAE, list[dict[str, Any]]]:
+    """The run ``runs_dir/name`` for ``cfg``: reused when that directory already holds a
+    finished run with the same configuration, trained afresh otherwise (for experiment scripts,
+    which can then be stopped and re-run, and redraw their figures without retraining).
+    Returns the run directory, the VAE (in eval mode) and the per-epoch metrics."""
+    import shutil
+
+    cfg = cfg.resolved()
+    device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
+    path = Path(runs_dir) / name
+    if (path / "config.json").is_file() and (path / "checkpoint.pt").is_file():
+        run = RunDirectory(path)
+        if run.read_config().resolved() == cfg and len(run.read_metrics()) >= cfg.train.epochs:
+            _, _, vae = load_vae(path, device)
+            return run, vae, run.read_metrics()
+    shutil.rmtree(path, ignore_errors=True)  # absent, unfinished, or another configuration
+    run = RunDirectory.create(runs_dir, name)
+    trainer = train(cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test)
+    return run, trainer.vae.eval(), run.read_metrics()

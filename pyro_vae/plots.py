@@ -97,7 +97,8 @@ def plot_image_rows(
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(title)
-    fig.subplots_adjust(hspace=0.05)
+    height = fig.get_size_inches()[1]
+    fig.subplots_adjust(hspace=0.05, top=1 - 0.55 / height, bottom=0.2 / height)
     return _save(fig, path)
 
 

@@ -172,6 +172,7 @@ class EpochRecord:
     epoch_seconds: float
     wall_seconds: float
     kl_weight: float = 1.0
+    test_elbo: float | None = None  # only when the trainer monitors a test set
 
 
 class Trainer:
@@ -191,6 +192,7 @@ class Trainer:
         device: torch.device | None = None,
         progress: bool = True,
         on_epoch_end: Callable[[Trainer, EpochRecord], None] | None = None,
+        x_test: torch.Tensor | None = None,
     ) -> None:
         self.cfg = cfg = cfg.resolved()
         pyro.clear_param_store()
@@ -204,6 +206,8 @@ class Trainer:
         elif isinstance(data, TensorData):
             data.to(self.device)
         self.data = data
+        # monitored only (Kingma & Welling's Fig. 2 plots it), never used for any choice
+        self.x_test = x_test.to(self.device) if x_test is not None else None
         self.optimizer = make_optimizer(self.vae.parameters(), cfg.train.lr)
         # One (model, guide, objective) per KL weight, built once and kept: a JIT-compiled
         # ELBO caches its graph by id(model) and id(guide) (``vae.model`` makes a new bound
@@ -304,6 +308,11 @@ class Trainer:
         self.epoch += 1
         self.vae.eval()
         val = heldout_elbo(self.vae.model, self.vae.guide, self.x_val, cfg.train.eval_particles)
+        test = None
+        if self.x_test is not None:
+            test = heldout_elbo(
+                self.vae.model, self.vae.guide, self.x_test, cfg.train.eval_particles
+            )
         self.vae.train()
         elapsed = time.perf_counter() - start
         self.wall_seconds += elapsed
@@ -312,6 +321,7 @@ class Trainer:
             steps=self.steps,
             examples_seen=self.epoch * n,
             kl_weight=weight,
+            test_elbo=test,
             train_objective=-total / n,
             val_elbo=val,
             epoch_seconds=elapsed,
