@@ -236,6 +236,13 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     out.add_argument("--runs-dir", default="runs", help="parent of run directories")
     out.add_argument("--name", default=None, help="run directory name (default: a timestamp)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
+    out.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its last completed epoch (its config.json "
+        "decides everything; --epochs may raise the target)",
+    )
 
 
 _OPTIONS = {
@@ -270,6 +277,28 @@ _OPTIONS = {
 }
 
 
+def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RunConfig:
+    """The run's configuration: from the options, or, with ``--resume``, from the run
+    directory (then no other configuration option may be given)."""
+    if args.resume is None:
+        return config_from_args(args)
+    from .pipeline import resume_config
+
+    given = [
+        key
+        for keys in _OPTIONS.values()
+        for key in keys
+        if key != "epochs" and getattr(args, key) != parser.get_default(key)
+    ]
+    if given:
+        names = ", ".join("--" + key.replace("_", "-") for key in given)
+        raise ConfigError(
+            f"--resume takes the configuration from {args.resume}/config.json; drop {names} "
+            "(only --epochs may raise the target)"
+        )
+    return resume_config(args.resume, args.epochs)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The options of ``run`` / ``train`` as a :class:`RunConfig` (same names, by section)."""
     values = {section: {k: getattr(args, k) for k in keys} for section, keys in _OPTIONS.items()}
@@ -296,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its figures, all into a new run directory.",
     )
     _add_training_options(p)
+    p.set_defaults(subparser=p)
     p.add_argument(
         "--num-samples",
         type=positive_int,
@@ -321,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a VAE into a new run directory, without evaluation or figures.",
     )
     _add_training_options(p)
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, subparser=p)
 
     p = sub.add_parser(
         "evaluate",
@@ -422,7 +452,7 @@ def _print_evaluation(ev: dict) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import run_main_job
 
-    cfg = config_from_args(args)
+    cfg = _config_or_resume(args, args.subparser)
     result = run_main_job(
         cfg,
         args.runs_dir,
@@ -430,6 +460,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         num_samples=args.num_samples,
         baseline_components=args.baseline_components,
+        resume=args.resume,
     )
     run, last = result.run, result.history[-1]
     best = max(result.history, key=lambda r: r.val_elbo)
@@ -493,11 +524,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .runs import RunDirectory
     from .training import check_batch_size
 
-    cfg = config_from_args(args).resolved()
+    cfg = _config_or_resume(args, args.subparser).resolved()
     dataset = load_data(cfg)
     check_batch_size(cfg, dataset)
-    run = RunDirectory.create(args.runs_dir, args.name)
-    trainer = train(cfg, run, progress=not args.quiet, dataset=dataset)
+    if args.resume:
+        run = RunDirectory.open(args.resume)
+    else:
+        run = RunDirectory.create(args.runs_dir, args.name)
+    trainer = train(cfg, run, progress=not args.quiet, dataset=dataset, resume=bool(args.resume))
     last = trainer.history[-1]
     print(f"run directory: {run.path}")
     print(

@@ -272,6 +272,11 @@ def log_marginal(
     n = len(x)
     if n == 0:
         raise ValueError("x holds no data points")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise ValueError(
+            f"x holds {int((~torch.isfinite(x)).sum())} NaN or infinite values: log p(x) of such "
+            "data is undefined; remove or impute them"
+        )
     batch_size = min(n, batch_size or 100)
     chunk = min(num_samples, particle_chunk or max(1, max_rows // batch_size))
     starts = range(0, n, batch_size)

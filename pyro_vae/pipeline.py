@@ -21,7 +21,7 @@ from .baseline import DEFAULT_COMPONENTS, fit_baselines, paired_difference
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig
 from .datasets import CLASS_NAMES, ImageDataset, load_dataset
-from .errors import TrainingInterrupted
+from .errors import CheckpointError, ConfigError, TrainingInterrupted
 from .gmm import Mixture
 from .latent import choose_pairs, embed_2d, interpolation_paths, score_paths
 from .likelihoods import LIKELIHOODS
@@ -71,15 +71,27 @@ def train(
     progress: bool = True,
     dataset: ImageDataset | None = None,
     monitor_test: bool = False,
+    resume: bool = False,
 ) -> Trainer:
-    """Train a fresh VAE for ``cfg``, checkpointing into ``run`` after every epoch
-    (``monitor_test``: also record the test ELBO of every epoch, for plots only)."""
+    """Train the VAE of ``cfg``, checkpointing into ``run`` after every epoch
+    (``monitor_test``: also record the test ELBO of every epoch, for plots only).
+
+    With ``resume``, continue from the run's checkpoint (model, optimizer, RNG state and
+    history after its last completed epoch) up to ``cfg.train.epochs``: on CPU the result is the
+    one an uninterrupted run with the same seed would have reached.
+    """
     cfg = cfg.resolved()
     dataset = dataset if dataset is not None else load_data(cfg)
     check_batch_size(cfg, dataset)
     pyro.clear_param_store()
     pyro.set_rng_seed(cfg.train.seed)
     vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels)
+    state = run.load_checkpoint() if resume else None
+    if state is not None and int(state["data_dim"]) != dataset.data_dim:
+        raise CheckpointError(
+            f"{run.checkpoint_path} was trained on data of dimension {state['data_dim']}, "
+            f"not {dataset.data_dim}"
+        )
     run.write_config(cfg)
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
@@ -92,14 +104,39 @@ def train(
     trainer = Trainer(
         vae, cfg, dataset, progress=progress, on_epoch_end=on_epoch_end, x_test=x_test
     )
+    if state is not None:
+        try:
+            trainer.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(
+                f"{run.checkpoint_path} does not match {run.config_path} "
+                f"({str(exc).splitlines()[0]})"
+            ) from exc
+        # the metrics file may lag the checkpoint by the epoch a crash interrupted
+        run.write_metrics([asdict(r) for r in trainer.history])
     try:
         trainer.fit()
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted during epoch {trainer.epoch + 1}; {run.path} holds the model after "
-            f"epoch {trainer.epoch}."
+            f"epoch {trainer.epoch}. Continue with: pyro-vae train --resume {run.path}"
         ) from None
     return trainer
+
+
+def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
+    """The configuration of the run in ``run_dir``, with ``epochs`` (when given) as its new
+    target: a run can be continued beyond its first target, never cut short."""
+    run = RunDirectory.open(run_dir)
+    cfg = run.read_config().resolved()
+    if epochs is not None:
+        done = len(run.read_metrics())
+        if epochs < done:
+            raise ConfigError(
+                f"{run_dir} has already trained {done} epochs; --epochs {epochs} would cut it short"
+            )
+        cfg.train.epochs = epochs
+    return cfg
 
 
 def evaluate(
@@ -471,16 +508,18 @@ def run_main_job(
     progress: bool = True,
     num_samples: int = 1000,
     baseline_components: Sequence[int] = DEFAULT_COMPONENTS,
+    resume: str | Path | None = None,
 ) -> RunResult:
     """Train, evaluate (log p(x) with ``num_samples`` importance samples per test image),
     compare with finite mixtures of ``baseline_components`` components, and plot: everything
-    ``pyro-vae run`` does."""
+    ``pyro-vae run`` does. With ``resume`` (a run directory), ``cfg`` is that run's and
+    training continues from its checkpoint."""
     cfg = cfg.resolved()
     device = resolve_device(cfg.train.device)
     dataset = load_data(cfg)
     check_batch_size(cfg, dataset)  # before a run directory exists
-    run = RunDirectory.create(runs_dir, name)
-    trainer = train(cfg, run, progress=progress, dataset=dataset)
+    run = RunDirectory.open(resume) if resume else RunDirectory.create(runs_dir, name)
+    trainer = train(cfg, run, progress=progress, dataset=dataset, resume=resume is not None)
     vae = trainer.vae.eval()
     evaluation, estimate = evaluate(
         vae, cfg, dataset, device, num_samples=num_samples, progress=progress

@@ -40,6 +40,7 @@ from .objectives import ELBOS, LatentScaleMessenger
 from .objectives import kl_weight as kl_schedule
 from .pixels import eval_view, train_view
 from .rng import rng_state, seeded_rng, set_rng_state
+from .validate import check_observations
 
 EVAL_SEED = 20131220
 """Seed of the guide samples used for held-out ELBOs (fixed: common random numbers)."""
@@ -132,11 +133,8 @@ class TensorData(TrainingData):
     def __init__(
         self, train: torch.Tensor, val: torch.Tensor, name: str = "tensor data", device=None
     ) -> None:
-        if train.dim() != 2 or val.dim() != 2 or train.shape[1] != val.shape[1]:
-            raise ConfigError(
-                f"expected [N, D] training and validation tensors with the same D, got "
-                f"{tuple(train.shape)} and {tuple(val.shape)}"
-            )
+        check_observations(train, f"{name} (training)")
+        check_observations(val, f"{name} (validation)", data_dim=train.shape[1])
         self.name = name
         self.train_tensor, self.val = train.to(device), val.to(device)
         self.num_train, self.data_dim = train.shape
@@ -205,6 +203,12 @@ class Trainer:
             data = ImageData(data, cfg.data.pixels, self.device)
         elif isinstance(data, TensorData):
             data.to(self.device)
+            likelihood = getattr(vae, "likelihood", None)
+            if getattr(likelihood, "data_kind", None) == "binary" and getattr(
+                likelihood, "strict", True
+            ):
+                check_observations(data.train_tensor, f"{data.name} (training)", binary=True)
+                check_observations(data.val, f"{data.name} (validation)", binary=True)
         self.data = data
         # monitored only (Kingma & Welling's Fig. 2 plots it), never used for any choice
         self.x_test = x_test.to(self.device) if x_test is not None else None
@@ -278,10 +282,15 @@ class Trainer:
         with pyro.validation_enabled(validate):
             loss = elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
         if not torch.isfinite(loss):
+            saved = (
+                f"The last good checkpoint (epoch {self.epoch}) is intact."
+                if self.epoch
+                else "No epoch had completed, so nothing was saved."
+            )
             raise TrainingDivergedError(
                 f"the loss became {loss.item()} at epoch {self.epoch + 1}, step "
-                f"{self.steps + 1}. The last good checkpoint (epoch {self.epoch}) is intact. "
-                "Try a smaller --lr, a larger --batch-size, or check the data for extreme values."
+                f"{self.steps + 1}. {saved} Try a smaller --lr, a larger --batch-size, or check "
+                "the data for extreme values."
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

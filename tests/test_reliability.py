@@ -1,0 +1,305 @@
+"""Nothing a user does by mistake, and no crash, loses work or runs someone else's code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyro_vae import DataFormatError, RunConfig, Trainer, build_vae, load_checkpoint
+from pyro_vae import objectives as objectives_module
+from pyro_vae.cli import main
+from pyro_vae.training import TensorData
+from pyro_vae.validate import check_observations
+
+# slow enough per epoch (~0.3 s) that a kill lands inside an epoch
+SLOW = [
+    "--epochs",
+    "8",
+    "--hidden",
+    "256",
+    "--latent-dim",
+    "4",
+    "--batch-size",
+    "16",
+    "--eval-particles",
+    "2",
+    "--quiet",
+]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pyro_vae.cli", *args]
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _trajectory(run: Path) -> list[tuple[float, float]]:
+    return [(m["train_objective"], m["val_elbo"]) for m in _metrics(run)]
+
+
+def _wait_for_epochs(run: Path, epochs: int, proc: subprocess.Popen, timeout: float = 120):
+    start = time.time()
+    while time.time() - start < timeout:
+        if (run / "metrics.jsonl").is_file() and len(_metrics(run)) >= epochs:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early: {proc.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for epochs")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("full")
+    subprocess.run(
+        _cli("train", *SLOW, "--runs-dir", str(root), "--name", "full"),
+        check=True,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    return root / "full"
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted, how):
+    run = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        _cli("train", *SLOW, "--runs-dir", str(tmp_path), "--name", "killed"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    _wait_for_epochs(run, 3, proc)
+    proc.send_signal(getattr(signal, how))
+    out, err = proc.communicate(timeout=60)
+    done = len(_metrics(run))
+    assert 3 <= done < 8  # it really was stopped part of the way
+    if how == "SIGINT":  # Ctrl-C: a clean exit that says how to continue, no traceback
+        assert proc.returncode == 130, err
+        assert "--resume" in err and "Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    state = load_checkpoint(run / "checkpoint.pt")  # intact whatever the moment of the kill
+    assert state["epoch"] >= done - 1
+    resumed = subprocess.run(
+        _cli("train", "--resume", str(run), "--quiet"), capture_output=True, text=True, env=env
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert _trajectory(run) == _trajectory(uninterrupted)  # the same numbers, on CPU
+    assert json.loads((run / "config.json").read_text()) == json.loads(
+        (uninterrupted / "config.json").read_text()
+    )
+
+
+def test_resume_can_extend_but_not_cut_short_and_takes_no_other_options(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "train",
+                "--epochs",
+                "2",
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "3",
+                "--quiet",
+                "--runs-dir",
+                str(tmp_path),
+                "--name",
+                "r",
+            ]
+        )
+        == 0
+    )
+    run = tmp_path / "r"
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0
+    assert [m["epoch"] for m in _metrics(run)] == [1, 2, 3, 4]
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 4
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--resume", str(run), "--epochs", "3"])
+    assert info.value.code == 2 and "cut it short" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--resume", str(run), "--latent-dim", "7"])
+    assert info.value.code == 2 and "drop --latent-dim" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 1
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_run_resume_finishes_the_main_job(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "train",
+                "--epochs",
+                "2",
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "3",
+                "--quiet",
+                "--runs-dir",
+                str(tmp_path),
+                "--name",
+                "r",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--resume",
+                str(tmp_path / "r"),
+                "--num-samples",
+                "50",
+                "--quiet",
+                "--baseline-components",
+                "1",
+            ]
+        )
+        == 0
+    )
+    for name in ("evaluation.json", "baseline.json", "report.html"):
+        assert (tmp_path / "r" / name).is_file()
+
+
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(
+    tmp_path, capsys, monkeypatch
+):
+    real = objectives_module.ELBOS["trace"]
+
+    def nan_after_25_steps(particles, jit):
+        elbo = real(particles, jit)
+        original, calls = elbo.differentiable_loss, {"n": 0}
+
+        def differentiable_loss(*args, **kwargs):
+            calls["n"] += 1
+            loss = original(*args, **kwargs)
+            return loss * float("nan") if calls["n"] > 25 else loss
+
+        elbo.differentiable_loss = differentiable_loss
+        return elbo
+
+    monkeypatch.setitem(objectives_module.ELBOS, "trace", nan_after_25_steps)
+    code = main(
+        [
+            "train",
+            "--epochs",
+            "5",
+            "--hidden",
+            "16",
+            "--latent-dim",
+            "3",
+            "--quiet",
+            "--runs-dir",
+            str(tmp_path),
+            "--name",
+            "d",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "epoch 3, step 26" in err and "Traceback" not in err
+    assert "smaller --lr" in err
+    state = load_checkpoint(tmp_path / "d" / "checkpoint.pt")
+    assert state["epoch"] == 2 and len(_metrics(tmp_path / "d")) == 2
+
+
+def test_corrupt_and_malicious_checkpoints_in_a_run_directory(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "train",
+                "--epochs",
+                "1",
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "3",
+                "--quiet",
+                "--runs-dir",
+                str(tmp_path),
+                "--name",
+                "r",
+            ]
+        )
+        == 0
+    )
+    checkpoint = tmp_path / "r" / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:2000])
+    assert main(["evaluate", str(tmp_path / "r"), "--num-samples", "10", "--quiet"]) == 1
+    assert "corrupt or truncated" in capsys.readouterr().err
+
+    marker = tmp_path / "pwned"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"format": 1, "model": RunsCode(), "data_dim": 64}, checkpoint)
+    assert main(["figures", str(tmp_path / "r")]) == 1
+    assert "refused" in capsys.readouterr().err and not marker.exists()
+
+
+# --------------------------------------------------------------------------- bad data
+
+
+def test_bad_tensors_are_refused_before_training():
+    good = torch.rand(20, 3)
+    with pytest.raises(DataFormatError, match=r"1 NaN value\(s\), the first at row 4, column 1"):
+        bad = good.clone()
+        bad[4, 1] = float("nan")
+        TensorData(bad, good)
+    with pytest.raises(DataFormatError, match="infinite"):
+        bad = good.clone()
+        bad[0, 0] = float("inf")
+        TensorData(good, bad)
+    with pytest.raises(DataFormatError, match=r"expected shape \[N, D\]"):
+        TensorData(torch.rand(5, 2, 2), good)
+    with pytest.raises(DataFormatError, match="holds no examples"):
+        TensorData(torch.rand(0, 3), good)
+    with pytest.raises(DataFormatError, match="has 4 dimensions|expects 3"):
+        TensorData(good, torch.rand(5, 4))
+
+
+def test_a_bernoulli_likelihood_refuses_grey_data_unless_asked():
+    cfg = RunConfig()
+    cfg.model.hidden, cfg.model.latent_dim = [8], 2
+    cfg.train.batch_size = 10
+    grey = TensorData(torch.rand(40, 6), torch.rand(10, 6), "grey levels")
+    with pytest.raises(DataFormatError, match="needs binary values.*--pixels grey"):
+        Trainer(build_vae(cfg.model, 6, "dynamic"), cfg, grey, progress=False)
+    cfg.data.pixels = "grey"  # asked for explicitly: the Bernoulli formula on grey levels
+    Trainer(build_vae(cfg.model, 6, "grey"), cfg, grey, progress=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 12),
+    cols=st.integers(1, 12),
+    data=st.data(),
+    bad=st.sampled_from([float("nan"), float("inf"), float("-inf"), 0.5, -1.0, 2.0]),
+)
+def test_validator_finds_the_first_bad_value(rows, cols, data, bad):
+    x = torch.randint(0, 2, (rows, cols)).float()
+    check_observations(x, binary=True)  # binary data pass
+    r = data.draw(st.integers(0, rows - 1))
+    c = data.draw(st.integers(0, cols - 1))
+    x[r, c] = bad
+    with pytest.raises(DataFormatError) as info:
+        check_observations(x, binary=True)
+    assert f"row {r}, column {c}" in str(info.value)
