@@ -65,8 +65,9 @@ def main() -> None:
             cfg.train.kl_warmup = max(1, args.epochs // 5)
         cfg = cfg.resolved()
         run, vae, _ = trained_run(cfg, root, name, dataset, progress=not args.quiet)
-        if run.file("evaluation.json").is_file():
-            ev = run.read_json("evaluation.json")
+        previous = run.read_json("evaluation.json") if run.file("evaluation.json").is_file() else {}
+        if previous.get("num_samples") == args.num_samples:
+            ev = previous
         else:
             ev, estimate = evaluate(
                 vae, cfg, dataset, device, args.num_samples, progress=not args.quiet

@@ -1,6 +1,7 @@
 """Experiment: which prior, guide and objective give the best test log p(x)?
 
-A grid of prior x guide trained with the ELBO, the diagonal guide also with the IWAE bound,
+A grid of prior x guide trained with the ELBO, the diagonal guide with the standard and the
+VampPrior also with the IWAE bound (K = 5; five times the cost of an ELBO step),
 and the recipe of most tutorials (Pyro's VAE tutorial: 784-400-50 softplus MLP, Bernoulli
 likelihood on grey levels in [0, 1], batch 256, Adam 1e-3) as a reference row, all for the
 same number of epochs on binarized Fashion-MNIST and all scored on the same statically
@@ -64,8 +65,6 @@ ROWS = [
     Row("vamp / diagonal / ELBO", prior="vamp"),
     Row("vamp / full / ELBO", prior="vamp", guide="full"),
     Row("normal / diagonal / IWAE-5", elbo="iwae", particles=5),
-    Row("learned / diagonal / IWAE-5", prior="learned", elbo="iwae", particles=5),
-    Row("mog / diagonal / IWAE-5", prior="mog", elbo="iwae", particles=5),
     Row("vamp / diagonal / IWAE-5", prior="vamp", elbo="iwae", particles=5),
     Row(
         "tutorial recipe (784-400-50, grey levels, batch 256)",
@@ -96,12 +95,13 @@ def config_for(row: Row, args: argparse.Namespace) -> RunConfig:
 def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> dict:
     path = root / slug(row.name)
     evaluation = path / "evaluation.json"
-    if evaluation.is_file():
+    cfg = config_for(row, args)
+    if evaluation.is_file() and (path / "config.json").is_file():
         summary = json.loads(evaluation.read_text())
-        if summary["num_samples"] == args.num_samples and summary.get("epochs") == args.epochs:
+        same = RunDirectory(path).read_config().resolved() == cfg
+        if same and summary["num_samples"] == args.num_samples:
             print(f"  {row.name}: already done ({path})")
             return summary
-    cfg = config_for(row, args)
     device = resolve_device(cfg.train.device)
     if (path / "checkpoint.pt").is_file() and (path / "config.json").is_file():
         _, saved, vae = load_vae(path, device)

@@ -53,14 +53,14 @@ def main() -> None:
         run, vae, metrics = trained_run(cfg, root, name, dataset, progress=not args.quiet)
         scores = {}
         for split in ("val", "test"):
-            file = f"evaluation_{split}.json"
+            file = "evaluation.json" if split == "test" else f"evaluation_{split}.json"
             if run.file(file).is_file():
-                scores[split] = run.read_json(file)
-                continue
+                previous = run.read_json(file)
+                if previous.get("num_samples") == args.num_samples:
+                    scores[split] = previous
+                    continue
             ev, estimate = evaluate(vae, cfg, dataset, device, args.num_samples, split=split)
-            run.write_json(file, ev)
-            if split == "test":
-                save_evaluation(run, ev, estimate)
+            save_evaluation(run, ev, estimate)  # evaluation.json, evaluation_val.json
             scores[split] = ev
         results.append(
             {

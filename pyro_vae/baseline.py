@@ -41,12 +41,14 @@ def fit_baselines(
     max_iter: int = 200,
     progress: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[int, Mixture]]:
-    """Fit one mixture per K by EM; exact log p(x) of ``split`` for each.
+    """Fit one mixture per K by EM; exact log p(x) of ``split`` and of the validation split for
+    each (the validation number is the one to choose K by).
 
     Returns a summary row per K and the fitted mixtures (K values larger than the training set
     are skipped).
     """
     x_train = eval_view(dataset.train, dataset.levels, cfg.data.pixels, "train")
+    x_val = eval_view(dataset.val, dataset.levels, cfg.data.pixels, "val")
     x_test = eval_view(dataset.split(split), dataset.levels, cfg.data.pixels, split)
     offset = log_levels(cfg.data.pixels, dataset.levels)
     rows, fitted = [], {}
@@ -66,6 +68,7 @@ def fit_baselines(
                 "n_components": k,
                 "log_px": mean,
                 "log_px_se": log_px.std().item() / math.sqrt(len(log_px)),
+                "val_log_px": mixture.score(x_val),
                 "bits_per_dim": (-mean + d * offset) / (d * math.log(2)),
                 "num_parameters": mixture.num_parameters,
                 "em_iterations": len(mixture.history) - 1,
@@ -75,6 +78,11 @@ def fit_baselines(
         )
         fitted[k] = mixture
     return rows, fitted
+
+
+def best_by_validation(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mixture with the highest validation log p(x): chosen without the test images."""
+    return max(rows, key=lambda r: r["val_log_px"])
 
 
 def paired_difference(vae_log_px: torch.Tensor, mixture: Mixture, x: torch.Tensor) -> dict:

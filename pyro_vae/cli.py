@@ -359,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate log p(x) of a trained run on a data split by importance sampling "
         "with its guide as proposal (Burda et al. 2015): standard errors, the ELBO from the "
         "same draws, effective sample sizes and Pareto k-hat. Writes evaluation.json and "
-        "evaluation_points.pt into the run directory.",
+        "evaluation_points.pt (evaluation_<split>.* for another split) into the run directory.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument(
@@ -496,11 +496,12 @@ def _print_baseline(baseline: dict) -> None:
     vae, diff = baseline["vae"], baseline["vae_minus_best_mixture"]
     print(
         f"    {'VAE':24s} {vae['log_px']:9.3f} ± {vae['log_px_se']:.3f}  "
-        f"({vae['bits_per_dim']:.4f} bits/dim, {vae['num_parameters']:,} parameters)"
+        f"({vae['bits_per_dim']:.4f} bits/dim, {vae['generative_parameters']:,} parameters of "
+        "p(x))"
     )
     print(
-        f"  VAE - {baseline['best_mixture']}: {diff['mean']:+.3f} ± {diff['se']:.3f} nats per "
-        "image (paired over the same images)"
+        f"  VAE - {baseline['best_mixture']} (the mixture with the best validation log p(x)): "
+        f"{diff['mean']:+.3f} ± {diff['se']:.3f} nats per image, paired over the test images"
     )
 
 
@@ -515,7 +516,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"{ev['seconds']:.1f} s (nats per image):"
     )
     _print_evaluation(ev)
-    print(f"written: {Path(args.run_dir) / 'evaluation.json'}")
+    name = "evaluation.json" if args.split == "test" else f"evaluation_{args.split}.json"
+    print(f"written: {Path(args.run_dir) / name}")
     return 0
 
 

@@ -19,9 +19,10 @@ Two ways to fit, which agree:
   the ELBO *is* the log-likelihood and SVI finds point estimates of the parameters (maximum a
   posteriori under flat priors, i.e. maximum likelihood).
 
-Both start from k-means++ centres (scikit-learn's ``kmeans_plusplus``). Variances are floored
-at ``min_variance`` and Bernoulli probabilities kept in [eps, 1 - eps], so no component can
-collapse onto a single point and give an infinite likelihood.
+Both start from k-means++ centres (scikit-learn's ``kmeans_plusplus``). Variances (eigenvalues of
+full covariances) are constrained to at least ``min_variance`` and Bernoulli probabilities to
+[eps, 1 - eps], so no component can collapse onto a single point and give an infinite
+likelihood; the M-step maximizes under those constraints, so EM stays monotone.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ class Mixture(ABC):
     # ---------------------------------------------------------------- helpers
     @staticmethod
     def _as_data(x: torch.Tensor) -> torch.Tensor:
-        x = torch.as_tensor(x).double()
+        x = torch.as_tensor(x).detach().cpu().double()  # mixtures live on the CPU, in float64
         if x.dim() != 2:
             raise ConfigError(f"expected data of shape [N, D], got {tuple(x.shape)}")
         if not torch.isfinite(x).all():
@@ -227,8 +228,8 @@ class Mixture(ABC):
 
 class GaussianMixture(Mixture):
     """p(x) = sum_k pi_k N(x; mu_k, Sigma_k), Sigma_k diagonal (``covariance="diag"``) or full
-    (``"full"``, for low dimensions). ``min_variance`` is added to every variance (a floor, as
-    scikit-learn's ``reg_covar``)."""
+    (``"full"``, for low dimensions). Every variance (every eigenvalue of Sigma_k) is kept at
+    least ``min_variance``, a constraint the M-step respects exactly."""
 
     def __init__(
         self,
@@ -278,17 +279,21 @@ class GaussianMixture(Mixture):
         nk = resp.sum(0) + 1e-12  # [K]
         self.weights = nk / nk.sum()
         self.means = (resp.T @ x) / nk.unsqueeze(-1)
+        # The floor enters as a constraint, not an addition: the likelihood is unimodal in each
+        # variance (in each eigenvalue of Sigma_k), so clamping the unconstrained maximizer at
+        # the floor is the exact constrained M-step, and EM stays monotone.
         if self.covariance == "diag":
             second = (resp.T @ (x * x)) / nk.unsqueeze(-1)
-            self.variances = (second - self.means**2).clamp(min=0) + self.min_variance
+            self.variances = (second - self.means**2).clamp(min=self.min_variance)
         else:
-            d = x.shape[1]
             covs = []
             for k in range(self.n_components):
                 centred = x - self.means[k]
-                cov = (resp[:, k : k + 1] * centred).T @ centred / nk[k]
-                covs.append(cov + self.min_variance * torch.eye(d, dtype=x.dtype))
-            self.scale_tril = torch.linalg.cholesky(torch.stack(covs))
+                covs.append((resp[:, k : k + 1] * centred).T @ centred / nk[k])
+            values, vectors = torch.linalg.eigh(torch.stack(covs))
+            values = values.clamp(min=self.min_variance)
+            covs = vectors @ torch.diag_embed(values) @ vectors.transpose(-1, -2)
+            self.scale_tril = torch.linalg.cholesky(covs)
 
     def _pyro_params(self) -> dict[str, torch.Tensor]:
         floor = math.sqrt(self.min_variance)

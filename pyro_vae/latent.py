@@ -23,6 +23,8 @@ def choose_pairs(
         a = first[torch.randint(len(first), (n_pairs,), generator=g)]
         b = second[torch.randint(len(second), (n_pairs,), generator=g)]
         return torch.stack([a, b], -1)
+    if len(labels.unique()) < 2:
+        raise ValueError("interpolation pairs need at least two different labels")
     pairs = []
     while len(pairs) < n_pairs:
         i, j = torch.randint(len(labels), (2,), generator=g).tolist()

@@ -17,7 +17,12 @@ import pyro
 import torch
 
 from .autoencoder import Autoencoder, train_autoencoder
-from .baseline import DEFAULT_COMPONENTS, fit_baselines, paired_difference
+from .baseline import (
+    DEFAULT_COMPONENTS,
+    best_by_validation,
+    fit_baselines,
+    paired_difference,
+)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig
 from .datasets import CLASS_NAMES, ImageDataset, load_dataset
@@ -49,6 +54,8 @@ from .training import (
 from .vae import VAE, build_vae
 
 FIGURE_SEED = 0
+TSNE_POINTS = 2000
+"""At most this many test images in a t-SNE map (its cost grows with the square)."""
 
 
 @dataclass
@@ -86,12 +93,19 @@ def train(
     pyro.clear_param_store()
     pyro.set_rng_seed(cfg.train.seed)
     vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels)
-    state = run.load_checkpoint() if resume else None
-    if state is not None and int(state["data_dim"]) != dataset.data_dim:
-        raise CheckpointError(
-            f"{run.checkpoint_path} was trained on data of dimension {state['data_dim']}, "
-            f"not {dataset.data_dim}"
-        )
+    # a run stopped before its first epoch ended has no checkpoint yet: it starts over
+    state = run.load_checkpoint() if resume and run.checkpoint_path.is_file() else None
+    if state is not None:
+        if int(state["data_dim"]) != dataset.data_dim:
+            raise CheckpointError(
+                f"{run.checkpoint_path} was trained on data of dimension {state['data_dim']}, "
+                f"not {dataset.data_dim}"
+            )
+        if int(state["epoch"]) > cfg.train.epochs:
+            raise ConfigError(
+                f"{run.path} has already trained {state['epoch']} epochs, more than "
+                f"{cfg.train.epochs}"
+            )
     run.write_config(cfg)
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
@@ -114,6 +128,8 @@ def train(
             ) from exc
         # the metrics file may lag the checkpoint by the epoch a crash interrupted
         run.write_metrics([asdict(r) for r in trainer.history])
+        if trainer.epoch < cfg.train.epochs:
+            clear_derived_outputs(run)  # they describe the model before these epochs
     try:
         trainer.fit()
     except KeyboardInterrupt:
@@ -124,13 +140,38 @@ def train(
     return trainer
 
 
+DERIVED_OUTPUTS = (
+    "evaluation.json",
+    "evaluation_points.pt",
+    "baseline.json",
+    "baseline_mixtures.pt",
+    "interpolation.json",
+    "autoencoder.pt",
+    "report.md",
+    "report.html",
+)
+"""Files computed from a trained model; a resume that trains further makes them stale."""
+
+
+def clear_derived_outputs(run: RunDirectory) -> None:
+    """Remove what describes an earlier state of the model (evaluations, baselines, the
+    autoencoder trained alongside, figures, the report)."""
+    import shutil
+
+    for name in DERIVED_OUTPUTS:
+        run.file(name).unlink(missing_ok=True)
+    for path in run.path.glob("evaluation_*.json"):
+        path.unlink()
+    shutil.rmtree(run.figures_dir, ignore_errors=True)
+
+
 def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
     """The configuration of the run in ``run_dir``, with ``epochs`` (when given) as its new
     target: a run can be continued beyond its first target, never cut short."""
     run = RunDirectory.open(run_dir)
     cfg = run.read_config().resolved()
     if epochs is not None:
-        done = len(run.read_metrics())
+        done = int(run.load_checkpoint()["epoch"]) if run.checkpoint_path.is_file() else 0
         if epochs < done:
             raise ConfigError(
                 f"{run_dir} has already trained {done} epochs; --epochs {epochs} would cut it short"
@@ -166,10 +207,12 @@ def evaluate(
 
 
 def save_evaluation(run: RunDirectory, summary: dict[str, Any], estimate: MarginalEstimate) -> None:
-    """``evaluation.json`` (summary) and ``evaluation_points.pt`` (per-image values)."""
-    run.write_json("evaluation.json", summary)
+    """``evaluation.json`` and ``evaluation_points.pt`` (per-image values) for the test split;
+    ``evaluation_<split>.json`` and ``evaluation_<split>_points.pt`` for another split."""
+    suffix = "" if summary.get("split", "test") == "test" else f"_{summary['split']}"
+    run.write_json(f"evaluation{suffix}.json", summary)
     save_checkpoint(
-        run.file("evaluation_points.pt"),
+        run.file(f"evaluation{suffix}_points.pt"),
         {
             "log_px": estimate.log_px,
             "elbo": estimate.elbo,
@@ -214,7 +257,7 @@ def compare_with_mixtures(
     if not rows:
         return {}
     x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")
-    best = max(rows, key=lambda r: r["log_px"])
+    best = best_by_validation(rows)
     summary = estimate.summary(dataset.data_dim, log_levels(cfg.data.pixels, dataset.levels))
     payload = {
         "dataset": dataset.name,
@@ -226,10 +269,12 @@ def compare_with_mixtures(
             "log_px_se": summary["log_px_se"],
             "bits_per_dim": summary["bits_per_dim"],
             "num_parameters": sum(p.numel() for p in vae.parameters()),
+            "generative_parameters": generative_parameters(vae),
             "num_samples": estimate.num_samples,
         },
         "mixtures": rows,
         "best_mixture": best["model"],
+        "best_chosen_by": "validation log p(x)",
         "vae_minus_best_mixture": paired_difference(
             estimate.log_px, mixtures[best["n_components"]], x_test
         ),
@@ -240,6 +285,19 @@ def compare_with_mixtures(
         {"mixtures": [m.state_dict() for m in mixtures.values()], "best": best["n_components"]},
     )
     return payload
+
+
+def generative_parameters(vae: VAE) -> int:
+    """Parameters of p(x) itself: decoder, prior and likelihood, not the encoder, which only
+    serves inference, except where the prior is built from it (the VampPrior's p(z) is the
+    encoder's posteriors at pseudo-inputs)."""
+    parts = [vae.decoder, vae.prior, vae.likelihood]
+    if getattr(vae.prior, "_guide", None) is not None:
+        parts.append(vae.encoder)
+    seen = {
+        id(p): p for part in parts if isinstance(part, torch.nn.Module) for p in part.parameters()
+    }
+    return sum(p.numel() for p in seen.values())
 
 
 def write_figures(
@@ -330,14 +388,15 @@ def _latent_figures(
             nrow=per_axis,
         )
     ]
-    points, axis = embed_2d(vae.posterior_means(x).cpu(), seed=FIGURE_SEED)
+    n = len(x) if vae.latent_dim <= 2 else min(len(x), TSNE_POINTS)  # t-SNE is quadratic
+    points, axis = embed_2d(vae.posterior_means(x[:n]).cpu(), seed=FIGURE_SEED)
     paths.append(
         plot_latent_scatter(
             points,
-            dataset.test.labels,
+            dataset.test.labels[:n],
             CLASS_NAMES.get(dataset.name, [str(c) for c in range(10)]),
             run.figures_dir / "latent_space.png",
-            title=f"{dataset.name}: posterior means of the {len(x)} test images",
+            title=f"{dataset.name}: posterior means of {n:,} test images",
             axis_label=axis,
         )
     )
@@ -552,10 +611,16 @@ def trained_run(
     path = Path(runs_dir) / name
     if (path / "config.json").is_file() and (path / "checkpoint.pt").is_file():
         run = RunDirectory(path)
-        if run.read_config().resolved() == cfg and len(run.read_metrics()) >= cfg.train.epochs:
-            _, _, vae = load_vae(path, device)
-            return run, vae, run.read_metrics()
-    shutil.rmtree(path, ignore_errors=True)  # absent, unfinished, or another configuration
+        if run.read_config().resolved() == cfg:
+            if int(run.load_checkpoint()["epoch"]) >= cfg.train.epochs:
+                _, _, vae = load_vae(path, device)
+                return run, vae, run.read_metrics()
+            # the same run, unfinished: continue it where it stopped
+            trainer = train(
+                cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test, resume=True
+            )
+            return run, trainer.vae.eval(), run.read_metrics()
+    shutil.rmtree(path, ignore_errors=True)  # absent, or another configuration
     run = RunDirectory.create(runs_dir, name)
     trainer = train(cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test)
     return run, trainer.vae.eval(), run.read_metrics()

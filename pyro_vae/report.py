@@ -64,11 +64,12 @@ def build_report(run_dir: str | Path) -> list[Block]:
             "is better.",
         ),
     ]
+    split = (ev or {}).get("split", "test")
     summary = []
     if ev:
         summary.append(
-            f"Test log p(x) = {ev['log_px']:.3f} ± {_fmt(ev['log_px_se'])} (importance "
-            f"sampling, K = {ev['num_samples']}, {ev['num_examples']} images), "
+            f"{split.capitalize()} log p(x) = {ev['log_px']:.3f} ± {_fmt(ev['log_px_se'])} "
+            f"(importance sampling, K = {ev['num_samples']}, {ev['num_examples']} images), "
             f"{ev['bits_per_dim']:.4f} bits per dimension; ELBO {ev['elbo']:.3f}."
         )
     if base:
@@ -80,7 +81,8 @@ def build_report(run_dir: str | Path) -> list[Block]:
                 diff["se"],
                 "higher",
                 "lower",
-                f"the best finite mixture's, {base['best_mixture']} (exact)",
+                f"the best finite mixture's, {base['best_mixture']} (exact; chosen by validation "
+                "log p(x))",
             )
             + "."
         )
@@ -108,7 +110,7 @@ def build_report(run_dir: str | Path) -> list[Block]:
         ]
     if ev:
         blocks += [
-            Block("h2", "Test log-likelihood"),
+            Block("h2", f"{split.capitalize()} log-likelihood"),
             _evaluation_table(ev),
             Block(
                 "p",
@@ -121,24 +123,25 @@ def build_report(run_dir: str | Path) -> list[Block]:
         blocks += [Block("h2", "Finite mixtures against the VAE"), _baseline_table(base)]
         diff = base["vae_minus_best_mixture"]
         best = next(r for r in base["mixtures"] if r["model"] == base["best_mixture"])
+        vae_params = base["vae"].get("generative_parameters", base["vae"]["num_parameters"])
         blocks.append(
             Block(
                 "figure",
                 src="figures/gmm_vs_vae.png",
-                text=f"The best mixture, {base['best_mixture']}, has "
-                f"{best['num_parameters']:,} parameters against the VAE's "
-                f"{base['vae']['num_parameters']:,}; on the same test images the VAE's "
-                "log p(x) is "
+                text=f"The mixture with the best validation log p(x), {base['best_mixture']}, "
+                f"has {best['num_parameters']:,} parameters against the {vae_params:,} of the "
+                "VAE's p(x) (its encoder aside); on the test images the VAE's log p(x) is "
                 + _compare(diff["mean"], diff["se"], "higher", "lower", "the mixture's")
                 + ". Left: samples of each; right: the mixture's component means beside the "
                 "VAE's decoder means on a latent grid.",
             )
         )
     blocks.append(Block("h2", "What the model learned"))
-    for src, sentence in _figure_sentences(cfg, interp):
-        if run.file(src).is_file():
-            blocks.append(Block("figure", src=src, text=sentence))
-    return blocks
+    blocks += [
+        Block("figure", src=src, text=sentence) for src, sentence in _figure_sentences(cfg, interp)
+    ]
+    # a figure that is not there (a train-only run, or --no-figures) is left out
+    return [b for b in blocks if b.kind != "figure" or run.file(b.src).is_file()]
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -190,8 +193,9 @@ def _evaluation_table(ev: dict[str, Any]) -> Block:
 def _baseline_table(base: dict[str, Any]) -> Block:
     rows = [
         [
-            r["model"],
+            r["model"] + (" (best by validation)" if r["model"] == base["best_mixture"] else ""),
             f"{r['log_px']:.3f} ± {r['log_px_se']:.3f}",
+            f"{r.get('val_log_px', float('nan')):.3f}",
             f"{r['bits_per_dim']:.4f}",
             f"{r['num_parameters']:,}",
             "exact",
@@ -203,17 +207,31 @@ def _baseline_table(base: dict[str, Any]) -> Block:
         [
             "VAE",
             f"{v['log_px']:.3f} ± {v['log_px_se']:.3f}",
+            "",
             f"{v['bits_per_dim']:.4f}",
-            f"{v['num_parameters']:,}",
+            f"{v.get('generative_parameters', v['num_parameters']):,}",
             f"importance sampling, K = {v['num_samples']}",
         ]
     )
-    return Block(
-        "table", header=["model", "test log p(x)", "bits/dim", "parameters", "how"], items=rows
-    )
+    header = [
+        "model",
+        "test log p(x)",
+        "validation log p(x)",
+        "test bits/dim",
+        "parameters of p(x)",
+        "how",
+    ]
+    return Block("table", header=header, items=rows)
 
 
 def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str]]:
+    where = (
+        "along its one latent dimension"
+        if cfg.model.latent_dim == 1
+        else "over its two latent dimensions"
+        if cfg.model.latent_dim == 2
+        else "along the two most active latent dimensions"
+    )
     out = [
         (
             "figures/reconstructions.png",
@@ -227,7 +245,7 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
         (
             "figures/manifold.png",
             "The learned manifold (Kingma & Welling's Fig. 4): decoder means over a grid of z at "
-            "the quantiles of N(0, 1), along the two most active latent dimensions.",
+            f"the quantiles of N(0, 1), {where}.",
         ),
         (
             "figures/latent_space.png",
@@ -236,8 +254,11 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
         ),
     ]
     if interp:
+        binary = interp.get("frames", "").startswith("most probable")
+        judged = "as its most probable binary image" if binary else "as decoded"
         judges = "; ".join(
-            f"under {name}, the VAE's frames score "
+            f"under {name}{' (itself: self-assessment)' if name == 'VAE' else ''}, the VAE's "
+            "frames score "
             + _compare(
                 j["vae_minus_autoencoder"],
                 j["vae_minus_autoencoder_se"],
@@ -247,14 +268,19 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
             )
             for name, j in interp["judges"].items()
         )
+        caveat = (
+            " (A blurrier frame thresholds to a more typical image, which favours the "
+            "smoother decoder.)"
+            if binary
+            else ""
+        )
         out.append(
             (
                 "figures/interpolation.png",
                 f"Straight lines between the codes of {interp['pairs']} pairs of test images "
                 f"(classes {interp['classes'][0]} to {interp['classes'][1]}), decoded by a plain "
-                "autoencoder with the same networks and by the VAE; each frame is scored as its "
-                f"most probable image (interior frames, per image): {judges}. (A blurrier frame "
-                "thresholds to a more typical image, which favours the smoother decoder.)",
+                "autoencoder with the same networks and by the VAE; each interior frame is scored "
+                f"{judged}: {judges}.{caveat}",
             )
         )
     return out

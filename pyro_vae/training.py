@@ -148,6 +148,10 @@ class TensorData(TrainingData):
         return self
 
 
+def _cuda_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
 def check_batch_size(cfg: RunConfig, data: ImageDataset | TrainingData) -> None:
     """A batch cannot be larger than the training set."""
     n_train = data.num_train if isinstance(data, TrainingData) else len(data.train)
@@ -267,6 +271,17 @@ class Trainer:
                 model = LatentScaleMessenger(weight)(model)
                 guide = LatentScaleMessenger(weight)(guide)
             elbo = ELBOS[self.cfg.train.elbo](self.cfg.train.particles, self.cfg.train.jit)
+            if self.cfg.train.jit:
+                # Compiling runs the program several times and draws random numbers; do it
+                # now, on the fixed validation data, with the RNG state restored afterwards, so
+                # a fresh and a resumed run consume the same random stream.
+                with torch.random.fork_rng(devices=_cuda_devices()):
+                    elbo.differentiable_loss(
+                        model,
+                        guide,
+                        self.data.val[: self.cfg.train.batch_size],
+                        num_data=self.num_train,
+                    )
             self._objectives[weight] = (model, guide, elbo)
         return self._objectives[weight]
 

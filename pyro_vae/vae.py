@@ -121,19 +121,33 @@ class VAE(nn.Module):
         return p.mean if mean else p.sample()
 
     @torch.no_grad()
-    def posterior_means(self, x: torch.Tensor) -> torch.Tensor:
-        """E_q[z | x] (a 16-sample average where the guide has no closed-form mean)."""
-        q = self.encode(x)
-        try:
-            return q.mean
-        except NotImplementedError:
-            return q.sample((16,)).mean(0)
+    def posterior_means(self, x: torch.Tensor, samples: int = 64) -> torch.Tensor:
+        """E_q[z | x]: in closed form where the guide has one, else the average of ``samples``
+        draws (seeded, so figures do not change between redraws)."""
+        return self._posterior_moments(x, samples)[0]
 
     @torch.no_grad()
-    def activity(self, x: torch.Tensor) -> torch.Tensor:
+    def _posterior_moments(self, x: torch.Tensor, samples: int) -> tuple[torch.Tensor, ...]:
+        q = self.encode(x)
+        try:
+            return q.mean, None
+        except NotImplementedError:
+            from .rng import seeded_rng
+
+            with seeded_rng(0):
+                z = q.sample((samples,))
+            return z.mean(0), z.var(0)
+
+    @torch.no_grad()
+    def activity(self, x: torch.Tensor, samples: int = 64) -> torch.Tensor:
         """Var_x(E_q[z | x]) per latent dimension (Burda et al.'s "active units": a dimension
-        with activity below 0.01 is unused by the model). ``[latent_dim]``."""
-        return self.posterior_means(x).var(0)
+        with activity below 0.01 is unused by the model). Where the mean is a Monte Carlo
+        average of S draws, its own noise, E_x[Var(z | x)] / S, is subtracted. ``[latent_dim]``."""
+        means, within = self._posterior_moments(x, samples)
+        activity = means.var(0)
+        if within is not None:
+            activity = (activity - within.mean(0) / samples).clamp(min=0)
+        return activity
 
     @torch.no_grad()
     def latent_grid_means(self, per_axis: int = 10, dims: tuple[int, ...] = (0, 1)) -> torch.Tensor:

@@ -32,10 +32,11 @@ def check_observations(
     finite = torch.isfinite(x)
     if not finite.all():
         bad = (~finite).nonzero()[0].tolist()
-        kind = "NaN" if torch.isnan(x).any() else "infinite"
+        nan, inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+        kinds = " and ".join(f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "infinite")) if n)
         raise DataFormatError(
-            f"{name}: {int((~finite).sum())} {kind} value(s), the first at row {bad[0]}, column "
-            f"{bad[1]}. Remove or impute them before training."
+            f"{name}: {kinds} value(s), the first at row {bad[0]}, column {bad[1]}. Remove or "
+            "impute them before training."
         )
     if binary:
         off = (x != 0) & (x != 1)

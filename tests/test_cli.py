@@ -76,7 +76,8 @@ def test_evaluate_writes_log_px_with_diagnostics(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0 and "val log p(x)" in out and "K=100" in out
-    ev = json.loads((tmp_path / "r" / "evaluation.json").read_text())
+    assert not (tmp_path / "r" / "evaluation.json").exists()  # the test's file is not touched
+    ev = json.loads((tmp_path / "r" / "evaluation_val.json").read_text())
     assert ev["split"] == "val" and ev["num_examples"] == 300 and ev["num_samples"] == 100
     for key in (
         "log_px_se",
@@ -92,7 +93,7 @@ def test_evaluate_writes_log_px_with_diagnostics(tmp_path, capsys):
         assert ev[key] is not None, key
     assert 1 <= ev["ess_min"] <= ev["ess_median"] <= 100
     assert ev["bits_per_dim"] == pytest.approx(-ev["log_px"] / (64 * math.log(2)))
-    points = load_checkpoint(tmp_path / "r" / "evaluation_points.pt")
+    points = load_checkpoint(tmp_path / "r" / "evaluation_val_points.pt")
     assert points["log_px"].shape == (300,)
     assert points["log_px"].mean().item() == pytest.approx(ev["log_px"])
 

@@ -171,3 +171,31 @@ def test_baselines_on_digits_use_the_runs_own_test_tensor(digits):
 def test_a_single_point_fit_stays_finite():
     gmm = GaussianMixture(1).fit(torch.tensor([[0.3, 0.5]]))
     assert torch.isfinite(gmm.variances).all() and math.isfinite(gmm.history[-1])
+
+
+def test_em_is_monotone_even_when_the_variance_floor_binds():
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat(
+        [
+            torch.randn(300, 2, generator=g, dtype=torch.float64),
+            torch.zeros(300, 1, dtype=torch.float64),
+        ],
+        -1,
+    )  # a constant column
+    for covariance in ("diag", "full"):
+        gmm = GaussianMixture(3, covariance, min_variance=0.05).fit(x, max_iter=300, tol=1e-12)
+        assert (np.diff(gmm.history) >= -1e-9).all(), covariance
+        variances = (
+            gmm.variances if covariance == "diag" else torch.linalg.eigvalsh(gmm.covariances())
+        )
+        assert variances.min() >= 0.05 - 1e-9
+
+
+def test_baselines_choose_k_by_validation_not_test(digits):
+    from pyro_vae.baseline import best_by_validation
+
+    cfg = RunConfig().resolved()
+    rows, _ = fit_baselines(cfg, digits, components=(1, 10, 50))
+    assert all("val_log_px" in r for r in rows)
+    best = best_by_validation(rows)
+    assert best["val_log_px"] == max(r["val_log_px"] for r in rows)

@@ -303,3 +303,87 @@ def test_validator_finds_the_first_bad_value(rows, cols, data, bad):
     with pytest.raises(DataFormatError) as info:
         check_observations(x, binary=True)
     assert f"row {r}, column {c}" in str(info.value)
+
+
+def test_resume_before_the_first_epoch_ended_starts_over(tmp_path, capsys):
+    from pyro_vae import RunDirectory
+    from pyro_vae.pipeline import resume_config, train
+
+    assert (
+        main(
+            [
+                "train",
+                "--epochs",
+                "2",
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "3",
+                "--quiet",
+                "--runs-dir",
+                str(tmp_path),
+                "--name",
+                "r",
+            ]
+        )
+        == 0
+    )
+    run = RunDirectory(tmp_path / "r")
+    run.checkpoint_path.unlink()  # as if stopped during epoch 1
+    run.metrics_path.unlink()
+    trainer = train(resume_config(run.path), run, progress=False, resume=True)
+    assert trainer.epoch == 2 and len(_metrics(run.path)) == 2
+
+
+def test_a_resume_that_trains_clears_what_described_the_old_model(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "run",
+                "--epochs",
+                "2",
+                "--hidden",
+                "16",
+                "--latent-dim",
+                "3",
+                "--quiet",
+                "--num-samples",
+                "20",
+                "--baseline-components",
+                "1",
+                "--runs-dir",
+                str(tmp_path),
+                "--name",
+                "r",
+            ]
+        )
+        == 0
+    )
+    run = tmp_path / "r"
+    assert (run / "evaluation.json").is_file() and (run / "report.html").is_file()
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    for stale in ("evaluation.json", "baseline.json", "autoencoder.pt", "report.md", "figures"):
+        assert not (run / stale).exists(), stale
+    assert main(["report", str(run)]) == 0  # a report of the trained-on model still works
+    assert "trained for 3 epochs" in (run / "report.md").read_text()
+
+
+def test_jit_training_resumes_to_the_same_numbers(digits):
+    from pyro_vae import Trainer, build_vae
+
+    cfg = RunConfig()
+    cfg.model.hidden, cfg.model.latent_dim = [32], 4
+    cfg.train.epochs, cfg.train.jit, cfg.train.seed = 4, True, 3
+
+    def fresh():
+        torch.manual_seed(cfg.train.seed)
+        return Trainer(build_vae(cfg.model, 64), cfg, digits, progress=False)
+
+    straight = [r.train_objective for r in fresh().fit()]
+    first = fresh()
+    first.cfg.train.epochs = 2
+    first.fit()
+    state = first.state_dict()
+    second = fresh()
+    second.load_state_dict(state)
+    assert [r.train_objective for r in second.fit()] == straight

@@ -9,6 +9,7 @@ from pyro.infer import JitTrace_ELBO, Trace_ELBO
 
 from pyro_vae import (
     ConfigError,
+    DataFormatError,
     ModelConfig,
     RunConfig,
     Trainer,
@@ -217,5 +218,5 @@ def test_tensor_data_trains_on_plain_tensors():
     history = Trainer(vae, cfg, data, progress=False).fit()
     assert [r.examples_seen for r in history] == [200, 400, 600]
     assert history[-1].val_elbo > history[0].val_elbo
-    with pytest.raises(ConfigError, match="same D"):
+    with pytest.raises(DataFormatError, match="3 dimensions but the model expects 2"):
         TensorData(torch.rand(10, 2), torch.rand(5, 3))
