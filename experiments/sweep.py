@@ -125,10 +125,12 @@ def main() -> None:
                 label=f"hidden {hidden}",
             )
         ax.set_xscale("log")
+        ax.set_xticks(sorted(args.lrs), [f"{lr:g}" for lr in sorted(args.lrs)])
+        ax.minorticks_off()
         ax.set_xlabel("learning rate")
         ax.set_title(f"latent {latent}")
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("test log p(x) (nats per image, ± 2 s.e.)")
+    axes[0, 0].set_ylabel("test log p(x), nats per image\n(± 2 s.e. over images)")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(f"{dataset.name}: test log p(x) over the sweep ({args.epochs} epochs)")
     fig.tight_layout(rect=(0, 0, 1, 0.93))
