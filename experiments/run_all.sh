@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every experiment behind the README's tables and figures, in order, with the README's settings.
 # Each script reuses the run directories it already finished, so this can be stopped and rerun.
-# About 3 hours on 2 CPU cores; much less with a GPU (--device auto picks it).
+# About 4 hours on 2 CPU cores; much less with a GPU (--device auto picks it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python experiments/bench_training.py --repeats 7 --batch-sizes 128 256

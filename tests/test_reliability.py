@@ -21,10 +21,12 @@ from pyro_vae.cli import main
 from pyro_vae.training import TensorData
 from pyro_vae.validate import check_observations
 
-# slow enough per epoch (~0.3 s) that a kill lands inside an epoch
+# slow enough per epoch (~0.3 s) that a kill lands inside an epoch, and enough epochs that a
+# busy machine's delay between seeing epoch 3 and sending the signal cannot outlast the run
+SLOW_EPOCHS = 20
 SLOW = [
     "--epochs",
-    "8",
+    str(SLOW_EPOCHS),
     "--hidden",
     "256",
     "--latent-dim",
@@ -84,10 +86,11 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupte
         env=env,
     )
     _wait_for_epochs(run, 3, proc)
+    assert proc.poll() is None, "the run ended before the signal could be sent"
     proc.send_signal(getattr(signal, how))
     out, err = proc.communicate(timeout=60)
     done = len(_metrics(run))
-    assert 3 <= done < 8  # it really was stopped part of the way
+    assert 3 <= done < SLOW_EPOCHS  # it really was stopped part of the way
     if how == "SIGINT":  # Ctrl-C: a clean exit that says how to continue, no traceback
         assert proc.returncode == 130, err
         assert "--resume" in err and "Traceback" not in err
