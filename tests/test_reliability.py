@@ -62,6 +62,10 @@ def _wait_for_epochs(run: Path, epochs: int, proc: subprocess.Popen, timeout: fl
     raise AssertionError("timed out waiting for epochs")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("full")
@@ -84,6 +88,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupte
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # as in a terminal's foreground job: a shell without job control starts background
+        # commands (pytest under `cmd &`) with SIGINT ignored, and children inherit that
+        preexec_fn=_default_sigint,
     )
     _wait_for_epochs(run, 3, proc)
     assert proc.poll() is None, "the run ended before the signal could be sent"
