@@ -1,7 +1,7 @@
 """Experiment: which prior, guide and objective give the best test log p(x)?
 
 A grid of prior x guide trained with the ELBO, the diagonal guide with the standard and the
-VampPrior also with the IWAE bound (K = 5; five times the cost of an ELBO step),
+VampPrior also with the IWAE bound (K = 5 guide samples per example and step),
 and the recipe of most tutorials (Pyro's VAE tutorial: 784-400-50 softplus MLP, Bernoulli
 likelihood on grey levels in [0, 1], batch 256, Adam 1e-3) as a reference row, all for the
 same number of epochs on binarized Fashion-MNIST and all scored on the same statically

@@ -7,7 +7,9 @@ Exit status: 0 on success, 2 for invalid arguments or configuration, 1 for other
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -576,19 +578,34 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (`kill`, a batch scheduler's time limit) stops a run as Ctrl-C does: the last
+    # completed epoch is kept and the message says how to resume; exit status 128 + signal.
+    terminated: list[int] = []
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return args.func(args)
     except ConfigError as exc:
         parser.exit(2, f"pyro-vae: error: {exc}\n")
     except TrainingInterrupted as exc:
         print(f"pyro-vae: {exc}", file=sys.stderr)
-        return 130
+        return 128 + (terminated[0] if terminated else signal.SIGINT)
     except PyroVAEError as exc:
         print(f"pyro-vae: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pyro-vae: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (terminated[0] if terminated else signal.SIGINT)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -78,7 +78,7 @@ def uninterrupted(tmp_path_factory) -> Path:
     return root / "full"
 
 
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT", "SIGTERM"])
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted, how):
     run = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -98,8 +98,8 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupte
     out, err = proc.communicate(timeout=60)
     done = len(_metrics(run))
     assert 3 <= done < SLOW_EPOCHS  # it really was stopped part of the way
-    if how == "SIGINT":  # Ctrl-C: a clean exit that says how to continue, no traceback
-        assert proc.returncode == 130, err
+    if how in ("SIGINT", "SIGTERM"):  # Ctrl-C, kill: a clean exit that says how to continue
+        assert proc.returncode == 128 + getattr(signal, how), err
         assert "--resume" in err and "Traceback" not in err
     else:
         assert proc.returncode == -signal.SIGKILL
