@@ -35,6 +35,17 @@ def image_grid(images: torch.Tensor, image_shape: Sequence[int], nrow: int) -> n
     return grid[0].numpy()
 
 
+def _show_images(ax, images: torch.Tensor, image_shape: Sequence[int], nrow: int) -> None:
+    """Draw ``[N, D]`` images in [0, 1] on ``ax`` as one grey-scale grid, ``nrow`` per row."""
+    ax.imshow(
+        image_grid(images, image_shape, nrow=nrow),
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
+
+
 def plot_elbo_curves(
     metrics: list[dict[str, Any]],
     path: str | os.PathLike,
@@ -86,13 +97,7 @@ def plot_image_rows(
         len(rows), 1, figsize=(min(1.0 + 0.6 * n, 14.0), 0.5 + 0.75 * len(rows)), squeeze=False
     )
     for ax, row, label in zip(axes[:, 0], rows, row_labels, strict=True):
-        ax.imshow(
-            image_grid(row, image_shape, nrow=n),
-            cmap="gray",
-            vmin=0,
-            vmax=1,
-            interpolation="nearest",
-        )
+        _show_images(ax, row, image_shape, nrow=n)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
@@ -111,13 +116,7 @@ def plot_image_grid(
 ) -> Path:
     """A square-ish grid of images ``[N, D]`` in [0, 1]."""
     fig, ax = plt.subplots(figsize=(5.0, 5.0 * ((len(images) + nrow - 1) // nrow) / nrow + 0.4))
-    ax.imshow(
-        image_grid(images, image_shape, nrow=nrow),
-        cmap="gray",
-        vmin=0,
-        vmax=1,
-        interpolation="nearest",
-    )
+    _show_images(ax, images, image_shape, nrow)
     ax.set_axis_off()
     ax.set_title(title)
     return _save(fig, path)
@@ -133,13 +132,7 @@ def plot_image_panels(
     """Image grids side by side, one titled panel each (``[N, D]`` images in [0, 1])."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
     for ax, (name, images) in zip(axes[0], panels, strict=True):
-        ax.imshow(
-            image_grid(images, image_shape, nrow=nrow),
-            cmap="gray",
-            vmin=0,
-            vmax=1,
-            interpolation="nearest",
-        )
+        _show_images(ax, images, image_shape, nrow)
         ax.set_title(name, fontsize=10)
         ax.set_axis_off()
     fig.suptitle(title)
@@ -312,13 +305,7 @@ def plot_interpolations(
     grid = fig.add_gridspec(len(rows), 2, width_ratios=[2.2, 1.0], wspace=0.25)
     for r, (label, frames) in enumerate(rows):
         ax = fig.add_subplot(grid[r, 0])
-        ax.imshow(
-            image_grid(frames, image_shape, nrow=steps),
-            cmap="gray",
-            vmin=0,
-            vmax=1,
-            interpolation="nearest",
-        )
+        _show_images(ax, frames, image_shape, nrow=steps)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)

@@ -62,6 +62,13 @@ def _wait_for_epochs(run: Path, epochs: int, proc: subprocess.Popen, timeout: fl
     raise AssertionError("timed out waiting for epochs")
 
 
+def _train_tiny(root: Path, name: str) -> Path:
+    """A 2-epoch run of a tiny VAE on digits, through the command line; its directory."""
+    args = ["--epochs", "2", "--hidden", "16", "--latent-dim", "3", "--quiet"]
+    assert main(["train", *args, "--runs-dir", str(root), "--name", name]) == 0
+    return root / name
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
@@ -116,26 +123,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupte
 
 
 def test_resume_can_extend_but_not_cut_short_and_takes_no_other_options(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "train",
-                "--epochs",
-                "2",
-                "--hidden",
-                "16",
-                "--latent-dim",
-                "3",
-                "--quiet",
-                "--runs-dir",
-                str(tmp_path),
-                "--name",
-                "r",
-            ]
-        )
-        == 0
-    )
-    run = tmp_path / "r"
+    run = _train_tiny(tmp_path, "r")
     assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0
     assert [m["epoch"] for m in _metrics(run)] == [1, 2, 3, 4]
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 4
@@ -150,25 +138,7 @@ def test_resume_can_extend_but_not_cut_short_and_takes_no_other_options(tmp_path
 
 
 def test_run_resume_finishes_the_main_job(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "train",
-                "--epochs",
-                "2",
-                "--hidden",
-                "16",
-                "--latent-dim",
-                "3",
-                "--quiet",
-                "--runs-dir",
-                str(tmp_path),
-                "--name",
-                "r",
-            ]
-        )
-        == 0
-    )
+    _train_tiny(tmp_path, "r")
     assert (
         main(
             [
@@ -319,25 +289,7 @@ def test_resume_before_the_first_epoch_ended_starts_over(tmp_path, capsys):
     from pyro_vae import RunDirectory
     from pyro_vae.pipeline import resume_config, train
 
-    assert (
-        main(
-            [
-                "train",
-                "--epochs",
-                "2",
-                "--hidden",
-                "16",
-                "--latent-dim",
-                "3",
-                "--quiet",
-                "--runs-dir",
-                str(tmp_path),
-                "--name",
-                "r",
-            ]
-        )
-        == 0
-    )
+    _train_tiny(tmp_path, "r")
     run = RunDirectory(tmp_path / "r")
     run.checkpoint_path.unlink()  # as if stopped during epoch 1
     run.metrics_path.unlink()
