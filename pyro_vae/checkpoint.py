@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, first_line
 
 CHECKPOINT_FORMAT = 1
 
@@ -71,12 +71,12 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: refused: the file contains Python objects other than tensors and plain "
             "containers, which could run code when loaded. Only load checkpoints written by "
-            f"pyro-vae. (torch said: {str(exc).splitlines()[0]})"
+            f"pyro-vae. (torch said: {first_line(exc)})"
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - garbage makes the unpickler fail in any way
+    except Exception as exc:  # garbage makes the unpickler fail in any way
         # (IndexError, KeyError, struct.error, ...); none of it can run code under weights_only
         raise CheckpointError(
-            f"{path}: corrupt or truncated checkpoint ({str(exc).splitlines()[0]})."
+            f"{path}: corrupt or truncated checkpoint ({first_line(exc)})."
         ) from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a pyro-vae checkpoint (format {CHECKPOINT_FORMAT}).")

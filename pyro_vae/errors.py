@@ -34,3 +34,10 @@ class TrainingDivergedError(PyroVAEError):
 
 class TrainingInterrupted(PyroVAEError):
     """Ctrl-C during training; the run directory holds the last completed epoch."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none (an
+    ``IndexError()`` from a garbage pickle, say), for quoting inside a one-line error."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -26,7 +26,7 @@ from .baseline import (
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig
 from .datasets import CLASS_NAMES, ImageDataset, load_dataset
-from .errors import CheckpointError, ConfigError, TrainingInterrupted
+from .errors import CheckpointError, ConfigError, TrainingInterrupted, first_line
 from .gmm import Mixture
 from .latent import choose_pairs, embed_2d, interpolation_paths, score_paths
 from .likelihoods import LIKELIHOODS
@@ -123,8 +123,7 @@ def train(
             trainer.load_state_dict(state)
         except (RuntimeError, KeyError, ValueError) as exc:
             raise CheckpointError(
-                f"{run.checkpoint_path} does not match {run.config_path} "
-                f"({str(exc).splitlines()[0]})"
+                f"{run.checkpoint_path} does not match {run.config_path} ({first_line(exc)})"
             ) from exc
         # the metrics file may lag the checkpoint by the epoch a crash interrupted
         run.write_metrics([asdict(r) for r in trainer.history])

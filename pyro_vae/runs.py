@@ -23,7 +23,7 @@ import torch
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import RunConfig
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, first_line
 from .vae import VAE, build_vae
 
 
@@ -128,7 +128,7 @@ def load_vae(
         vae.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as exc:
         raise CheckpointError(
-            f"{run.checkpoint_path}: does not match config.json ({str(exc).splitlines()[0]})"
+            f"{run.checkpoint_path}: does not match config.json ({first_line(exc)})"
         ) from exc
     vae.to(device).eval()
     return run, cfg, vae

@@ -85,3 +85,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_debris(tmp_path, monkeypatch)
         atomic_write_bytes(path, b"new" * 1000)
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_a_failure_without_a_message_still_gets_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"w": torch.zeros(2)})
+
+    def fail(*args, **kwargs):
+        raise IndexError  # what torch's unpickler raises on some garbage, with no message
+
+    monkeypatch.setattr(torch, "load", fail)
+    with pytest.raises(CheckpointError, match=r"corrupt or truncated checkpoint \(IndexError\)"):
+        load_checkpoint(path)
