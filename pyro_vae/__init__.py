@@ -5,9 +5,23 @@ The public API. A VAE is a Pyro ``model(x)`` and ``guide(x)`` composed from swap
 program through Pyro's interfaces.
 """
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from .datasets import DATASETS, ImageDataset, Split, load_dataset
+from .app.checkpoint import load_checkpoint, save_checkpoint
+from .app.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from .app.evaluate import evaluate_run
+from .app.main_job import run_main_job
+from .app.registry import (
+    build_part,
+    build_vae,
+    describe_parts,
+    load_model_state,
+    part_names,
+    resolve,
+    resolve_part,
+)
+from .app.runs import RunDirectory, load_vae
+from .data.datasets import DATASETS, ImageDataset, Split, load_dataset
+from .data.idx import read_idx, write_idx
+from .data.pixels import PIXEL_SCHEMES, binarize, dequantize, eval_view, train_view
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -17,18 +31,17 @@ from .errors import (
     TrainingDivergedError,
     TrainingInterrupted,
 )
-from .guides import GUIDES, DiagonalGaussianGuide
-from .idx import read_idx, write_idx
-from .likelihoods import LIKELIHOODS, BernoulliLikelihood
-from .marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
-from .nets import MLP
-from .pipeline import evaluate_run, run_main_job
-from .pixels import PIXEL_SCHEMES, binarize, dequantize, eval_view, train_view
-from .priors import PRIORS, StandardNormalPrior
+from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
+from .infer.objectives import ELBOS
+from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
+from .model.decoders import DECODERS, MLPDecoder
+from .model.guides import GUIDES, DiagonalGaussianGuide
+from .model.likelihoods import LIKELIHOODS, BernoulliLikelihood
+from .model.nets import MLP
+from .model.parts import Decoder, Guide, Likelihood, Prior
+from .model.priors import PRIORS, StandardNormalPrior
+from .model.vae import VAE
 from .rng import seeded_rng
-from .runs import RunDirectory, load_vae
-from .training import ELBOS, EpochRecord, Trainer, heldout_elbo
-from .vae import VAE, build_vae
 
 __version__ = "0.1.0"
 
@@ -37,43 +50,57 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DATASETS",
+    "DECODERS",
     "DataConfig",
     "DataFormatError",
     "DatasetUnavailableError",
+    "Decoder",
     "DiagonalGaussianGuide",
     "ELBOS",
     "EpochRecord",
     "GUIDES",
+    "Guide",
+    "ImageData",
     "ImageDataset",
     "LIKELIHOODS",
+    "Likelihood",
     "MLP",
+    "MLPDecoder",
     "MarginalEstimate",
     "ModelConfig",
     "PIXEL_SCHEMES",
     "PRIORS",
+    "Prior",
     "PyroVAEError",
     "RunConfig",
     "RunDirectory",
     "Split",
     "StandardNormalPrior",
+    "TensorData",
     "TrainConfig",
     "Trainer",
     "TrainingDivergedError",
     "TrainingInterrupted",
     "VAE",
     "binarize",
+    "build_part",
     "build_vae",
     "dequantize",
+    "describe_parts",
     "eval_view",
     "evaluate_run",
     "heldout_elbo",
     "load_checkpoint",
     "load_dataset",
+    "load_model_state",
     "load_vae",
     "log_importance_weights",
     "log_marginal",
     "pareto_khat",
+    "part_names",
     "read_idx",
+    "resolve",
+    "resolve_part",
     "run_main_job",
     "save_checkpoint",
     "seeded_rng",

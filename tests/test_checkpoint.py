@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pyro_vae import CheckpointError, load_checkpoint, save_checkpoint
-from pyro_vae.checkpoint import atomic_write_bytes, atomic_write_text
+from pyro_vae.app.checkpoint import atomic_write_bytes, atomic_write_text
 
 
 class _RunsCode:

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from pyro_vae import ConfigError, RunConfig
-from pyro_vae.config import DEFAULT_EPOCHS
+from pyro_vae import ConfigError, RunConfig, resolve
+from pyro_vae.app.config import DEFAULT_EPOCHS
 
 
 def test_json_round_trip(tmp_path):
@@ -13,13 +13,13 @@ def test_json_round_trip(tmp_path):
     cfg.save(tmp_path / "config.json")
     back = RunConfig.load(tmp_path / "config.json")
     assert back == cfg
-    assert json.loads((tmp_path / "config.json").read_text())["format"] == 1
+    assert json.loads((tmp_path / "config.json").read_text())["format"] == 2
 
 
 def test_resolution_fills_dataset_dependent_defaults():
     cfg = RunConfig()
     assert cfg.train.epochs is None
-    resolved = cfg.resolved()
+    resolved = resolve(cfg)
     assert resolved.train.epochs == DEFAULT_EPOCHS["digits"]
     assert cfg.train.epochs is None  # the original is untouched
 
@@ -42,7 +42,7 @@ def test_invalid_options_are_named(section, key, value, message):
     cfg = RunConfig()
     setattr(getattr(cfg, section), key, value)
     with pytest.raises(ConfigError, match=message):
-        cfg.resolved()
+        resolve(cfg)
 
 
 def test_unknown_keys_and_bad_json_are_clear_errors(tmp_path):

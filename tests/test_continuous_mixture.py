@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from pyro_vae import MLP, VAE, DiagonalGaussianGuide, StandardNormalPrior, log_marginal
-from pyro_vae.continuous_mixture import log_density_by_quadrature, prior_quantile_grid
-from pyro_vae.likelihoods import GaussianLikelihood, LearnedGaussianLikelihood
-from pyro_vae.toy import TOY_DATASETS, make_toy
+from pyro_vae.data.toy import TOY_DATASETS, make_toy
+from pyro_vae.model.continuous_mixture import log_density_by_quadrature, prior_quantile_grid
+from pyro_vae.model.likelihoods import GaussianLikelihood, LearnedGaussianLikelihood
 
 
 def test_prior_quantile_grid_is_an_equal_weight_quadrature_of_the_prior():
@@ -74,7 +74,7 @@ def test_unknown_toy_data_set():
 
 
 def test_quadrature_refuses_priors_other_than_the_standard_normal():
-    from pyro_vae.priors import LearnedGaussianPrior
+    from pyro_vae.model.priors import LearnedGaussianPrior
 
     vae = linear_vae(1)
     vae = VAE(LearnedGaussianPrior(1), vae.encoder, vae.decoder, vae.likelihood)

@@ -7,7 +7,7 @@ import torch
 from conftest import make_idx_files
 
 from pyro_vae import DataFormatError, DatasetUnavailableError, load_dataset, write_idx
-from pyro_vae import datasets as ds_module
+from pyro_vae.data import datasets as ds_module
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -14,9 +14,9 @@ from pyro.infer import TraceEnum_ELBO
 from sklearn.datasets import make_blobs
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from pyro_vae import ConfigError, RunConfig
-from pyro_vae.baseline import fit_baselines
-from pyro_vae.gmm import BernoulliMixture, GaussianMixture, Mixture
+from pyro_vae import ConfigError, RunConfig, resolve
+from pyro_vae.app.baseline import fit_baselines
+from pyro_vae.model.mixtures import BernoulliMixture, GaussianMixture, Mixture
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_state_dict_round_trip(blobs, binary):
 
 
 def test_baselines_on_digits_use_the_runs_own_test_tensor(digits):
-    cfg = RunConfig().resolved()
+    cfg = resolve(RunConfig())
     rows, fitted = fit_baselines(cfg, digits, components=(1, 5, 5000))
     assert [r["n_components"] for r in rows] == [1, 5]  # K > training points is skipped
     one, five = rows
@@ -159,7 +159,7 @@ def test_baselines_on_digits_use_the_runs_own_test_tensor(digits):
     assert five["log_px"] > one["log_px"]
     assert one["bits_per_dim"] == pytest.approx(-one["log_px"] / (64 * math.log(2)))
     # K = 1 Bernoulli mixture has the closed form: independent pixel frequencies
-    from pyro_vae.pixels import eval_view
+    from pyro_vae.data.pixels import eval_view
 
     train = eval_view(digits.train, digits.levels, "dynamic", "train").double()
     test = eval_view(digits.test, digits.levels, "dynamic", "test").double()
@@ -192,9 +192,9 @@ def test_em_is_monotone_even_when_the_variance_floor_binds():
 
 
 def test_baselines_choose_k_by_validation_not_test(digits):
-    from pyro_vae.baseline import best_by_validation
+    from pyro_vae.app.baseline import best_by_validation
 
-    cfg = RunConfig().resolved()
+    cfg = resolve(RunConfig())
     rows, _ = fit_baselines(cfg, digits, components=(1, 10, 50))
     assert all("val_log_px" in r for r in rows)
     best = best_by_validation(rows)

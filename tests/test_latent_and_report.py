@@ -10,17 +10,18 @@ import pytest
 import torch
 
 from pyro_vae import ModelConfig, build_vae
-from pyro_vae.autoencoder import Autoencoder, train_autoencoder
-from pyro_vae.cli import main
-from pyro_vae.gmm import BernoulliMixture
-from pyro_vae.latent import (
+from pyro_vae.app.cli import main
+from pyro_vae.app.latent import (
     choose_pairs,
     embed_2d,
     interpolation_paths,
     judged_frames,
     score_paths,
 )
-from pyro_vae.training import ImageData
+from pyro_vae.infer.autoencoder import train_autoencoder
+from pyro_vae.infer.training import ImageData
+from pyro_vae.model.autoencoder import Autoencoder
+from pyro_vae.model.mixtures import BernoulliMixture
 
 
 def test_autoencoder_learns_to_reconstruct(digits):

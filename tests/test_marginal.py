@@ -11,8 +11,8 @@ import torch
 from pyro.infer import RenyiELBO
 
 from pyro_vae import ModelConfig, RunConfig, Trainer, build_vae, eval_view
-from pyro_vae import marginal as marginal_module
-from pyro_vae.marginal import log_marginal, pareto_khat
+from pyro_vae.infer import marginal as marginal_module
+from pyro_vae.infer.marginal import log_marginal, pareto_khat
 
 D, K_LATENT, NOISE = 5, 2, 0.5
 
@@ -188,7 +188,7 @@ def test_on_a_trained_vae_elbo_below_k10_below_k1000(digits):
     cfg.train.epochs = 20
     pyro.set_rng_seed(0)
     vae = build_vae(cfg.model, 64)
-    Trainer(vae, cfg, digits, progress=False).fit()
+    Trainer(vae, cfg.train, digits, progress=False).fit()
     x = eval_view(digits.test, digits.levels, "dynamic", "test")
     # E[log p_10] per image, averaged over 10 independent runs: the K = 10 -> 1000 gain is a
     # few hundredths of a nat here, below the noise of a single K = 10 run.

@@ -13,8 +13,8 @@ from pyro import poutine
 from pyro.infer import SVI, RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
 from torch.distributions import kl_divergence
 
-from pyro_vae import ConfigError, ModelConfig, RunConfig, Trainer, build_vae
-from pyro_vae.objectives import IWAE, LatentScaleMessenger, kl_weight
+from pyro_vae import ConfigError, ModelConfig, RunConfig, Trainer, build_vae, resolve
+from pyro_vae.infer.objectives import IWAE, LatentScaleMessenger, kl_weight
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_trainer_records_the_kl_weight_and_warms_up(digits):
     cfg.model.hidden, cfg.model.latent_dim = [32], 4
     cfg.train.epochs, cfg.train.kl_warmup, cfg.train.beta = 4, 2, 2.0
     pyro.set_rng_seed(0)
-    history = Trainer(build_vae(cfg.model, 64), cfg, digits, progress=False).fit()
+    history = Trainer(build_vae(cfg.model, 64), cfg.train, digits, progress=False).fit()
     assert [r.kl_weight for r in history] == [1.0, 2.0, 2.0, 2.0]
 
 
@@ -146,7 +146,7 @@ def test_jit_trainer_uses_each_kl_weight_program(digits):
     cfg.model.hidden, cfg.model.latent_dim = [32], 4
     cfg.train.jit = True
     pyro.set_rng_seed(0)
-    trainer = Trainer(build_vae(cfg.model, 64), cfg, digits, progress=False)
+    trainer = Trainer(build_vae(cfg.model, 64), cfg.train, digits, progress=False)
     x = torch.bernoulli(torch.full((32, 64), 0.3), generator=torch.Generator().manual_seed(0))
     m_low, g_low, jit_low = trainer.objective(0.01)
     m_one, g_one, jit_one = trainer.objective(1.0)
@@ -176,16 +176,26 @@ def test_invalid_objective_options(changes, message):
     for key, value in changes.items():
         setattr(cfg.train, key, value)
     with pytest.raises(ConfigError, match=message):
-        cfg.resolved()
+        resolve(cfg)
 
 
 @pytest.mark.parametrize(
     "model_changes,pixels,message",
     [
-        ({"prior": "vamp", "guide": "flow", "flow_type": "planar"}, None, "not invertible"),
+        (
+            {"prior": "vamp", "guide": "flow", "guide_kwargs": {"flow_type": "planar"}},
+            None,
+            "not invertible",
+        ),
         ({"likelihood": "gaussian"}, "dynamic", "needs --pixels dequantized"),
         ({"likelihood": "bernoulli"}, "dequantized", "needs binary pixels"),
-        ({"sigma": -1.0}, None, "sigma must be a positive number"),
+        (
+            {"likelihood": "gaussian", "likelihood_kwargs": {"sigma": -1.0}},
+            None,
+            "sigma must be positive",
+        ),
+        ({"prior": "mog", "prior_kwargs": {"components": 0}}, None, "components must be"),
+        ({"prior": "normal", "prior_kwargs": {"components": 3}}, None, "takes no option"),
     ],
 )
 def test_invalid_part_combinations(model_changes, pixels, message):
@@ -194,11 +204,11 @@ def test_invalid_part_combinations(model_changes, pixels, message):
         setattr(cfg.model, key, value)
     cfg.data.pixels = pixels
     with pytest.raises(ConfigError, match=message):
-        cfg.resolved()
+        resolve(cfg)
 
 
 def test_continuous_likelihoods_default_to_dequantized_pixels():
     cfg = RunConfig()
     cfg.model.likelihood = "gaussian-learned"
-    assert cfg.resolved().data.pixels == "dequantized"
-    assert RunConfig().resolved().data.pixels == "dynamic"
+    assert resolve(cfg).data.pixels == "dequantized"
+    assert resolve(RunConfig()).data.pixels == "dynamic"

@@ -12,15 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
-from pyro_vae import RunConfig, Trainer, build_vae
-from pyro_vae.guides import GUIDES, DiagonalGaussianGuide, FlowGuide, FullCovarianceGuide
-from pyro_vae.likelihoods import (
+from pyro_vae import RunConfig, Trainer, build_part, build_vae, resolve
+from pyro_vae.model.guides import GUIDES, DiagonalGaussianGuide, FlowGuide, FullCovarianceGuide
+from pyro_vae.model.likelihoods import (
     LIKELIHOODS,
     BernoulliLikelihood,
     GaussianLikelihood,
     LearnedGaussianLikelihood,
 )
-from pyro_vae.priors import (
+from pyro_vae.model.priors import (
     PRIORS,
     LearnedGaussianPrior,
     MixtureOfGaussiansPrior,
@@ -42,7 +42,7 @@ def x_batch(seed=0):
 def test_guides_are_reparameterized_with_the_right_shapes(name):
     cfg = RunConfig().model
     cfg.latent_dim, cfg.hidden = K, [16]
-    guide = GUIDES[name].from_config(D, cfg)
+    guide = build_part("guide", name, {}, {"data_dim": D, "latent_dim": K, "hidden": [16]})
     q = guide(x_batch())
     assert q.batch_shape == (B,) and q.event_shape == (K,) and q.has_rsample
     z = q.rsample((5,))
@@ -147,7 +147,7 @@ def test_vamp_prior_is_the_average_of_the_guide_at_pseudo_inputs(guide_name):
     torch.manual_seed(0)
     cfg = RunConfig().model
     cfg.latent_dim, cfg.hidden = K, [16]
-    guide = GUIDES[guide_name].from_config(D, cfg)
+    guide = build_part("guide", guide_name, {}, {"data_dim": D, "latent_dim": K, "hidden": [16]})
     prior = VampPrior(K, D, pseudo_inputs=5)
     prior.attach_guide(guide)
     p = prior()
@@ -185,7 +185,7 @@ def test_gaussian_likelihood_with_fixed_sigma_is_a_scaled_squared_error():
         0.2 * math.sqrt(2 * math.pi)
     )
     assert torch.allclose(lik(out).log_prob(x), manual, atol=1e-4)
-    assert lik.param_dim == 1 and lik.data_kind == "continuous"
+    assert lik.param_dim == 1 and lik.observes == "continuous"
 
 
 def test_learned_sigma_is_bounded_away_from_zero():
@@ -205,13 +205,17 @@ def test_learned_sigma_is_bounded_away_from_zero():
 def _losses(prior: str, guide: str, likelihood: str, digits, steps: int = 40) -> list[float]:
     cfg = RunConfig()
     cfg.model.prior, cfg.model.guide, cfg.model.likelihood = prior, guide, likelihood
-    cfg.model.hidden, cfg.model.latent_dim, cfg.model.pseudo_inputs = [32], 4, 10
+    cfg.model.hidden, cfg.model.latent_dim = [32], 4
+    if prior == "vamp":
+        cfg.model.prior_kwargs = {"pseudo_inputs": 10}
     cfg.train.batch_size = 100
-    cfg = cfg.resolved()
+    cfg = resolve(cfg)
     pyro.set_rng_seed(0)
     vae = build_vae(cfg.model, digits.data_dim, cfg.data.pixels)
-    trainer = Trainer(vae, cfg, digits, device=torch.device("cpu"), progress=False)
-    from pyro_vae.pixels import train_view
+    trainer = Trainer(
+        vae, cfg.train, digits, pixels=cfg.data.pixels, device=torch.device("cpu"), progress=False
+    )
+    from pyro_vae.data.pixels import train_view
 
     x = train_view(digits.train, digits.levels, cfg.data.pixels)[:100]
     return [trainer.step(x, validate=i == 0) for i in range(steps)]

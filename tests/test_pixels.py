@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pyro_vae import eval_view, train_view
-from pyro_vae.pixels import unit_interval
+from pyro_vae.data.pixels import unit_interval
 
 
 def test_unit_interval_scales_by_the_number_of_levels(digits):
@@ -66,8 +66,8 @@ def test_unknown_scheme_is_refused(digits):
 
 
 def test_dequantization_never_rounds_into_the_next_cell():
-    from pyro_vae.datasets import Split
-    from pyro_vae.pixels import dequantize
+    from pyro_vae.data.datasets import Split
+    from pyro_vae.data.pixels import dequantize
 
     top = Split(torch.full((4, 5000), 255, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))
     for seed in range(20):  # 400,000 draws at the top level, the worst case for rounding

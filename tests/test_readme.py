@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pyro_vae.cli import build_parser
+from pyro_vae.app.cli import build_parser
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyro_vae import DataFormatError, RunConfig, Trainer, build_vae, load_checkpoint
-from pyro_vae import objectives as objectives_module
-from pyro_vae.cli import main
-from pyro_vae.training import TensorData
-from pyro_vae.validate import check_observations
+from pyro_vae.app.cli import main
+from pyro_vae.data.validate import check_observations
+from pyro_vae.infer import objectives as objectives_module
+from pyro_vae.infer.training import TensorData
 
 # slow enough per epoch (~0.3 s) that a kill lands inside an epoch, and enough epochs that a
 # busy machine's delay between seeing epoch 3 and sending the signal cannot outlast the run
@@ -40,7 +40,7 @@ SLOW = [
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pyro_vae.cli", *args]
+    return [sys.executable, "-m", "pyro_vae.app.cli", *args]
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -262,9 +262,9 @@ def test_a_bernoulli_likelihood_refuses_grey_data_unless_asked():
     cfg.train.batch_size = 10
     grey = TensorData(torch.rand(40, 6), torch.rand(10, 6), "grey levels")
     with pytest.raises(DataFormatError, match="needs binary values.*--pixels grey"):
-        Trainer(build_vae(cfg.model, 6, "dynamic"), cfg, grey, progress=False)
+        Trainer(build_vae(cfg.model, 6, "dynamic"), cfg.train, grey, progress=False)
     cfg.data.pixels = "grey"  # asked for explicitly: the Bernoulli formula on grey levels
-    Trainer(build_vae(cfg.model, 6, "grey"), cfg, grey, progress=False)
+    Trainer(build_vae(cfg.model, 6, "grey"), cfg.train, grey, progress=False)
 
 
 @settings(max_examples=60, deadline=None)
@@ -287,7 +287,7 @@ def test_validator_finds_the_first_bad_value(rows, cols, data, bad):
 
 def test_resume_before_the_first_epoch_ended_starts_over(tmp_path, capsys):
     from pyro_vae import RunDirectory
-    from pyro_vae.pipeline import resume_config, train
+    from pyro_vae.app.train import resume_config, train
 
     _train_tiny(tmp_path, "r")
     run = RunDirectory(tmp_path / "r")
@@ -339,11 +339,11 @@ def test_jit_training_resumes_to_the_same_numbers(digits):
 
     def fresh():
         torch.manual_seed(cfg.train.seed)
-        return Trainer(build_vae(cfg.model, 64), cfg, digits, progress=False)
+        return Trainer(build_vae(cfg.model, 64), cfg.train, digits, progress=False)
 
     straight = [r.train_objective for r in fresh().fit()]
     first = fresh()
-    first.cfg.train.epochs = 2
+    first.cfg.epochs = 2
     first.fit()
     state = first.state_dict()
     second = fresh()

@@ -17,7 +17,7 @@ from pyro_vae import (
     build_vae,
     heldout_elbo,
 )
-from pyro_vae.pixels import eval_view
+from pyro_vae.data.pixels import eval_view
 
 
 def small_config(**train) -> RunConfig:
@@ -32,7 +32,9 @@ def small_config(**train) -> RunConfig:
 def make_trainer(digits, cfg) -> Trainer:
     pyro.set_rng_seed(cfg.train.seed)
     vae = build_vae(cfg.model, digits.data_dim, cfg.data.pixels)
-    return Trainer(vae, cfg, digits, device=torch.device("cpu"), progress=False)
+    return Trainer(
+        vae, cfg.train, digits, pixels=cfg.data.pixels, device=torch.device("cpu"), progress=False
+    )
 
 
 def test_training_raises_the_heldout_elbo_by_a_clear_margin(digits):
@@ -76,7 +78,7 @@ def test_state_dict_continues_exactly_where_it_stopped(digits):
     straight = make_trainer(digits, cfg).fit()
 
     first = make_trainer(digits, cfg)
-    first.cfg.train.epochs = 2
+    first.cfg.epochs = 2
     first.fit()
     state = first.state_dict()
     torch.manual_seed(999)  # whatever happens in between must not matter
@@ -151,7 +153,7 @@ def test_jit_loss_has_the_same_expectation_at_another_batch_size():
 
 
 def test_make_optimizer_takes_a_generator_and_keeps_every_parameter(monkeypatch):
-    from pyro_vae.training import make_optimizer
+    from pyro_vae.infer.training import make_optimizer
 
     vae = build_vae(ModelConfig(latent_dim=3, hidden=[8]), 16)
     n_params = len(list(vae.parameters()))
@@ -180,13 +182,13 @@ def test_make_optimizer_takes_a_generator_and_keeps_every_parameter(monkeypatch)
     ],
 )
 def test_cuda_training_and_evaluation_for_every_pixel_scheme(digits, pixels, likelihood):
-    from pyro_vae.marginal import log_marginal
+    from pyro_vae.infer.marginal import log_marginal
 
     cfg = small_config(epochs=2, device="cuda")
     cfg.data.pixels, cfg.model.likelihood = pixels, likelihood
     pyro.set_rng_seed(0)
     vae = build_vae(cfg.model, digits.data_dim, pixels)
-    trainer = Trainer(vae, cfg, digits, progress=False)
+    trainer = Trainer(vae, cfg.train, digits, pixels=pixels, progress=False)
     history = trainer.fit()
     assert all(math.isfinite(r.val_elbo) for r in history)
     assert next(vae.parameters()).is_cuda
@@ -196,18 +198,18 @@ def test_cuda_training_and_evaluation_for_every_pixel_scheme(digits, pixels, lik
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_training_on_tensor_data():
-    from pyro_vae.training import TensorData
+    from pyro_vae.infer.training import TensorData
 
     cfg = small_config(epochs=2, device="cuda", batch_size=50)
     cfg.model.likelihood = "gaussian-learned"
     vae = build_vae(cfg.model, 2, "dequantized")
     data = TensorData(torch.rand(200, 2), torch.rand(50, 2))
-    history = Trainer(vae, cfg, data, progress=False).fit()
+    history = Trainer(vae, cfg.train, data, progress=False).fit()
     assert data.val.is_cuda and math.isfinite(history[-1].val_elbo)
 
 
 def test_tensor_data_trains_on_plain_tensors():
-    from pyro_vae.training import TensorData
+    from pyro_vae.infer.training import TensorData
 
     cfg = small_config(epochs=3, batch_size=50)
     cfg.model.likelihood = "gaussian-learned"
@@ -215,7 +217,7 @@ def test_tensor_data_trains_on_plain_tensors():
     vae = build_vae(cfg.model, 2, "dequantized")
     g = torch.Generator().manual_seed(0)
     data = TensorData(torch.rand(200, 2, generator=g), torch.rand(50, 2, generator=g), "square")
-    history = Trainer(vae, cfg, data, progress=False).fit()
+    history = Trainer(vae, cfg.train, data, progress=False).fit()
     assert [r.examples_seen for r in history] == [200, 400, 600]
     assert history[-1].val_elbo > history[0].val_elbo
     with pytest.raises(DataFormatError, match="3 dimensions but the model expects 2"):

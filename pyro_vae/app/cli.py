@@ -1,0 +1,280 @@
+"""``pyro-vae``: the command line. Argument parsing and dispatch; the work is in the job modules
+(:mod:`.train`, :mod:`.evaluate`, :mod:`.figures`, :mod:`.main_job`, :mod:`.report`) and the
+printing in :mod:`.console`.
+
+Exit status: 0 on success, 2 for invalid arguments or configuration, 1 for other errors
+(missing data, corrupt checkpoints, divergence), 128 + signal when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..data.datasets import DATASETS, default_data_dir, locate_dataset
+from ..errors import ConfigError, PyroVAEError, TrainingInterrupted
+from ..infer.objectives import objective_name
+from ..infer.training import check_batch_size
+from .config import RunConfig
+from .console import print_baseline, print_evaluation, print_files
+from .evaluate import evaluate_run
+from .figures import regenerate_figures
+from .main_job import run_main_job
+from .options import (
+    add_config_options,
+    add_output_options,
+    config_from_args,
+    positive_int,
+    refuse_options_with_resume,
+)
+from .registry import resolve
+from .report import write_report
+from .runs import RunDirectory
+from .train import load_data, resume_config, train
+
+
+def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RunConfig:
+    """The run's configuration: from the options, or, with ``--resume``, from the run
+    directory (then no other configuration option may be given)."""
+    if args.resume is None:
+        return config_from_args(args)
+    refuse_options_with_resume(args, parser)
+    return resume_config(args.resume, args.epochs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyro-vae",
+        description="Variational autoencoders as Pyro programs: train by SVI, evaluate, plot.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run",
+        help="the main job: train, evaluate on the test set, draw figures",
+        description="Train a VAE, estimate its test log p(x) by importance sampling and draw "
+        "its figures, all into a new run directory.",
+    )
+    add_config_options(p)
+    add_output_options(p)
+    p.set_defaults(subparser=p)
+    p.add_argument(
+        "--num-samples",
+        type=positive_int,
+        default=1000,
+        metavar="K",
+        help="importance samples per test image for log p(x) (default: %(default)s; the "
+        "literature's K=5000: pyro-vae evaluate RUN_DIR)",
+    )
+    p.add_argument(
+        "--baseline-components",
+        type=positive_int,
+        nargs="*",
+        default=[1, 10, 50],
+        metavar="K",
+        help="components of the finite-mixture baselines fitted to the same data (Bernoulli "
+        "or Gaussian, matching the likelihood); none to skip (default: 1 10 50)",
+    )
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "train",
+        help="train only (config, metrics, checkpoint)",
+        description="Train a VAE into a new run directory, without evaluation or figures.",
+    )
+    add_config_options(p)
+    add_output_options(p)
+    p.set_defaults(func=_cmd_train, subparser=p)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="importance-sampled log p(x) of a trained run",
+        description="Estimate log p(x) of a trained run on a data split by importance sampling "
+        "with its guide as proposal (Burda et al. 2015): standard errors, the ELBO from the "
+        "same draws, effective sample sizes and Pareto k-hat. Writes evaluation.json and "
+        "evaluation_points.pt (evaluation_<split>.* for another split) into the run directory.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument(
+        "--num-samples",
+        type=positive_int,
+        default=5000,
+        metavar="K",
+        help="importance samples per image (default: %(default)s)",
+    )
+    p.add_argument("--split", choices=["test", "val", "train"], default="test")
+    p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "report",
+        help="write report.md and report.html for a run (figures redrawn first)",
+        description="Redraw a run's figures from its directory and write report.md and a "
+        "self-contained report.html: configuration, training curves, log p(x) with its error "
+        "and diagnostics, the finite-mixture comparison and every figure, each with a sentence "
+        "that says what it shows.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-figures", action="store_true", help="keep the figures as they are")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "figures",
+        help="redraw a run's figures from its directory",
+        description="Redraw the figures of a trained run without retraining.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_figures)
+
+    p = sub.add_parser(
+        "datasets",
+        help="list the named data sets and where they are found",
+        description="List the named data sets and where each would be loaded "
+        "from, without downloading anything.",
+    )
+    p.add_argument("--data-dir", default=None, metavar="DIR")
+    p.set_defaults(func=_cmd_datasets)
+    return parser
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    cfg = _config_or_resume(args, args.subparser)
+    result = run_main_job(
+        cfg,
+        args.runs_dir,
+        args.name,
+        progress=not args.quiet,
+        num_samples=args.num_samples,
+        baseline_components=args.baseline_components,
+        resume=args.resume,
+    )
+    run, last = result.run, result.history[-1]
+    best = max(result.history, key=lambda r: r.val_elbo)
+    print(f"run directory: {run.path}")
+    files = [run.config_path, run.metrics_path, run.checkpoint_path, run.file("evaluation.json")]
+    if result.baseline:
+        files.append(run.file("baseline.json"))
+    print_files(files + result.figures, run.path)
+    print(
+        f"{result.cfg.data.dataset}, {last.epoch} epochs in {last.wall_seconds:.1f} s "
+        "(nats per image, ± standard error over images; higher is better):"
+    )
+    t = result.cfg.train
+    name = objective_name(t.elbo, t.particles, t.beta, t.kl_warmup)
+    print(f"  train          {last.train_objective:9.3f}  ({name}, minibatch average)")
+    print(
+        f"  val ELBO       {last.val_elbo:9.3f}  (best {best.val_elbo:.3f} at epoch {best.epoch})"
+    )
+    print_evaluation(result.evaluation)
+    if result.baseline:
+        print_baseline(result.baseline)
+    print(f"report: {run.file('report.html')} (and report.md)")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    ev = evaluate_run(
+        args.run_dir, args.num_samples, args.split, args.seed, args.device, not args.quiet
+    )
+    print(
+        f"{args.run_dir}: {ev['dataset']}, {ev['num_examples']} {args.split} images, "
+        f"{ev['seconds']:.1f} s (nats per image):"
+    )
+    print_evaluation(ev)
+    name = "evaluation.json" if args.split == "test" else f"evaluation_{args.split}.json"
+    print(f"written: {Path(args.run_dir) / name}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    cfg = _config_or_resume(args, args.subparser)
+    dataset = load_data(cfg)
+    untrusted = Path(args.resume) if args.resume else None
+    cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
+    check_batch_size(cfg.train.batch_size, dataset)
+    if args.resume:
+        run = RunDirectory.open(args.resume)
+    else:
+        run = RunDirectory.create(args.runs_dir, args.name)
+    trainer = train(cfg, run, progress=not args.quiet, dataset=dataset, resume=bool(args.resume))
+    last = trainer.history[-1]
+    print(f"run directory: {run.path}")
+    print(
+        f"epoch {last.epoch}: train objective {last.train_objective:.3f}, validation ELBO "
+        f"{last.val_elbo:.3f} nats per example"
+    )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    if not args.no_figures:
+        regenerate_figures(args.run_dir, args.device)
+    md, page = write_report(args.run_dir)
+    print(f"report: {page}\n        {md}")
+    return 0
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    paths = regenerate_figures(args.run_dir, args.device)
+    print(f"figures of {args.run_dir}:")
+    print_files(paths, Path(args.run_dir))
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    for name in sorted(DATASETS):
+        where = locate_dataset(name, args.data_dir)
+        print(f"{name:14s} {where or 'not found locally (downloaded on first use if online)'}")
+    print(f"download/cache directory: {default_data_dir()} (set PYRO_VAE_DATA to change)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # SIGTERM (`kill`, a batch scheduler's time limit) stops a run as Ctrl-C does: the last
+    # completed epoch is kept and the message says how to resume; exit status 128 + signal.
+    terminated: list[int] = []
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        parser.exit(2, f"pyro-vae: error: {exc}\n")
+    except TrainingInterrupted as exc:
+        print(f"pyro-vae: {exc}", file=sys.stderr)
+        return 128 + (terminated[0] if terminated else signal.SIGINT)
+    except PyroVAEError as exc:
+        print(f"pyro-vae: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pyro-vae: interrupted", file=sys.stderr)
+        return 128 + (terminated[0] if terminated else signal.SIGINT)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The figures of a run, drawn from its directory alone: training curves, reconstructions,
+samples, the learned manifold, the latent space, the finite mixture against the VAE and the
+interpolations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..data.datasets import CLASS_NAMES, ImageDataset
+from ..data.pixels import eval_view, unit_interval
+from ..infer.objectives import objective_name
+from ..model.vae import VAE
+from ..rng import seeded_rng
+from .baseline import best_mixture
+from .config import RunConfig
+from .interpolation import FIGURE_SEED, interpolation_study, load_run_autoencoder
+from .latent import embed_2d
+from .plots import (
+    plot_elbo_curves,
+    plot_image_grid,
+    plot_image_panels,
+    plot_image_rows,
+    plot_interpolations,
+    plot_latent_scatter,
+)
+from .runs import RunDirectory, load_vae
+from .train import load_data
+
+TSNE_POINTS = 2000
+"""At most this many test images in a t-SNE map (its cost grows with the square)."""
+
+
+def write_figures(
+    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device: torch.device
+) -> list[Path]:
+    """ELBO curves, test reconstructions and prior samples, from the run directory's model."""
+    figures = run.figures_dir
+    shape = dataset.image_shape
+    paths = []
+    metrics = run.read_metrics()
+    if metrics:
+        paths.append(
+            plot_elbo_curves(
+                metrics,
+                figures / "elbo_curves.png",
+                title=f"{dataset.name}: training curves (latent {cfg.model.latent_dim})",
+                objective=objective_name(
+                    cfg.train.elbo, cfg.train.particles, cfg.train.beta, cfg.train.kl_warmup
+                ),
+            )
+        )
+    n = 16
+    x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")[:n].to(device)
+    with seeded_rng(FIGURE_SEED):
+        recon = vae.reconstruct(x)
+        samples = vae.sample(64)
+    rows, labels = [x, recon], ["model\ninput", "recon-\nstruction"]
+    if cfg.data.pixels in ("dynamic", "static"):
+        rows.insert(0, unit_interval(dataset.test, dataset.levels)[:n])
+        labels.insert(0, "grey\noriginal")
+    paths.append(
+        plot_image_rows(
+            rows,
+            labels,
+            shape,
+            figures / "reconstructions.png",
+            title=f"{dataset.name}: test images (above) and E[x | z = mean of q(z|x)] (below)",
+        )
+    )
+    paths.append(
+        plot_image_grid(
+            samples,
+            shape,
+            figures / "samples.png",
+            title=f"{dataset.name}: E[x | z] for z ~ p(z)",
+        )
+    )
+    mixture_figure = _mixture_figure(run, vae, cfg, dataset, device)
+    if mixture_figure is not None:
+        paths.append(mixture_figure)
+    paths += _latent_figures(run, vae, cfg, dataset, device)
+    ae = load_run_autoencoder(run, cfg, dataset, device)
+    if ae is not None:
+        _, interp = interpolation_study(run, vae, ae, cfg, dataset, device)
+        paths.append(
+            plot_interpolations(
+                interp,
+                shape,
+                figures / "interpolation.png",
+                title=f"{dataset.name}: decoding straight lines between two test images' codes "
+                "(right: log p of each frame's most probable image under the VAE)",
+            )
+        )
+    return paths
+
+
+def _latent_figures(
+    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device
+) -> list[Path]:
+    """The learned manifold (decoder means over a grid of the two most active latent
+    dimensions) and the test set's posterior means coloured by class."""
+    x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test").to(device)
+    activity = vae.activity(x)
+    dims = tuple(activity.argsort(descending=True)[:2].tolist())
+    per_axis = 15 if vae.latent_dim <= 2 else 10
+    grid = vae.latent_grid_means(per_axis if vae.latent_dim > 1 else per_axis**2, dims)
+    if vae.latent_dim == 1:
+        where = "along its 1-D latent"
+    elif vae.latent_dim == 2:
+        where = "over its 2-D latent space"
+    else:
+        where = f"over latent dimensions {dims[0] + 1} and {dims[1] + 1} (the most active)"
+    paths = [
+        plot_image_grid(
+            grid,
+            dataset.image_shape,
+            run.figures_dir / "manifold.png",
+            title=f"{dataset.name}: E[x | z] {where},\nz at the quantiles of N(0, 1)",
+            nrow=per_axis,
+        )
+    ]
+    n = len(x) if vae.latent_dim <= 2 else min(len(x), TSNE_POINTS)  # t-SNE is quadratic
+    points, axis = embed_2d(vae.posterior_means(x[:n]).cpu(), seed=FIGURE_SEED)
+    paths.append(
+        plot_latent_scatter(
+            points,
+            dataset.test.labels[:n],
+            CLASS_NAMES.get(dataset.name, [str(c) for c in range(10)]),
+            run.figures_dir / "latent_space.png",
+            title=f"{dataset.name}: posterior means of {n:,} test images",
+            axis_label=axis,
+        )
+    )
+    return paths
+
+
+def _mixture_figure(
+    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device
+) -> Path | None:
+    mixture = best_mixture(run)
+    if mixture is None:
+        return None
+    n, k = 32, mixture.n_components
+    x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test").to(device)
+    dims = tuple(vae.activity(x_test).argsort(descending=True)[:2].tolist())
+    with seeded_rng(FIGURE_SEED):
+        mixture_samples = mixture.sample(n, generator=torch.Generator().manual_seed(FIGURE_SEED))
+        vae_samples = vae.sample(n, mean=False)
+        grid = vae.latent_grid_means(8 if vae.latent_dim > 1 else 32, dims)
+    grid_title = (
+        f"VAE: E[x | z] on a latent grid\n(z_{dims[0] + 1}, z_{dims[1] + 1}: the most active; "
+        "rest 0)"
+        if len(dims) > 1
+        else "VAE: E[x | z] along its 1-D latent"
+    )
+    order = mixture.weights.argsort(descending=True)[:64]
+    name = f"{type(mixture).__name__} (K={k})"
+    return plot_image_panels(
+        [
+            (f"{name}: samples x ~ p(x)", mixture_samples.float()),
+            ("VAE: samples x ~ p(x)", vae_samples),
+            (f"{name}: component means\n(largest weights first)", mixture.component_means()[order]),
+            (grid_title, grid),
+        ],
+        dataset.image_shape,
+        run.figures_dir / "gmm_vs_vae.png",
+        title=f"{dataset.name}: a finite mixture against the VAE's continuous mixture",
+    )
+
+
+def regenerate_figures(run_dir: str | Path, device: str = "cpu") -> list[Path]:
+    """Redraw a run's figures from its directory alone (no retraining)."""
+    run, cfg, vae = load_vae(run_dir, device)
+    dataset = load_data(cfg)
+    return write_figures(run, vae, cfg, dataset, torch.device(device))

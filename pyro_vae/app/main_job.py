@@ -1,0 +1,101 @@
+"""The main job (``pyro-vae run``): train, evaluate, compare with finite mixtures, train the
+autoencoder beside, draw every figure and write the report; and ``trained_run``, the
+"reuse this run or train it" helper of the experiment scripts."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.datasets import ImageDataset
+from ..infer.training import EpochRecord, check_batch_size, resolve_device
+from ..model.vae import VAE
+from .baseline import DEFAULT_COMPONENTS, compare_with_mixtures
+from .config import RunConfig
+from .evaluate import evaluate, save_evaluation
+from .figures import write_figures
+from .interpolation import train_run_autoencoder
+from .registry import resolve
+from .report import write_report
+from .runs import RunDirectory, load_vae
+from .train import load_data, train
+
+
+@dataclass
+class RunResult:
+    run: RunDirectory
+    cfg: RunConfig
+    history: list[EpochRecord]
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+    baseline: dict[str, Any] = field(default_factory=dict)
+
+
+def run_main_job(
+    cfg: RunConfig,
+    runs_dir: str | Path = "runs",
+    name: str | None = None,
+    progress: bool = True,
+    num_samples: int = 1000,
+    baseline_components: Sequence[int] = DEFAULT_COMPONENTS,
+    resume: str | Path | None = None,
+) -> RunResult:
+    """Train, evaluate (log p(x) with ``num_samples`` importance samples per test image),
+    compare with finite mixtures of ``baseline_components`` components, and plot: everything
+    ``pyro-vae run`` does. With ``resume`` (a run directory), ``cfg`` is that run's and
+    training continues from its checkpoint."""
+    dataset = load_data(cfg)
+    untrusted = Path(resume) if resume else None
+    cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)  # before a run directory exists
+    device = resolve_device(cfg.train.device)
+    check_batch_size(cfg.train.batch_size, dataset)
+    run = RunDirectory.open(resume) if resume else RunDirectory.create(runs_dir, name)
+    trainer = train(cfg, run, progress=progress, dataset=dataset, resume=resume is not None)
+    vae = trainer.vae.eval()
+    evaluation, estimate = evaluate(
+        vae, cfg, dataset, device, num_samples=num_samples, progress=progress
+    )
+    save_evaluation(run, evaluation, estimate)
+    baseline = compare_with_mixtures(run, vae, cfg, dataset, estimate, baseline_components)
+    train_run_autoencoder(run, cfg, dataset, device, progress)
+    figures = write_figures(run, vae, cfg, dataset, device)
+    write_report(run.path)
+    return RunResult(run, cfg, trainer.history, evaluation, figures, baseline)
+
+
+def trained_run(
+    cfg: RunConfig,
+    runs_dir: str | Path,
+    name: str,
+    dataset: ImageDataset | None = None,
+    progress: bool = True,
+    device: str | torch.device | None = None,
+    monitor_test: bool = False,
+) -> tuple[RunDirectory, VAE, list[dict[str, Any]]]:
+    """The run ``runs_dir/name`` for ``cfg``: reused when that directory already holds a
+    finished run with the same configuration, trained afresh otherwise (for experiment scripts,
+    which can then be stopped and re-run, and redraw their figures without retraining).
+    Returns the run directory, the VAE (in eval mode) and the per-epoch metrics."""
+    cfg = resolve(cfg)
+    device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
+    path = Path(runs_dir) / name
+    if (path / "config.json").is_file() and (path / "checkpoint.pt").is_file():
+        run = RunDirectory(path)
+        if run.resolved_config() == cfg:
+            if int(run.load_checkpoint()["epoch"]) >= cfg.train.epochs:
+                _, _, vae = load_vae(path, device)
+                return run, vae, run.read_metrics()
+            # the same run, unfinished: continue it where it stopped
+            trainer = train(
+                cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test, resume=True
+            )
+            return run, trainer.vae.eval(), run.read_metrics()
+    shutil.rmtree(path, ignore_errors=True)  # absent, or another configuration
+    run = RunDirectory.create(runs_dir, name)
+    trainer = train(cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test)
+    return run, trainer.vae.eval(), run.read_metrics()

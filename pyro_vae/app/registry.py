@@ -1,0 +1,523 @@
+"""From configuration to parts: names, import paths and entry points to classes; classes and
+keyword arguments to parts; parts to a :class:`~pyro_vae.model.vae.VAE`.
+
+A part is named in one of three ways:
+
+* a built-in short name (``--prior mog``);
+* an entry-point name: an installed package lists ``KIND.NAME = module:Class`` under the group
+  ``pyro_vae.parts`` (``prior.student-t = mypkg.priors:StudentTPrior``), which then works as
+  ``--prior student-t`` and shows in ``--help``;
+* an import path ``module:Class`` (``--prior mypkg.priors:StudentTPrior``).
+
+Safety. A configuration read from a run directory may come from someone else. Its import paths
+are resolved from the installed environment and the user's own path only, never from a module
+inside the run directory (those ``sys.path`` entries are hidden during the import), and the
+named object must be a class derived from :class:`torch.nn.Module`; that is checked before it
+is called. Nothing else of the configuration can name code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.datasets import DATA_DIMS
+from ..data.pixels import BINARY_SCHEMES
+from ..errors import CheckpointError, ConfigError, first_line
+from ..model.decoders import DECODERS
+from ..model.guides import GUIDES
+from ..model.likelihoods import LIKELIHOODS
+from ..model.parts import (
+    BASES,
+    OBSERVES,
+    PART_KINDS,
+    default_pixels,
+    density_everywhere,
+    observes,
+    param_dim,
+    uses_guide,
+)
+from ..model.priors import PRIORS
+from ..model.vae import VAE
+from .config import ModelConfig, RunConfig
+
+ENTRY_POINT_GROUP = "pyro_vae.parts"
+
+BUILTINS: dict[str, Mapping[str, type[nn.Module]]] = {
+    "prior": PRIORS,
+    "guide": GUIDES,
+    "likelihood": LIKELIHOODS,
+    "decoder": DECODERS,
+}
+
+CONTEXT_NAMES = ("latent_dim", "data_dim", "hidden", "activation", "pixels", "out_dim")
+"""Keyword arguments the library offers every part's constructor (see
+:mod:`pyro_vae.model.parts`); a part receives those its ``__init__`` names."""
+FIXED_CONTEXT = ("latent_dim", "data_dim", "pixels", "out_dim")
+"""Context a user's keyword arguments may not override (they must agree across parts)."""
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+PIXELS_FOR: dict[str, tuple[str, ...]] = {
+    "binary": BINARY_SCHEMES,
+    "unit": (*BINARY_SCHEMES, "grey"),
+    "continuous": ("dequantized",),
+}
+"""The pixel schemes a likelihood that observes each kind of data can score."""
+
+
+def is_import_path(name: str) -> bool:
+    return ":" in name
+
+
+# ---------------------------------------------------------------------- finding classes
+@contextlib.contextmanager
+def _imports_outside(untrusted: Path | None) -> Iterator[None]:
+    """While active, ``sys.path`` holds no entry inside ``untrusted`` (nor the current
+    directory, when that lies inside it): nothing can be imported from there."""
+    if untrusted is None:
+        yield
+        return
+    root = untrusted.resolve()
+    saved = list(sys.path)
+
+    def inside(entry: str) -> bool:
+        try:
+            path = Path(entry or os.getcwd()).resolve()
+        except OSError:
+            return False
+        return path == root or root in path.parents
+
+    sys.path[:] = [entry for entry in saved if not inside(entry)]
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
+def _module_file_inside(module: Any, untrusted: Path | None) -> bool:
+    if untrusted is None:
+        return False
+    where = getattr(module, "__file__", None)
+    if not where:
+        return False
+    root = untrusted.resolve()
+    path = Path(where).resolve()
+    return root in path.parents
+
+
+def entry_points(kind: str) -> dict[str, metadata.EntryPoint]:
+    """Parts of ``kind`` that installed packages publish, by short name."""
+    found = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        prefix, _, short = ep.name.partition(".")
+        if prefix == kind and short:
+            found[short] = ep
+    return found
+
+
+def part_names(kind: str) -> list[str]:
+    """Short names usable for ``kind``: built-ins, then installed entry points."""
+    builtin = sorted(BUILTINS[kind])
+    return builtin + sorted(set(entry_points(kind)) - set(builtin))
+
+
+def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:
+    if not _IMPORT_PATH.match(name):
+        raise ConfigError(
+            f"{kind} {name!r}: an import path has the form package.module:Class "
+            "(letters, digits and underscores)"
+        )
+    module_name, qualname = name.split(":")
+    with _imports_outside(untrusted):
+        loaded = sys.modules.get(module_name)
+        if loaded is not None and _module_file_inside(loaded, untrusted):
+            raise ConfigError(
+                f"{kind} {name!r}: module {module_name!r} lies inside the run directory "
+                f"{untrusted}; a run's configuration may not name code inside the run."
+            )
+        try:
+            module = loaded or importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            where = f" outside {untrusted}" if untrusted is not None else ""
+            raise ConfigError(
+                f"{kind} {name!r}: module {module_name!r} cannot be imported{where} "
+                f"({first_line(exc)}). Make it importable: install its package "
+                "(pip install -e PATH), run from the directory that holds it, or add that "
+                "directory to PYTHONPATH."
+            ) from None
+        except Exception as exc:  # the user's module failed while being imported
+            raise ConfigError(
+                f"{kind} {name!r}: importing module {module_name!r} failed: "
+                f"{type(exc).__name__}: {first_line(exc)}"
+            ) from exc
+    if _module_file_inside(module, untrusted):
+        raise ConfigError(
+            f"{kind} {name!r}: module {module_name!r} lies inside the run directory "
+            f"{untrusted}; a run's configuration may not name code inside the run."
+        )
+    obj: Any = module
+    for attr in qualname.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise ConfigError(f"{kind} {name!r}: {module_name} has no {qualname!r}") from None
+    return obj
+
+
+def resolve_part(kind: str, name: str, untrusted: Path | None = None) -> type[nn.Module]:
+    """The class that ``name`` means for a part of ``kind``.
+
+    ``untrusted``: the run directory the name was read from (its modules are never imported).
+    """
+    if kind not in BUILTINS:
+        raise ConfigError(f"unknown kind of part {kind!r}; one of {', '.join(PART_KINDS)}")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{kind} must be a name or an import path, got {name!r}")
+    if name in BUILTINS[kind]:
+        return BUILTINS[kind][name]
+    if is_import_path(name):
+        obj = _import_class(kind, name, untrusted)
+    else:
+        with _imports_outside(untrusted):
+            eps = entry_points(kind)
+            if name not in eps:
+                choices = ", ".join(part_names(kind))
+                raise ConfigError(
+                    f"{kind} {name!r} is not one of: {choices} (or give an import path "
+                    "module:Class)"
+                )
+            try:
+                obj = eps[name].load()
+            except Exception as exc:
+                raise ConfigError(
+                    f"{kind} {name!r}: loading entry point {eps[name].value!r} failed: "
+                    f"{type(exc).__name__}: {first_line(exc)}"
+                ) from exc
+    if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
+        raise ConfigError(
+            f"{kind} {name!r} is refused: a part must be a class derived from torch.nn.Module "
+            f"(pyro_vae.model.parts.{BASES[kind].__name__}), not {type(obj).__name__} "
+            f"{getattr(obj, '__qualname__', obj)!r}"
+        )
+    for other, base in BASES.items():
+        if other != kind and issubclass(obj, base):
+            raise ConfigError(f"{kind} {name!r}: {obj.__qualname__} is a {other}, not a {kind}")
+    if inspect.isabstract(obj):
+        raise ConfigError(f"{kind} {name!r}: {obj.__qualname__} is abstract (forward missing?)")
+    return obj
+
+
+def import_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# ---------------------------------------------------------------------- building parts
+def call_arguments(
+    kind: str, cls: type, user_kwargs: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments the library passes to ``cls``: the context entries its
+    ``__init__`` names (all, if it takes ``**kwargs``), then the user's."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    fixed = sorted(set(user_kwargs) & set(FIXED_CONTEXT))
+    if fixed:
+        raise ConfigError(
+            f"{kind}-kwargs may not set {', '.join(fixed)}: the library passes it to every part "
+            "(use --latent-dim, or the data set's dimension)"
+        )
+    unknown = sorted(set(user_kwargs) - named) if not var_kw else []
+    if unknown:
+        accepted = sorted(named - set(CONTEXT_NAMES))
+        raise ConfigError(
+            f"{kind} {cls.__qualname__} takes no option {', '.join(map(repr, unknown))} "
+            f"(its own options: {', '.join(accepted) or 'none'})"
+        )
+    args = {k: v for k, v in context.items() if var_kw or k in named}
+    args.update(user_kwargs)
+    missing = [
+        n
+        for n, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.default is p.empty
+        and n not in args
+    ]
+    if missing:
+        raise ConfigError(
+            f"{kind} {cls.__qualname__} needs {', '.join(missing)}: give "
+            f"--{kind}-kwargs '{{\"{missing[0]}\": ...}}'"
+        )
+    return args
+
+
+class _NotOnMeta(Exception):
+    """A part that cannot be built on the meta device (it reads a value while constructed)."""
+
+
+def build_part(
+    kind: str,
+    name: str,
+    user_kwargs: Mapping[str, Any],
+    context: Mapping[str, Any],
+    untrusted: Path | None = None,
+) -> nn.Module:
+    """Construct the part of ``kind`` that ``name`` means."""
+    cls = resolve_part(kind, name, untrusted)
+    args = call_arguments(kind, cls, user_kwargs, context)
+    try:
+        part = cls(**args)
+    except (TypeError, ValueError, RuntimeError, AssertionError, KeyError) as exc:
+        if "meta" in str(exc) and torch.empty(0).device.type == "meta":
+            raise _NotOnMeta from exc
+        raise ConfigError(
+            f"{kind} {cls.__qualname__}({_kwargs_text(user_kwargs)}) could not be built: "
+            f"{first_line(exc)}"
+        ) from exc
+    if not isinstance(part, nn.Module):
+        raise ConfigError(f"{kind} {cls.__qualname__}() did not return a torch.nn.Module")
+    return part
+
+
+def _kwargs_text(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def build_vae(
+    cfg: ModelConfig,
+    data_dim: int,
+    pixels: str | None = None,
+    untrusted: Path | None = None,
+) -> VAE:
+    """Build the VAE that ``cfg`` names, for data of dimension ``data_dim`` seen through the
+    pixel scheme ``pixels`` (default: what the likelihood observes, ``default_pixels``). The
+    decoder's output size is ``data_dim * likelihood.param_dim``.
+
+    ``untrusted``: the run directory ``cfg`` was read from, if any (see the module's notes).
+    """
+    if pixels is None:
+        pixels = default_pixels(resolve_part("likelihood", cfg.likelihood, untrusted))
+    context: dict[str, Any] = {
+        "latent_dim": cfg.latent_dim,
+        "data_dim": data_dim,
+        "hidden": list(cfg.hidden),
+        "activation": cfg.activation,
+        "pixels": pixels,
+    }
+    likelihood = build_part("likelihood", *cfg.part("likelihood"), context, untrusted)
+    kind = observes(likelihood)
+    if kind not in OBSERVES:
+        raise ConfigError(
+            f"likelihood {type(likelihood).__qualname__}: observes must be one of "
+            f"{', '.join(OBSERVES)}, got {kind!r}"
+        )
+    if pixels not in PIXELS_FOR[kind]:
+        raise ConfigError(_pixels_message(cfg.likelihood, kind, pixels))
+    k = param_dim(likelihood)
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"likelihood {type(likelihood).__qualname__}: param_dim must be >= 1")
+    prior = build_part("prior", *cfg.part("prior"), context, untrusted)
+    guide = build_part("guide", *cfg.part("guide"), context, untrusted)
+    decoder = build_part(
+        "decoder", *cfg.part("decoder"), {**context, "out_dim": data_dim * k}, untrusted
+    )
+    try:
+        return VAE(prior, guide, decoder, likelihood)
+    except (ValueError, RuntimeError, NotImplementedError) as exc:
+        raise ConfigError(f"the parts do not fit together: {first_line(exc)}") from exc
+
+
+def _pixels_message(name: str, kind: str, pixels: str) -> str:
+    if kind == "continuous":
+        return (
+            f"the likelihood {name!r} is a density: it needs --pixels dequantized, not "
+            f"{pixels!r} (a density of discrete values grows without bound)"
+        )
+    grey = "; grey to score grey levels with the Bernoulli formula" if name == "bernoulli" else ""
+    allowed = " or ".join(PIXELS_FOR[kind])
+    return f"the likelihood {name!r} needs binary pixels (--pixels {allowed}{grey}), not {pixels!r}"
+
+
+# ---------------------------------------------------------------------- configurations
+def resolve(
+    cfg: RunConfig, data_dim: int | None = None, untrusted: Path | None = None
+) -> RunConfig:
+    """A validated copy of ``cfg`` with the defaults that depend on other options filled in:
+    ``epochs`` from the data set, ``pixels`` from what the likelihood observes. The model is
+    also built once on PyTorch's ``meta`` device (no memory), for data of dimension
+    ``data_dim`` (default: the named data set's), so a part that refuses its options is
+    reported before anything is trained or written."""
+    cfg.validate()
+    cfg = cfg.copy()
+    cfg.train = cfg.train.with_epochs_for(cfg.data.dataset)
+    likelihood = resolve_part("likelihood", cfg.model.likelihood, untrusted)
+    if cfg.data.pixels is None:
+        cfg.data.pixels = default_pixels(likelihood)
+    for kind in PART_KINDS:
+        resolve_part(kind, cfg.model.part(kind)[0], untrusted)
+    data_dim = data_dim or DATA_DIMS.get(cfg.data.dataset, 1)
+    try:
+        with torch.device("meta"):
+            vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+    except _NotOnMeta:
+        vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+    check_vae(vae, cfg)
+    return cfg
+
+
+def check_vae(vae: VAE, cfg: RunConfig) -> None:
+    """Combinations the parts cannot support."""
+    if uses_guide(vae.prior) and not density_everywhere(vae.encoder):
+        raise ConfigError(
+            f"--prior {cfg.model.prior} evaluates q(z|u) at any z; the guide "
+            f"{type(vae.encoder).__qualname__} has no density there (planar flows are not "
+            'invertible: use --guide-kwargs \'{"flow_type": "iaf"}\')'
+        )
+
+
+# ---------------------------------------------------------------------- describing
+def count_parameters(module: object) -> int:
+    if not isinstance(module, nn.Module):
+        return 0
+    return sum(p.numel() for p in module.parameters())
+
+
+def describe_parts(vae: VAE, cfg: ModelConfig) -> dict[str, Any]:
+    """What the model is, from its parts: for each, the name it was given, its class and import
+    path, the user's keyword arguments and its parameter count; then the shared sizes."""
+    objects = {
+        "prior": vae.prior,
+        "guide": vae.encoder,
+        "likelihood": vae.likelihood,
+        "decoder": vae.decoder,
+    }
+    parts = {}
+    for kind, part in objects.items():
+        name, kwargs = cfg.part(kind)
+        parts[kind] = {
+            "name": name,
+            "class": type(part).__qualname__,
+            "import_path": import_path(type(part)),
+            "kwargs": dict(kwargs),
+            "parameters": count_parameters(part),
+        }
+    return {
+        "parts": parts,
+        "latent_dim": cfg.latent_dim,
+        "hidden": list(cfg.hidden),
+        "activation": cfg.activation,
+        "parameters": count_parameters(vae),
+        "generative_parameters": generative_parameters(vae),
+    }
+
+
+def part_label(entry: Mapping[str, Any]) -> str:
+    """``mog (components=3)`` or ``StudentTPrior (mypkg.priors, df=5.0)``."""
+    name, cls = str(entry["name"]), str(entry["class"])
+    options = _kwargs_text(entry.get("kwargs") or {}).replace("'", "")
+    if is_import_path(name) or name not in _all_builtin_names():
+        label = cls
+        options = ", ".join(filter(None, [name.split(":")[0], options]))
+    else:
+        label = name
+    return f"{label} ({options})" if options else label
+
+
+def _all_builtin_names() -> set[str]:
+    return {n for table in BUILTINS.values() for n in table}
+
+
+def model_summary(description: Mapping[str, Any]) -> str:
+    """One line: ``VAE (normal prior, diagonal guide, bernoulli likelihood, latent 20, hidden
+    [400])`` from :func:`describe_parts`."""
+    parts = description["parts"]
+    words = [
+        f"{part_label(parts['prior'])} prior",
+        f"{part_label(parts['guide'])} guide",
+        f"{part_label(parts['likelihood'])} likelihood",
+    ]
+    if parts["decoder"]["name"] != "mlp" or parts["decoder"]["kwargs"]:
+        words.append(f"{part_label(parts['decoder'])} decoder")
+    words += [f"latent {description['latent_dim']}", f"hidden {description['hidden']}"]
+    return "VAE (" + ", ".join(words) + ")"
+
+
+def generative_parameters(vae: VAE) -> int:
+    """Parameters of p(x) itself: decoder, prior and likelihood, not the encoder, which only
+    serves inference, except where the prior is built from it (the VampPrior's p(z) is the
+    encoder's posteriors at pseudo-inputs)."""
+    parts = [vae.decoder, vae.prior, vae.likelihood]
+    if uses_guide(vae.prior):
+        parts.append(vae.encoder)
+    seen = {id(p): p for part in parts if isinstance(part, nn.Module) for p in part.parameters()}
+    return sum(p.numel() for p in seen.values())
+
+
+# ---------------------------------------------------------------------- loading weights
+def load_model_state(vae: nn.Module, state: Any, where: str | os.PathLike) -> None:
+    """``vae.load_state_dict(state)``, refusing a state that does not fit with the first
+    mismatching parameter and both shapes."""
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{where}: the model's weights are missing or not a mapping")
+    expected = vae.state_dict()
+    for key, tensor in expected.items():
+        if key not in state:
+            raise CheckpointError(
+                f"{where}: does not match config.json: parameter {key!r} "
+                f"(shape {tuple(tensor.shape)}) is missing from the checkpoint"
+            )
+        saved = state[key]
+        if not isinstance(saved, torch.Tensor):
+            raise CheckpointError(f"{where}: parameter {key!r} is not a tensor")
+        if tuple(saved.shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{where}: does not match config.json: parameter {key!r} has shape "
+                f"{tuple(saved.shape)} in the checkpoint but {tuple(tensor.shape)} in the model "
+                "built from config.json"
+            )
+    extra = [key for key in state if key not in expected]
+    if extra:
+        raise CheckpointError(
+            f"{where}: does not match config.json: the checkpoint has parameter {extra[0]!r} "
+            "that the model built from config.json lacks"
+        )
+    try:
+        vae.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: does not match config.json ({first_line(exc)})") from exc
+
+
+__all__ = [
+    "BUILTINS",
+    "CONTEXT_NAMES",
+    "ENTRY_POINT_GROUP",
+    "build_part",
+    "build_vae",
+    "call_arguments",
+    "check_vae",
+    "count_parameters",
+    "describe_parts",
+    "entry_points",
+    "generative_parameters",
+    "import_path",
+    "load_model_state",
+    "model_summary",
+    "part_names",
+    "resolve",
+    "resolve_part",
+]

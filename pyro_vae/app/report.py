@@ -1,0 +1,386 @@
+"""The run report: one file that shows the whole experiment.
+
+``write_report(run_dir)`` reads what a run directory holds (config, metrics, evaluation,
+baseline, interpolation numbers, figures) and writes ``report.md`` (images linked) and
+``report.html`` (self-contained: images embedded), each figure with one sentence that says what
+it shows, in numbers where there are numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..infer.objectives import objective_name
+from .checkpoint import atomic_write_text
+from .registry import describe_parts, model_summary
+from .runs import RunDirectory, load_vae
+
+
+@dataclass
+class Block:
+    kind: str  # "h1", "h2", "p", "ul", "table", "figure"
+    text: str = ""
+    items: list[Any] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    src: str = ""
+
+
+def _read_json(run: RunDirectory, name: str) -> dict[str, Any] | None:
+    path = run.file(name)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
+    """Plain words for a paired difference d ± se against ``other``: a difference only beyond
+    two standard errors."""
+    if abs(d) <= 2 * se:
+        return f"not distinguishable from {other} ({d:+.2f} ± {se:.2f} nats per image)"
+    word = better if d > 0 else worse
+    return f"{word} than {other} by {abs(d):.2f} ± {se:.2f} nats per image"
+
+
+def build_report(run_dir: str | Path) -> list[Block]:
+    run, cfg, vae = load_vae(run_dir)
+    description = describe_parts(vae, cfg.model)
+    metrics = run.read_metrics()
+    ev = _read_json(run, "evaluation.json")
+    base = _read_json(run, "baseline.json")
+    interp = _read_json(run, "interpolation.json")
+    d, t = cfg.data, cfg.train
+    objective = objective_name(t.elbo, t.particles, t.beta, t.kl_warmup)
+    blocks = [
+        Block("h1", f"pyro-vae run: {run.path.name}"),
+        Block(
+            "p",
+            f"A {model_summary(description)} on `{d.dataset}` ({d.pixels} pixels), "
+            f"{description['parameters']:,} parameters; trained for {t.epochs} epochs on the "
+            f"{objective} with Adam "
+            f"(lr {t.lr:g}, batch {t.batch_size}, seed {t.seed}). Report written "
+            f"{time.strftime('%Y-%m-%d %H:%M')}. Log-likelihoods are in nats per image; higher "
+            "is better.",
+        ),
+    ]
+    split = (ev or {}).get("split", "test")
+    summary = []
+    if ev:
+        summary.append(
+            f"{split.capitalize()} log p(x) = {ev['log_px']:.3f} ± {_fmt(ev['log_px_se'])} "
+            f"(importance sampling, K = {ev['num_samples']}, {ev['num_examples']} images), "
+            f"{ev['bits_per_dim']:.4f} bits per dimension; ELBO {ev['elbo']:.3f}."
+        )
+    if base:
+        diff = base["vae_minus_best_mixture"]
+        summary.append(
+            "On the same test images the VAE's log p(x) is "
+            + _compare(
+                diff["mean"],
+                diff["se"],
+                "higher",
+                "lower",
+                f"the best finite mixture's, {base['best_mixture']} (exact; chosen by validation "
+                "log p(x))",
+            )
+            + "."
+        )
+    if ev and ev.get("khat_above_0.7") is not None:
+        summary.append(_reliability_sentence(ev))
+    if summary:
+        blocks += [Block("h2", "Summary"), Block("ul", items=summary)]
+
+    blocks += [
+        Block("h2", "Model"),
+        _parts_table(description),
+        Block("h2", "Configuration"),
+        _config_table(cfg),
+    ]
+
+    if metrics:
+        last = metrics[-1]
+        best = max(metrics, key=lambda r: r["val_elbo"])
+        blocks += [
+            Block("h2", "Training"),
+            Block(
+                "figure",
+                src="figures/elbo_curves.png",
+                text=f"After {last['epoch']} epochs ({last['wall_seconds']:.0f} s, "
+                f"{last['examples_seen']:,} examples) the validation ELBO is "
+                f"{last['val_elbo']:.3f} (best {best['val_elbo']:.3f}, epoch {best['epoch']}); "
+                f"the training {objective} averages {last['train_objective']:.3f}, "
+                f"{last['train_objective'] - last['val_elbo']:+.3f} from the validation ELBO.",
+            ),
+        ]
+    if ev:
+        blocks += [
+            Block("h2", f"{split.capitalize()} log-likelihood"),
+            _evaluation_table(ev),
+            Block(
+                "p",
+                _reliability_sentence(ev)
+                if ev.get("khat_above_0.7") is not None
+                else "Pareto k-hat was not computed (K < 50).",
+            ),
+        ]
+    if base:
+        blocks += [Block("h2", "Finite mixtures against the VAE"), _baseline_table(base)]
+        diff = base["vae_minus_best_mixture"]
+        best = next(r for r in base["mixtures"] if r["model"] == base["best_mixture"])
+        vae_params = base["vae"].get("generative_parameters", base["vae"]["num_parameters"])
+        blocks.append(
+            Block(
+                "figure",
+                src="figures/gmm_vs_vae.png",
+                text=f"The mixture with the best validation log p(x), {base['best_mixture']}, "
+                f"has {best['num_parameters']:,} parameters against the {vae_params:,} of the "
+                "VAE's p(x) (its encoder aside); on the test images the VAE's log p(x) is "
+                + _compare(diff["mean"], diff["se"], "higher", "lower", "the mixture's")
+                + ". Left: samples of each; right: the mixture's component means beside the "
+                "VAE's decoder means on a latent grid.",
+            )
+        )
+    blocks.append(Block("h2", "What the model learned"))
+    blocks += [
+        Block("figure", src=src, text=sentence) for src, sentence in _figure_sentences(cfg, interp)
+    ]
+    # a figure that is not there (a train-only run, or --no-figures) is left out
+    return [b for b in blocks if b.kind != "figure" or run.file(b.src).is_file()]
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if value is not None else "n/a"
+
+
+def _reliability_sentence(ev: dict[str, Any]) -> str:
+    n, above = ev["num_examples"], ev["khat_above_0.7"]
+    ess = f"the median effective sample size is {ev['ess_median']:.0f} of {ev['num_samples']}"
+    if above == 0:
+        return (
+            f"Pareto k-hat is at most 0.7 for all {n} test images (max "
+            f"{_fmt(ev['khat_max'], 2)}) and {ess}: the estimate can be trusted."
+        )
+    return (
+        f"Pareto k-hat exceeds 0.7 for {above} of {n} test images ({100 * above / n:.0f} %) "
+        f"and {ess}: for those images the importance weights are too heavy-tailed for the "
+        "estimate (and its Monte Carlo error) to be trusted; it is likely too low. A larger "
+        "K, or a guide closer to the posterior (a flow or full-covariance guide), helps."
+    )
+
+
+def _parts_table(description: dict[str, Any]) -> Block:
+    rows = []
+    for kind, part in description["parts"].items():
+        options = ", ".join(f"{k}={json.dumps(v)}" for k, v in part["kwargs"].items())
+        rows.append(
+            [
+                kind,
+                part["name"],
+                f"`{part['import_path']}`",
+                options or "-",
+                f"{part['parameters']:,}",
+            ]
+        )
+    return Block("table", header=["part", "name", "class", "options", "parameters"], items=rows)
+
+
+def _config_table(cfg) -> Block:
+    rows = []
+    for section in ("data", "model", "train"):
+        for key, value in vars(getattr(cfg, section)).items():
+            rows.append([section, key, json.dumps(value)])
+    return Block("table", header=["section", "option", "value"], items=rows)
+
+
+def _evaluation_table(ev: dict[str, Any]) -> Block:
+    rows = [
+        ["log p(x), importance sampling", f"{ev['log_px']:.3f} ± {_fmt(ev['log_px_se'])}"],
+        ["Monte Carlo error of that mean", _fmt(ev["log_px_mc_se"])],
+        ["ELBO (same draws)", f"{ev['elbo']:.3f} ± {_fmt(ev['elbo_se'])}"],
+        ["log p(x) − ELBO", f"{ev['gap']:.3f} ± {_fmt(ev['gap_se'])}"],
+        [
+            "bits per dimension (log p, ELBO)",
+            f"{ev['bits_per_dim']:.4f}, {ev['elbo_bits_per_dim']:.4f}",
+        ],
+        ["importance samples K; images", f"{ev['num_samples']}; {ev['num_examples']}"],
+        ["effective sample size (median, min)", f"{ev['ess_median']:.0f}, {ev['ess_min']:.1f}"],
+        ["Pareto k-hat (mean, max)", f"{_fmt(ev['khat_mean'], 2)}, {_fmt(ev['khat_max'], 2)}"],
+        ["images with k-hat > 0.7", str(ev["khat_above_0.7"])],
+    ]
+    return Block("table", header=["quantity", "value"], items=rows)
+
+
+def _baseline_table(base: dict[str, Any]) -> Block:
+    rows = [
+        [
+            r["model"] + (" (best by validation)" if r["model"] == base["best_mixture"] else ""),
+            f"{r['log_px']:.3f} ± {r['log_px_se']:.3f}",
+            f"{r.get('val_log_px', float('nan')):.3f}",
+            f"{r['bits_per_dim']:.4f}",
+            f"{r['num_parameters']:,}",
+            "exact",
+        ]
+        for r in base["mixtures"]
+    ]
+    v = base["vae"]
+    rows.append(
+        [
+            "VAE",
+            f"{v['log_px']:.3f} ± {v['log_px_se']:.3f}",
+            "",
+            f"{v['bits_per_dim']:.4f}",
+            f"{v.get('generative_parameters', v['num_parameters']):,}",
+            f"importance sampling, K = {v['num_samples']}",
+        ]
+    )
+    header = [
+        "model",
+        "test log p(x)",
+        "validation log p(x)",
+        "test bits/dim",
+        "parameters of p(x)",
+        "how",
+    ]
+    return Block("table", header=header, items=rows)
+
+
+def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str]]:
+    where = (
+        "along its one latent dimension"
+        if cfg.model.latent_dim == 1
+        else "over its two latent dimensions"
+        if cfg.model.latent_dim == 2
+        else "along the two most active latent dimensions"
+    )
+    out = [
+        (
+            "figures/reconstructions.png",
+            "Test images and their reconstructions E[x | z] at the posterior mean: what the code "
+            "keeps of an image (blur is the likelihood's uncertainty, not noise).",
+        ),
+        (
+            "figures/samples.png",
+            "Decoder means E[x | z] for 64 draws z ~ p(z): what the model generates.",
+        ),
+        (
+            "figures/manifold.png",
+            "The learned manifold (Kingma & Welling's Fig. 4): decoder means over a grid of z at "
+            f"the quantiles of N(0, 1), {where}.",
+        ),
+        (
+            "figures/latent_space.png",
+            "Where the test images land in latent space (posterior means; t-SNE when z has more "
+            "than two dimensions), coloured by class, which the model never saw.",
+        ),
+    ]
+    if interp:
+        binary = interp.get("frames", "").startswith("most probable")
+        judged = "as its most probable binary image" if binary else "as decoded"
+        judges = "; ".join(
+            f"under {name}{' (itself: self-assessment)' if name == 'VAE' else ''}, the VAE's "
+            "frames score "
+            + _compare(
+                j["vae_minus_autoencoder"],
+                j["vae_minus_autoencoder_se"],
+                "higher",
+                "lower",
+                "the autoencoder's",
+            )
+            for name, j in interp["judges"].items()
+        )
+        caveat = (
+            " (A blurrier frame thresholds to a more typical image, which favours the "
+            "smoother decoder.)"
+            if binary
+            else ""
+        )
+        out.append(
+            (
+                "figures/interpolation.png",
+                f"Straight lines between the codes of {interp['pairs']} pairs of test images "
+                f"(classes {interp['classes'][0]} to {interp['classes'][1]}), decoded by a plain "
+                "autoencoder with the same networks and by the VAE; each interior frame is scored "
+                f"{judged}: {judges}.{caveat}",
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def render_markdown(blocks: list[Block]) -> str:
+    lines: list[str] = []
+    for b in blocks:
+        if b.kind == "h1":
+            lines += [f"# {b.text}", ""]
+        elif b.kind == "h2":
+            lines += [f"## {b.text}", ""]
+        elif b.kind == "p":
+            lines += [b.text, ""]
+        elif b.kind == "ul":
+            lines += [f"- {item}" for item in b.items] + [""]
+        elif b.kind == "table":
+            lines.append("| " + " | ".join(b.header) + " |")
+            lines.append("|" + "---|" * len(b.header))
+            lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in b.items]
+            lines.append("")
+        elif b.kind == "figure":
+            lines += [f"![{Path(b.src).stem}]({b.src})", "", b.text, ""]
+    return "\n".join(lines)
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn `code` spans into <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def render_html(blocks: list[Block], base_dir: Path) -> str:
+    body: list[str] = []
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            body.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            body.append(f"<p>{_inline(b.text)}</p>")
+        elif b.kind == "ul":
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
+        elif b.kind == "table":
+            head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in row) + "</tr>"
+                for row in b.items
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif b.kind == "figure":
+            data = base64.b64encode((base_dir / b.src).read_bytes()).decode("ascii")
+            body.append(
+                f'<figure><img alt="{html.escape(Path(b.src).stem)}" '
+                f'src="data:image/png;base64,{data}"><figcaption>{_inline(b.text)}'
+                "</figcaption></figure>"
+            )
+    title = html.escape(blocks[0].text if blocks else "pyro-vae report")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+        "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}"
+        "figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#444;margin-top:.4em}"
+        "code{background:#f3f3f3;padding:0 .2em}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write_report(run_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into the run directory."""
+    run = RunDirectory.open(run_dir)
+    blocks = build_report(run.path)
+    md, page = run.file("report.md"), run.file("report.html")
+    atomic_write_text(md, render_markdown(blocks))
+    atomic_write_text(page, render_html(blocks, run.path))
+    return md, page

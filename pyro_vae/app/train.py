@@ -1,0 +1,136 @@
+"""The training job: build the configured VAE, train it by SVI into a run directory with an
+atomic checkpoint after every epoch, or continue a run from its last completed epoch."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import pyro
+
+from ..data.datasets import ImageDataset, load_dataset
+from ..data.pixels import eval_view
+from ..errors import CheckpointError, ConfigError, TrainingInterrupted, first_line
+from ..infer.training import EpochRecord, Trainer, check_batch_size
+from .config import RunConfig
+from .registry import build_vae, load_model_state, resolve
+from .runs import RunDirectory, checkpoint_data_dim
+
+
+def load_data(cfg: RunConfig) -> ImageDataset:
+    return load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
+
+
+def train(
+    cfg: RunConfig,
+    run: RunDirectory,
+    progress: bool = True,
+    dataset: ImageDataset | None = None,
+    monitor_test: bool = False,
+    resume: bool = False,
+) -> Trainer:
+    """Train the VAE of ``cfg``, checkpointing into ``run`` after every epoch
+    (``monitor_test``: also record the test ELBO of every epoch, for plots only).
+
+    With ``resume``, continue from the run's checkpoint (model, optimizer, RNG state and
+    history after its last completed epoch) up to ``cfg.train.epochs``: on CPU the result is the
+    one an uninterrupted run with the same seed would have reached.
+    """
+    dataset = dataset if dataset is not None else load_data(cfg)
+    untrusted = run.path if resume else None
+    cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
+    check_batch_size(cfg.train.batch_size, dataset)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(cfg.train.seed)
+    vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels, untrusted=untrusted)
+    # a run stopped before its first epoch ended has no checkpoint yet: it starts over
+    state = run.load_checkpoint() if resume and run.checkpoint_path.is_file() else None
+    if state is not None:
+        data_dim = checkpoint_data_dim(state, run.checkpoint_path)
+        if data_dim != dataset.data_dim:
+            raise CheckpointError(
+                f"{run.checkpoint_path} was trained on data of dimension {data_dim}, "
+                f"not {dataset.data_dim}"
+            )
+        load_model_state(vae, state.get("model"), run.checkpoint_path)
+        if int(state["epoch"]) > cfg.train.epochs:
+            raise ConfigError(
+                f"{run.path} has already trained {state['epoch']} epochs, more than "
+                f"{cfg.train.epochs}"
+            )
+    run.write_config(cfg)
+
+    def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
+        run.save_checkpoint(trainer.state_dict())
+        run.write_metrics([asdict(r) for r in trainer.history])
+
+    x_test = None
+    if monitor_test:
+        x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")
+    trainer = Trainer(
+        vae,
+        cfg.train,
+        dataset,
+        pixels=cfg.data.pixels,
+        progress=progress,
+        on_epoch_end=on_epoch_end,
+        x_test=x_test,
+    )
+    if state is not None:
+        try:
+            trainer.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            raise CheckpointError(
+                f"{run.checkpoint_path} does not match {run.config_path} ({first_line(exc)})"
+            ) from exc
+        # the metrics file may lag the checkpoint by the epoch a crash interrupted
+        run.write_metrics([asdict(r) for r in trainer.history])
+        if trainer.epoch < cfg.train.epochs:
+            clear_derived_outputs(run)  # they describe the model before these epochs
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            f"interrupted during epoch {trainer.epoch + 1}; {run.path} holds the model after "
+            f"epoch {trainer.epoch}. Continue with: pyro-vae train --resume {run.path}"
+        ) from None
+    return trainer
+
+
+DERIVED_OUTPUTS = (
+    "evaluation.json",
+    "evaluation_points.pt",
+    "baseline.json",
+    "baseline_mixtures.pt",
+    "interpolation.json",
+    "autoencoder.pt",
+    "report.md",
+    "report.html",
+)
+"""Files computed from a trained model; a resume that trains further makes them stale."""
+
+
+def clear_derived_outputs(run: RunDirectory) -> None:
+    """Remove what describes an earlier state of the model (evaluations, baselines, the
+    autoencoder trained alongside, figures, the report)."""
+    for name in DERIVED_OUTPUTS:
+        run.file(name).unlink(missing_ok=True)
+    for path in run.path.glob("evaluation_*.json"):
+        path.unlink()
+    shutil.rmtree(run.figures_dir, ignore_errors=True)
+
+
+def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
+    """The configuration of the run in ``run_dir``, with ``epochs`` (when given) as its new
+    target: a run can be continued beyond its first target, never cut short."""
+    run = RunDirectory.open(run_dir)
+    cfg = run.resolved_config()
+    if epochs is not None:
+        done = int(run.load_checkpoint()["epoch"]) if run.checkpoint_path.is_file() else 0
+        if epochs < done:
+            raise ConfigError(
+                f"{run_dir} has already trained {done} epochs; --epochs {epochs} would cut it short"
+            )
+        cfg.train.epochs = epochs
+    return cfg

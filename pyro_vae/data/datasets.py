@@ -1,0 +1,303 @@
+"""Named image data sets with fixed, seeded train / validation / test splits.
+
+``load_dataset(name)`` returns an :class:`ImageDataset` of integer grey levels (uint8). How those
+levels become what a likelihood observes (binarized, dequantized, ...) is :mod:`pyro_vae.pixels`'
+job.
+
+Data sets and splits (the split permutation uses ``numpy.random.RandomState(SPLIT_SEED)``, whose
+stream NumPy keeps stable across versions, so the splits never change):
+
+* ``digits``: scikit-learn's 8x8 handwritten digits (1,797 images, 17 grey levels), shipped
+  inside scikit-learn, so always available offline. 1,197 train / 300 validation / 300 test.
+* ``mnist`` and ``fashion-mnist``: 28x28, 256 grey levels. The official 10,000 test images are
+  the test split; the 60,000 training images are split into 50,000 train and 10,000 validation.
+  Files are looked for in ``data_dir`` (flat, or torchvision's ``<Name>/raw`` layout, ``.gz`` or
+  not), then in system locations (Debian's ``dataset-fashion-mnist`` package), then in the cache
+  directory; if absent and ``download=True``, torchvision downloads them into the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataFormatError, DatasetUnavailableError
+from .idx import read_idx
+
+CLASS_NAMES = {
+    "digits": [str(d) for d in range(10)],
+    "mnist": [str(d) for d in range(10)],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+}
+"""Names of the ten classes of each data set (labels are only used for plots)."""
+
+SPLIT_SEED = 0
+"""Seed of the fixed permutation that defines every data set's splits."""
+
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def default_data_dir() -> Path:
+    """Where downloads go: ``$PYRO_VAE_DATA`` or ``~/.cache/pyro-vae``."""
+    env = os.environ.get("PYRO_VAE_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "pyro-vae"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images (uint8, ``[N, H, W]``) and integer labels (``[N]``) of one split."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A data set of grey-level images in three fixed splits.
+
+    ``levels`` is the number of grey levels: pixel values are integers in ``[0, levels - 1]``.
+    """
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    levels: int
+    source: str
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def data_dim(self) -> int:
+        h, w = self.image_shape
+        return h * w
+
+    def split(self, name: str) -> Split:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}; expected 'train', 'val' or 'test'")
+        return getattr(self, name)
+
+
+def _permutation(n: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.RandomState(SPLIT_SEED).permutation(n)).long()
+
+
+def _take(images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> Split:
+    return Split(images[index].contiguous(), labels[index].long().contiguous())
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def _load_digits(data_dir: str | os.PathLike | None, download: bool) -> ImageDataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.uint8))  # values 0..16
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    perm = _permutation(len(images))
+    n_test = n_val = 300
+    return ImageDataset(
+        name="digits",
+        test=_take(images, labels, perm[:n_test]),
+        val=_take(images, labels, perm[n_test : n_test + n_val]),
+        train=_take(images, labels, perm[n_test + n_val :]),
+        levels=17,
+        source="scikit-learn (sklearn.datasets.load_digits)",
+    )
+
+
+# --------------------------------------------------------------------------- IDX data sets
+
+
+SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
+    "fashion-mnist": ("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist
+}
+"""System-wide directories searched (after ``data_dir``) for each IDX data set."""
+
+
+@dataclass(frozen=True)
+class _IdxSource:
+    name: str
+    torchvision_name: str
+
+    def candidate_dirs(self, data_dir: Path | None) -> list[Path]:
+        dirs: list[Path] = []
+        if data_dir is not None:
+            dirs += [data_dir, data_dir / self.torchvision_name / "raw", data_dir / self.name]
+        dirs += [Path(d) for d in SYSTEM_DIRS.get(self.name, ())]
+        cache = default_data_dir()
+        dirs += [cache / self.torchvision_name / "raw", cache / self.name]
+        return dirs
+
+
+def _find_file(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find_idx_files(source: _IdxSource, data_dir: Path | None) -> dict[str, Path] | None:
+    for directory in source.candidate_dirs(data_dir):
+        found = {key: _find_file(directory, stem) for key, stem in IDX_FILES.items()}
+        if all(found.values()):
+            return found  # type: ignore[return-value]
+        present = [k for k, v in found.items() if v is not None]
+        if present and data_dir is not None and directory.is_relative_to(data_dir):
+            missing = [IDX_FILES[k] for k, v in found.items() if v is None]
+            raise DatasetUnavailableError(
+                f"{directory} holds part of the {source.name} files but lacks "
+                f"{', '.join(missing)} (each may be .gz or not). Put all four IDX files there."
+            )
+    return None
+
+
+def _how_to_supply(source: _IdxSource, data_dir: Path | None) -> str:
+    names = ", ".join(f"{stem}[.gz]" for stem in IDX_FILES.values())
+    where = data_dir if data_dir is not None else "DIR"
+    text = (
+        f"Data set {source.name!r} is not available offline and could not be downloaded.\n"
+        f"Supply its four IDX files ({names}) in one directory and pass --data-dir {where}\n"
+        f"(a flat directory, or torchvision's layout {where}/{source.torchvision_name}/raw, "
+        f"both work), or run once where the network is reachable to let torchvision download "
+        f"them into {default_data_dir()}."
+    )
+    if source.name == "fashion-mnist":
+        text += (
+            "\nOn Debian/Ubuntu: apt-get install dataset-fashion-mnist (installs them in "
+            "/usr/share/datasets/fashion-mnist, found automatically)."
+        )
+    return text
+
+
+def _download(source: _IdxSource, root: Path) -> None:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, source.torchvision_name)
+    root.mkdir(parents=True, exist_ok=True)
+    for train in (True, False):
+        cls(root=str(root), train=train, download=True)
+
+
+def _read_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.dim() != 3 or images.dtype != torch.uint8:
+        raise DataFormatError(
+            f"{images_path}: expected uint8 images of shape [N, H, W], got {images.dtype} "
+            f"{tuple(images.shape)}."
+        )
+    if labels.dim() != 1:
+        raise DataFormatError(f"{labels_path}: expected a vector of labels, got {labels.shape}.")
+    if images.shape[0] != labels.shape[0]:
+        raise DataFormatError(
+            f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
+            f"{labels.shape[0]} labels: the files do not belong together."
+        )
+    if images.shape[0] == 0:
+        raise DataFormatError(f"{images_path}: holds no images.")
+    return images, labels.long()
+
+
+def _load_idx_dataset(
+    source: _IdxSource, data_dir: str | os.PathLike | None, download: bool
+) -> ImageDataset:
+    data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+    files = _find_idx_files(source, data_dir)
+    if files is None and download:
+        root = data_dir if data_dir is not None else default_data_dir()
+        try:
+            _download(source, root)
+        except Exception as exc:  # noqa: BLE001 - any download failure means "not available"
+            raise DatasetUnavailableError(
+                _how_to_supply(source, data_dir) + f"\n(download failed: {exc})"
+            ) from exc
+        files = _find_idx_files(source, data_dir if data_dir is not None else root)
+    if files is None:
+        raise DatasetUnavailableError(_how_to_supply(source, data_dir))
+
+    train_images, train_labels = _read_pair(files["train_images"], files["train_labels"])
+    test_images, test_labels = _read_pair(files["test_images"], files["test_labels"])
+    if train_images.shape[1:] != test_images.shape[1:]:
+        raise DataFormatError(
+            f"train images are {tuple(train_images.shape[1:])} but test images are "
+            f"{tuple(test_images.shape[1:])}: the files do not belong together."
+        )
+    if len(train_images) < 2:
+        raise DataFormatError(f"{files['train_images']}: needs at least 2 training images.")
+    perm = _permutation(len(train_images))
+    n_val = max(1, round(len(train_images) / 6))  # 10,000 of 60,000
+    return ImageDataset(
+        name=source.name,
+        train=_take(train_images, train_labels, perm[n_val:]),
+        val=_take(train_images, train_labels, perm[:n_val]),
+        test=Split(test_images.contiguous(), test_labels),
+        levels=256,
+        source=str(files["train_images"].parent),
+    )
+
+
+MNIST = _IdxSource("mnist", "MNIST")
+FASHION_MNIST = _IdxSource("fashion-mnist", "FashionMNIST")
+
+DATA_DIMS: dict[str, int] = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
+"""Pixels per image of each named data set (known without loading it)."""
+
+Loader = Callable[[str | os.PathLike | None, bool], ImageDataset]
+DATASETS: dict[str, Loader] = {
+    "digits": _load_digits,
+    "mnist": lambda data_dir, download: _load_idx_dataset(MNIST, data_dir, download),
+    "fashion-mnist": lambda data_dir, download: _load_idx_dataset(
+        FASHION_MNIST, data_dir, download
+    ),
+}
+"""Registry of named data sets: name -> loader(data_dir, download)."""
+
+
+def load_dataset(
+    name: str = "digits", data_dir: str | os.PathLike | None = None, download: bool = True
+) -> ImageDataset:
+    """Load a named data set in its fixed train / validation / test splits."""
+    if name not in DATASETS:
+        raise DatasetUnavailableError(
+            f"unknown data set {name!r}; choose one of {', '.join(sorted(DATASETS))}."
+        )
+    return DATASETS[name](data_dir, download)
+
+
+def locate_dataset(name: str, data_dir: str | os.PathLike | None = None) -> str | None:
+    """Where ``name`` would be loaded from without downloading, or ``None`` if it is absent."""
+    if name == "digits":
+        return "scikit-learn (always available)"
+    source = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}[name]
+    try:
+        files = _find_idx_files(source, Path(data_dir) if data_dir is not None else None)
+    except DatasetUnavailableError as exc:
+        return f"incomplete: {exc}"
+    return str(files["train_images"].parent) if files else None

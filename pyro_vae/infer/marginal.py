@@ -1,0 +1,332 @@
+"""log p(x) by importance sampling, for any Pyro model/guide pair, with diagnostics.
+
+With the guide as proposal, for each data point x_n::
+
+    log p(x_n) ~= log (1/K) sum_k w_nk,   w_nk = p(x_n, z_nk) / q(z_nk | x_n),   z_nk ~ q(z | x_n)
+
+(Burda et al. 2015; the standard protocol uses K = 5000 on the test set). The estimate is a
+lower bound in expectation (Jensen) that tightens as K grows; with K = 1 it is the ELBO. Beside
+it, from the same draws, come:
+
+* the ELBO, (1/K) sum_k log w_nk;
+* the effective sample size ESS_n = (sum_k w_nk)^2 / sum_k w_nk^2, between 1 and K;
+* the Monte Carlo standard error of each estimate, sqrt(1/ESS_n - 1/K) (delta method);
+* Pareto k-hat (PSIS, Vehtari et al.): a generalized Pareto fit to the largest weights of each
+  data point. k-hat > 0.7 means the weights are so heavy-tailed that the estimate cannot be
+  trusted: the guide is too poor a proposal for that point (k-hat < 0.5: fine).
+
+Particles are vectorized with an outer ``pyro.plate`` (as ``pyro.infer.importance`` does) and
+processed in chunks so memory stays bounded; all K log-weights of a data batch are kept and
+combined exactly by ``logsumexp``. Unlike ``pyro.infer.importance``, which sums log-weights over
+the data plate (one weight per batch), the weights here stay per data point: every sample site
+must lie inside the data plate (local latent variables), and any plates nested inside it are
+summed out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.distributions.util import scale_and_mask
+from pyro.infer.util import is_validation_enabled
+from pyro.ops.stats import fit_generalized_pareto
+from pyro.poutine.util import prune_subsample_sites
+from tqdm.auto import tqdm
+
+from ..rng import seeded_rng
+
+PARTICLE_PLATE = "num_particles_vectorized"
+KHAT_THRESHOLD = 0.7
+"""Pareto k-hat above which an importance-sampling estimate is unreliable."""
+MIN_SAMPLES_FOR_KHAT = 50
+
+
+def _per_datapoint(
+    name: str, site: dict[str, Any], nesting: int, data_plate: str, shape: tuple[int, int]
+) -> torch.Tensor:
+    """A site's log-density reduced to ``[particles, batch]``: unscaled (no subsampling or
+    annealing scale), masked, summed over plates other than particles and data."""
+    frames = {f.name: f for f in site["cond_indep_stack"] if f.vectorized}
+    if data_plate not in frames:
+        raise ValueError(
+            f"sample site {name!r} lies outside the plate {data_plate!r}: log p(x) only "
+            "factorizes over data points when every latent variable is local to a data point. "
+            f"Put the site inside pyro.plate({data_plate!r}, ...) or pass data_plate=<your "
+            "plate's name>."
+        )
+    log_p = scale_and_mask(site["unscaled_log_prob"], 1.0, site["mask"])
+    total = nesting + 1
+    if log_p.dim() > total:
+        raise ValueError(
+            f"sample site {name!r} has batch shape {tuple(log_p.shape)}, more dimensions than "
+            f"its plates declare ({nesting}); use .to_event() for event dimensions."
+        )
+    log_p = log_p.reshape((1,) * (total - log_p.dim()) + tuple(log_p.shape))
+    data_pos = total + frames[data_plate].dim
+    others = [d for d in range(1, total) if d != data_pos]
+    if others:
+        log_p = log_p.sum(others, keepdim=True)
+    return log_p.reshape(log_p.shape[0], log_p.shape[data_pos]).expand(shape)
+
+
+def guess_max_plate_nesting(model: Callable, guide: Callable, *args, **kwargs) -> int:
+    """How many plates deep the program goes (from one trace of guide and model)."""
+    with poutine.block():
+        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
+            *args, **kwargs
+        )
+    dims = [
+        frame.dim
+        for trace in (prune_subsample_sites(model_trace), prune_subsample_sites(guide_trace))
+        for site in trace.nodes.values()
+        if site["type"] == "sample"
+        for frame in site["cond_indep_stack"]
+        if frame.vectorized
+    ]
+    return -min(dims) if dims else 0
+
+
+def log_importance_weights(
+    model: Callable,
+    guide: Callable,
+    x: torch.Tensor,
+    num_samples: int,
+    *args,
+    data_plate: str = "data",
+    max_plate_nesting: int | None = None,
+    **kwargs,
+) -> torch.Tensor:
+    """log w_nk = log p(x_n, z_nk) - log q(z_nk | x_n) for ``num_samples`` vectorized draws:
+    a ``[num_samples, len(x)]`` tensor. ``model`` and ``guide`` are called as
+    ``fn(x, *args, **kwargs)``. Log-densities are unscaled: subsampling scales (``num_data``)
+    and annealing weights do not enter. Differentiable through reparameterized draws (the IWAE
+    objective uses this); wrap in ``torch.no_grad()`` for evaluation."""
+    if max_plate_nesting is None:
+        max_plate_nesting = guess_max_plate_nesting(model, guide, x, *args, **kwargs)
+    nesting = max(max_plate_nesting, 1)
+
+    def vectorized(fn: Callable) -> Callable:
+        def particles(*a, **k):
+            with pyro.plate(PARTICLE_PLATE, num_samples, dim=-(nesting + 1)):
+                return fn(*a, **k)
+
+        return particles
+
+    guide_trace = poutine.trace(vectorized(guide)).get_trace(x, *args, **kwargs)
+    model_trace = poutine.trace(poutine.replay(vectorized(model), trace=guide_trace)).get_trace(
+        x, *args, **kwargs
+    )
+    shape = (num_samples, len(x))
+    log_w = torch.zeros(shape, device=x.device)
+    for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
+        trace = prune_subsample_sites(trace)
+        trace.compute_log_prob()
+        for name, site in trace.nodes.items():
+            if site["type"] == "sample":
+                log_w = log_w + sign * _per_datapoint(name, site, nesting, data_plate, shape)
+    return log_w
+
+
+def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:
+    """Pareto k-hat of each column of ``[K, N]`` log-weights.
+
+    As in PSIS (Vehtari et al.; ArviZ's ``_psislw``): the tail is the largest
+    M = ceil(min(0.2 K, 3 sqrt(K))) weights that exceed the cutoff max(w_(K-M), 1e-15 max w),
+    and Pyro's ``fit_generalized_pareto`` fits the exceedances. Returns -inf where the weights
+    are flat (all equal up to rounding, as with an exact posterior), +inf where 4 or fewer
+    weights exceed the cutoff (a few weights dominate: unreliable), NaN when K < 50 (too few
+    samples to fit). (Pyro's own ``psis_diagnostic`` keeps all M tail values even when the
+    1e-15 floor sets the cutoff, and then fits negative exceedances.)
+    """
+    k_total, n = log_weights.shape
+    if k_total < MIN_SAMPLES_FOR_KHAT:
+        return torch.full((n,), float("nan"), dtype=torch.float64)
+    num_tail = int(math.ceil(min(0.2 * k_total, 3.0 * math.sqrt(k_total))))
+    # "equal" up to the rounding of the input's dtype at the weights' magnitude
+    flat_tol = 64 * torch.finfo(log_weights.dtype).eps * (1 + log_weights.abs().max(0).values)
+    lw = log_weights.double() - log_weights.double().max(0, keepdim=True).values
+    lw = lw.sort(dim=0).values.cpu()
+    flat_tol = flat_tol.double().cpu()
+    khat = torch.empty(n, dtype=torch.float64)
+    for j in range(n):
+        if -lw[-num_tail - 1, j].item() <= flat_tol[j].item():  # the largest weights are equal
+            khat[j] = float("-inf")
+            continue
+        cutoff = max(math.log(1.0e-15), lw[-num_tail - 1, j].item())
+        tail = lw[-num_tail:, j]
+        tail = tail[tail > cutoff]
+        if len(tail) <= 4:
+            khat[j] = float("inf")
+        else:
+            khat[j] = fit_generalized_pareto(tail.exp() - math.exp(cutoff))[0]
+    return khat
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: unknown values become None."""
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class MarginalEstimate:
+    """Per-data-point results of :func:`log_marginal` (tensors of shape ``[N]``, CPU)."""
+
+    log_px: torch.Tensor
+    elbo: torch.Tensor
+    ess: torch.Tensor
+    khat: torch.Tensor
+    num_samples: int
+
+    @property
+    def mc_se(self) -> torch.Tensor:
+        """Monte Carlo standard error of each log p(x) estimate: sqrt(1/ESS - 1/K) (the delta
+        method; NaN for K = 1, where one sample cannot measure its own spread)."""
+        if self.num_samples < 2:
+            return torch.full_like(self.ess, float("nan"))
+        return (1.0 / self.ess - 1.0 / self.num_samples).clamp(min=0).sqrt()
+
+    def summary(self, data_dim: int | None = None, log_levels: float = 0.0) -> dict[str, Any]:
+        """Means over data points with standard errors, diagnostics, and bits per dimension.
+
+        ``log_levels``: for dequantized continuous data, ``log(number of grey levels)``, so that
+        bits per dimension refer to the discrete images: bpd = (-log p + D log L) / (D log 2).
+        """
+        n = len(self.log_px)
+
+        def mean_se(t: torch.Tensor) -> tuple[float, float]:
+            t = t.double()
+            se = t.std().item() / math.sqrt(n) if n > 1 else float("nan")
+            return t.mean().item(), se
+
+        log_px, log_px_se = mean_se(self.log_px)
+        elbo, elbo_se = mean_se(self.elbo)
+        gap, gap_se = mean_se(self.log_px - self.elbo)
+        finite_k = self.khat[torch.isfinite(self.khat)]
+        k_known = not torch.isnan(self.khat).all()
+        above = int((self.khat > KHAT_THRESHOLD).sum()) if k_known else None
+        out: dict[str, Any] = {
+            "num_examples": n,
+            "num_samples": self.num_samples,
+            "log_px": log_px,
+            "log_px_se": _finite(log_px_se),
+            "log_px_mc_se": _finite(self.mc_se.double().pow(2).sum().sqrt().item() / n),
+            "elbo": elbo,
+            "elbo_se": _finite(elbo_se),
+            "gap": gap,
+            "gap_se": _finite(gap_se),
+            "ess_mean": self.ess.double().mean().item(),
+            "ess_median": self.ess.double().median().item(),
+            "ess_min": self.ess.double().min().item(),
+            "khat_mean": finite_k.mean().item() if len(finite_k) else None,
+            "khat_max": finite_k.max().item() if len(finite_k) else None,
+            "khat_infinite": int((self.khat == float("inf")).sum()),
+            "khat_above_0.7": above,
+            "reliable": above == 0 if k_known else None,
+        }
+        if data_dim:
+            scale = data_dim * math.log(2)
+            out["bits_per_dim"] = (-log_px + data_dim * log_levels) / scale
+            out["elbo_bits_per_dim"] = (-elbo + data_dim * log_levels) / scale
+        return out
+
+
+@torch.no_grad()
+def log_marginal(
+    model: Callable,
+    guide: Callable,
+    x: torch.Tensor,
+    num_samples: int = 5000,
+    *args,
+    batch_size: int | None = None,
+    particle_chunk: int | None = None,
+    max_rows: int = 16384,
+    data_plate: str = "data",
+    max_plate_nesting: int | None = None,
+    diagnostics: bool = True,
+    seed: int | None = None,
+    progress: bool = False,
+    **kwargs,
+) -> MarginalEstimate:
+    """Importance-sampled log p(x_n) for every row of ``x``, with the guide as proposal.
+
+    Args:
+        model, guide: Pyro programs called as ``fn(x_batch, *args, **kwargs)``, whose sample
+            sites all lie in ``pyro.plate(data_plate, len(x_batch))``.
+        x: data, one data point per row of the first dimension.
+        num_samples: K, importance samples per data point.
+        batch_size: data points per pass (default: ``min(len(x), 100)``).
+        particle_chunk: particles per vectorized pass (default: ``max_rows // batch_size``),
+            so that one pass handles at most about ``max_rows`` (particle, data point) pairs.
+        diagnostics: compute Pareto k-hat (a per-point fit; ESS is always computed).
+        seed: seed the draws (the global RNG state is restored afterwards).
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples}")
+    n = len(x)
+    if n == 0:
+        raise ValueError("x holds no data points")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise ValueError(
+            f"x holds {int((~torch.isfinite(x)).sum())} NaN or infinite values: log p(x) of such "
+            "data is undefined; remove or impute them"
+        )
+    batch_size = min(n, batch_size or 100)
+    chunk = min(num_samples, particle_chunk or max(1, max_rows // batch_size))
+    starts = range(0, n, batch_size)
+    results: dict[str, list[torch.Tensor]] = {"log_px": [], "elbo": [], "ess": [], "khat": []}
+    validate = is_validation_enabled()
+    with seeded_rng(seed):
+        if max_plate_nesting is None:
+            max_plate_nesting = guess_max_plate_nesting(
+                model, guide, x[:batch_size], *args, **kwargs
+            )
+        bar = tqdm(
+            total=len(starts) * math.ceil(num_samples / chunk),
+            desc=f"log p(x), K={num_samples}",
+            unit="pass",
+            disable=not progress,
+            mininterval=0.5,
+            dynamic_ncols=True,
+        )
+        with bar:
+            for start in starts:
+                xb = x[start : start + batch_size]
+                pieces = []
+                for k0 in range(0, num_samples, chunk):
+                    # Pyro's checks (support, shapes) on the first pass only, as in training
+                    first = start == 0 and k0 == 0
+                    with pyro.validation_enabled(first and validate):
+                        pieces.append(
+                            log_importance_weights(  # under log_marginal's no_grad
+                                model,
+                                guide,
+                                xb,
+                                min(chunk, num_samples - k0),
+                                *args,
+                                data_plate=data_plate,
+                                max_plate_nesting=max_plate_nesting,
+                                **kwargs,
+                            )
+                        )
+                    bar.update(1)
+                log_w = torch.cat(pieces).double()  # [K, b]
+                lse = torch.logsumexp(log_w, 0)
+                results["log_px"].append((lse - math.log(num_samples)).cpu())
+                results["elbo"].append(log_w.mean(0).cpu())
+                results["ess"].append((2 * lse - torch.logsumexp(2 * log_w, 0)).exp().cpu())
+                nan = torch.full((len(xb),), float("nan"), dtype=torch.float64)
+                results["khat"].append(pareto_khat(log_w) if diagnostics else nan)
+    return MarginalEstimate(
+        log_px=torch.cat(results["log_px"]),
+        elbo=torch.cat(results["elbo"]),
+        ess=torch.cat(results["ess"]),
+        khat=torch.cat(results["khat"]),
+        num_samples=num_samples,
+    )

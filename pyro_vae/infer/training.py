@@ -1,0 +1,449 @@
+"""Stochastic variational inference: the training loop, its ELBOs and its metrics.
+
+Each step draws a minibatch of B of the N training examples and takes an Adam step on
+
+    loss = -ELBO_hat = -(N / B) * sum_{n in batch} E_q[log p(x_n, z) - log q(z | x_n)],
+
+the minibatch estimate of the whole data set's negative ELBO (the data plate's subsampling
+scale does the N / B). Gradients come from Pyro's ELBO (``differentiable_loss``) through the
+reparameterized guide sample. The optimizer is one ``torch.optim.Adam`` over all parameters
+(the pattern Pyro documents for using PyTorch optimizers directly): one epoch of the
+784-400-20 VAE is 1.27x faster than with ``pyro.optim``'s one-optimizer-per-parameter wrapper
+(``experiments/bench_training.py``).
+
+Reported numbers are per example, in nats: ``train_objective`` is the training objective
+averaged over the epoch's minibatches (each example counted once): the ELBO for ``trace`` and
+``meanfield`` with KL weight 1, the KL-weighted ELBO during warm-up or with beta != 1, the
+importance-weighted bound for ``iwae``. ``val_elbo`` is the plain ELBO of the fixed validation
+set with ``eval_particles`` samples per example, drawn from a fixed seed so that epochs differ
+only through the parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import pyro
+import torch
+from pyro.infer import Trace_ELBO
+from tqdm.auto import tqdm
+
+from ..checks import Problems
+from ..data.datasets import ImageDataset
+from ..data.pixels import eval_view, train_view
+from ..data.validate import check_observations
+from ..errors import ConfigError, TrainingDivergedError
+from ..model.parts import default_pixels, observes
+from ..rng import rng_state, seeded_rng, set_rng_state
+from .objectives import ELBOS, SUPPORTS_JIT, SUPPORTS_KL_WEIGHT, LatentScaleMessenger
+from .objectives import kl_weight as kl_schedule
+
+DEFAULT_EPOCHS = {"digits": 500, "mnist": 50, "fashion-mnist": 50}
+"""Epochs when none are given: the default ``digits`` run takes about a minute on two CPU
+cores."""
+
+MAX_SEED = 2**63 - 1
+
+
+@dataclass
+class TrainConfig:
+    """How to train: the SVI objective, optimizer and schedule (``--epochs`` ... options)."""
+
+    epochs: int | None = None  # None: DEFAULT_EPOCHS of the data set
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    elbo: str = "trace"
+    particles: int = 1
+    jit: bool = False
+    eval_particles: int = 10
+    beta: float = 1.0  # weight of the KL term
+    kl_warmup: int = 0  # epochs over which the KL weight rises linearly to beta
+
+    def with_epochs_for(self, dataset: str) -> TrainConfig:
+        """A copy whose ``epochs`` is set (the data set's default when it was None)."""
+        if self.epochs is not None:
+            return replace(self)
+        return replace(self, epochs=DEFAULT_EPOCHS.get(dataset, 50))
+
+    def problems(self) -> Problems:
+        """Every invalid option, one sentence each (empty when all are valid)."""
+        p = Problems()
+        if self.epochs is not None:
+            p.integer("epochs", self.epochs)
+        p.integer("batch-size", self.batch_size)
+        p.positive_number("lr", self.lr)
+        p.integer("seed", self.seed, minimum=0, maximum=MAX_SEED)
+        device = self.device
+        if not isinstance(device, str) or not (
+            device in ("auto", "cpu", "cuda")
+            or (device.startswith("cuda:") and device[5:].isdigit())
+        ):
+            p.append(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+        p.choice("elbo", self.elbo, ELBOS)
+        p.integer("particles", self.particles)
+        p.boolean("jit", self.jit)
+        p.integer("eval-particles", self.eval_particles)
+        p.positive_number("beta", self.beta)
+        p.integer("kl-warmup", self.kl_warmup, minimum=0)
+        if p:
+            return p
+        if self.elbo not in SUPPORTS_KL_WEIGHT and (self.beta != 1 or self.kl_warmup):
+            p.append(f"--beta and --kl-warmup apply to the ELBO, not --elbo {self.elbo}")
+        if self.elbo not in SUPPORTS_JIT and self.jit:
+            p.append(f"--jit is not available for --elbo {self.elbo}")
+        if self.elbo == "iwae" and self.particles < 2:
+            p.append("--elbo iwae needs --particles K >= 2 (with K = 1 it is the ELBO)")
+        return p
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming every invalid option."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+EVAL_SEED = 20131220
+"""Seed of the guide samples used for held-out ELBOs (fixed: common random numbers)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; asking for absent CUDA is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine; use cpu.")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)."
+            )
+    return device
+
+
+def make_optimizer(params, lr: float) -> torch.optim.Adam:
+    """Adam over all parameters at once, fused into one kernel where PyTorch supports it."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+@torch.no_grad()
+def heldout_elbo(
+    model: Callable,
+    guide: Callable,
+    x: torch.Tensor,
+    num_particles: int = 10,
+    chunk_size: int = 1000,
+    seed: int = EVAL_SEED,
+) -> float:
+    """ELBO per example (nats) of a fixed data tensor, averaged over ``num_particles`` guide
+    samples per example; the model's data plate must cover the batch (no ``num_data``)."""
+    elbo = Trace_ELBO(
+        num_particles=num_particles, vectorize_particles=num_particles > 1, max_plate_nesting=1
+    )
+    total = 0.0
+    with seeded_rng(seed), pyro.validation_enabled(False):
+        for chunk in x.split(chunk_size):
+            total += elbo.loss(model, guide, chunk)
+    return -total / len(x)
+
+
+class TrainingData:
+    """What the trainer needs of a data set: a training tensor for each epoch (with fresh noise
+    where the pixel scheme re-samples) and a fixed validation tensor, both ``[N, D]``."""
+
+    name: str
+    num_train: int
+    data_dim: int
+    image_shape: tuple[int, ...] | None
+    val: torch.Tensor
+
+    def epoch(self) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ImageData(TrainingData):
+    """An :class:`ImageDataset` seen through a pixel scheme, held on ``device``."""
+
+    def __init__(self, dataset: ImageDataset, pixels: str, device: torch.device) -> None:
+        self.name, self.levels, self.pixels = dataset.name, dataset.levels, pixels
+        self.train = type(dataset.train)(
+            dataset.train.images.to(device), dataset.train.labels.to(device)
+        )
+        self.num_train = len(dataset.train)
+        self.data_dim = dataset.data_dim
+        self.image_shape = dataset.image_shape
+        self.val = eval_view(dataset.val, dataset.levels, pixels, "val").to(device)
+        # a scheme without fresh noise gives the same tensor every epoch: compute it once
+        self._fixed = None if pixels in ("dynamic", "dequantized") else self._view()
+
+    def _view(self) -> torch.Tensor:
+        return train_view(self.train, self.levels, self.pixels)
+
+    def epoch(self) -> torch.Tensor:
+        return self._fixed if self._fixed is not None else self._view()
+
+
+class TensorData(TrainingData):
+    """Plain continuous data, e.g. 2-D toy points: the same training tensor every epoch."""
+
+    def __init__(
+        self, train: torch.Tensor, val: torch.Tensor, name: str = "tensor data", device=None
+    ) -> None:
+        check_observations(train, f"{name} (training)")
+        check_observations(val, f"{name} (validation)", data_dim=train.shape[1])
+        self.name = name
+        self.train_tensor, self.val = train.to(device), val.to(device)
+        self.num_train, self.data_dim = train.shape
+        self.image_shape = None
+
+    def epoch(self) -> torch.Tensor:
+        return self.train_tensor
+
+    def to(self, device: torch.device) -> TensorData:
+        self.train_tensor, self.val = self.train_tensor.to(device), self.val.to(device)
+        return self
+
+
+def _cuda_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+def check_batch_size(batch_size: int, data: ImageDataset | TrainingData) -> None:
+    """A batch cannot be larger than the training set."""
+    n_train = data.num_train if isinstance(data, TrainingData) else len(data.train)
+    if batch_size > n_train:
+        raise ConfigError(
+            f"--batch-size {batch_size} is larger than the {n_train} training "
+            f"examples of {data.name!r}; use at most {n_train}."
+        )
+
+
+@dataclass
+class EpochRecord:
+    """One line of ``metrics.jsonl``."""
+
+    epoch: int
+    steps: int
+    examples_seen: int
+    train_objective: float
+    val_elbo: float
+    epoch_seconds: float
+    wall_seconds: float
+    kl_weight: float = 1.0
+    test_elbo: float | None = None  # only when the trainer monitors a test set
+
+
+class Trainer:
+    """Trains a model/guide pair on a data set by SVI, one epoch at a time.
+
+    ``on_epoch_end(trainer, record)`` is called after every epoch (the run directory uses it to
+    write metrics and an atomic checkpoint). Creating a trainer clears Pyro's global param store,
+    as Pyro's examples do, so that an earlier model's parameters of the same names cannot shadow
+    this model's (the JIT-compiled ELBO reads parameters from the store).
+    """
+
+    def __init__(
+        self,
+        vae: torch.nn.Module,
+        cfg: TrainConfig,
+        data: ImageDataset | TrainingData,
+        device: torch.device | None = None,
+        progress: bool = True,
+        on_epoch_end: Callable[[Trainer, EpochRecord], None] | None = None,
+        x_test: torch.Tensor | None = None,
+        pixels: str | None = None,
+    ) -> None:
+        cfg.validate()
+        self.cfg = cfg = cfg.with_epochs_for(data.name)
+        pyro.clear_param_store()
+        self.device = device if device is not None else resolve_device(cfg.device)
+        self.vae = vae.to(self.device)
+        self.progress = progress
+        self.on_epoch_end = on_epoch_end
+        check_batch_size(cfg.batch_size, data)
+        if not isinstance(data, TrainingData):
+            data = ImageData(data, pixels or default_pixels(vae.likelihood), self.device)
+        elif isinstance(data, TensorData):
+            data.to(self.device)
+            if observes(vae.likelihood) == "binary":
+                check_observations(data.train_tensor, f"{data.name} (training)", binary=True)
+                check_observations(data.val, f"{data.name} (validation)", binary=True)
+        self.data = data
+        # monitored only (Kingma & Welling's Fig. 2 plots it), never used for any choice
+        self.x_test = x_test.to(self.device) if x_test is not None else None
+        self.optimizer = make_optimizer(self.vae.parameters(), cfg.lr)
+        # One (model, guide, objective) per KL weight, built once and kept: a JIT-compiled
+        # ELBO caches its graph by id(model) and id(guide) (``vae.model`` makes a new bound
+        # method, sometimes with a new id, every time), and Pyro's JitTrace_ELBO keeps using the
+        # model and guide of its first call even when given others, so each weight needs its
+        # own objective instance.
+        self._objectives: dict[float, tuple[Callable, Callable, Any]] = {}
+        self.epoch = 0
+        self.steps = 0
+        self.wall_seconds = 0.0
+        self.history: list[EpochRecord] = []
+
+    @property
+    def num_train(self) -> int:
+        return self.data.num_train
+
+    @property
+    def x_val(self) -> torch.Tensor:
+        return self.data.val
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.num_train / self.cfg.batch_size)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "data_dim": self.data.data_dim,
+            "image_shape": list(self.data.image_shape or []),
+            "model": self.vae.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "steps": self.steps,
+            "wall_seconds": self.wall_seconds,
+            "history": [asdict(r) for r in self.history],
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.vae.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.steps = int(state["steps"])
+        self.wall_seconds = float(state["wall_seconds"])
+        self.history = [EpochRecord(**r) for r in state["history"]]
+        set_rng_state(state["rng"])
+
+    # ------------------------------------------------------------------ loop
+    def objective(self, weight: float = 1.0) -> tuple[Callable, Callable, Any]:
+        """Model, guide and objective with the KL term weighted by ``weight`` (cached)."""
+        if weight not in self._objectives:
+            model, guide = self.vae.model, self.vae.guide
+            if weight != 1.0:
+                model = LatentScaleMessenger(weight)(model)
+                guide = LatentScaleMessenger(weight)(guide)
+            elbo = ELBOS[self.cfg.elbo](self.cfg.particles, self.cfg.jit)
+            if self.cfg.jit:
+                # Compiling runs the program several times and draws random numbers; do it
+                # now, on the fixed validation data, with the RNG state restored afterwards, so
+                # a fresh and a resumed run consume the same random stream.
+                with torch.random.fork_rng(devices=_cuda_devices()):
+                    elbo.differentiable_loss(
+                        model,
+                        guide,
+                        self.data.val[: self.cfg.batch_size],
+                        num_data=self.num_train,
+                    )
+            self._objectives[weight] = (model, guide, elbo)
+        return self._objectives[weight]
+
+    def kl_weight(self, epoch: int | None = None) -> float:
+        """The KL weight of (1-based) ``epoch``, by default the epoch about to be trained."""
+        epoch = self.epoch + 1 if epoch is None else epoch
+        return kl_schedule(epoch, self.cfg.beta, self.cfg.kl_warmup)
+
+    def step(self, x: torch.Tensor, validate: bool = False, weight: float = 1.0) -> float:
+        """One SVI step on the minibatch ``x``; returns the whole-data loss estimate
+        (-ELBO, or the negative of the objective ``cfg.elbo`` names)."""
+        model, guide, elbo = self.objective(weight)
+        with pyro.validation_enabled(validate):
+            loss = elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
+        if not torch.isfinite(loss):
+            saved = (
+                f"The last good checkpoint (epoch {self.epoch}) is intact."
+                if self.epoch
+                else "No epoch had completed, so nothing was saved."
+            )
+            raise TrainingDivergedError(
+                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step "
+                f"{self.steps + 1}. {saved} Try a smaller --lr, a larger --batch-size, or check "
+                "the data for extreme values."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.steps += 1
+        return loss.item()
+
+    def train_epoch(self, bar: tqdm | None = None) -> EpochRecord:
+        """One pass over a fresh shuffle (and fresh binarization) of the training set."""
+        start = time.perf_counter()
+        cfg, n = self.cfg, self.num_train
+        x_all = self.data.epoch()
+        perm = torch.randperm(n, device=self.device)
+        b = cfg.batch_size
+        weight = self.kl_weight()
+        total = 0.0
+        for i in range(self.steps_per_epoch()):
+            idx = perm[i * b : (i + 1) * b]
+            # Pyro's validation (support and shape checks) on the run's first step only.
+            loss = self.step(x_all[idx], validate=self.steps == 0, weight=weight)
+            total += loss * len(idx) / n  # = sum over the batch of -ELBO_n
+            if bar is not None:
+                bar.update(1)
+        self.epoch += 1
+        self.vae.eval()
+        val = heldout_elbo(self.vae.model, self.vae.guide, self.x_val, cfg.eval_particles)
+        test = None
+        if self.x_test is not None:
+            test = heldout_elbo(self.vae.model, self.vae.guide, self.x_test, cfg.eval_particles)
+        self.vae.train()
+        elapsed = time.perf_counter() - start
+        self.wall_seconds += elapsed
+        record = EpochRecord(
+            epoch=self.epoch,
+            steps=self.steps,
+            examples_seen=self.epoch * n,
+            kl_weight=weight,
+            test_elbo=test,
+            train_objective=-total / n,
+            val_elbo=val,
+            epoch_seconds=elapsed,
+            wall_seconds=self.wall_seconds,
+        )
+        self.history.append(record)
+        return record
+
+    def fit(self) -> list[EpochRecord]:
+        """Train until ``cfg.epochs`` epochs are done (continuing from ``self.epoch``)."""
+        epochs = self.cfg.epochs
+        assert epochs is not None
+        remaining = epochs - self.epoch
+        bar_ctx = (
+            tqdm(
+                total=remaining * self.steps_per_epoch(),
+                desc=f"training {self.data.name}",
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
+            if self.progress
+            else nullcontext(None)
+        )
+        with bar_ctx as bar:
+            while self.epoch < epochs:
+                record = self.train_epoch(bar)
+                if bar is not None:
+                    bar.set_postfix(
+                        epoch=record.epoch,
+                        train=f"{record.train_objective:.2f}",
+                        val_elbo=f"{record.val_elbo:.2f}",
+                        refresh=False,
+                    )
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(self, record)
+        return self.history

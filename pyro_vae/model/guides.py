@@ -1,0 +1,130 @@
+"""Amortized guides q(z|x), the encoders (contract: :class:`pyro_vae.model.parts.Guide`).
+
+``guide(x)`` maps a batch ``x`` of shape ``[..., B, D]`` to a distribution over z with
+``batch_shape == x.shape[:-1]``, ``event_shape == (latent_dim,)`` and ``has_rsample`` true, so
+that ELBO gradients flow through the reparameterized sample z = g_phi(eps, x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyro.distributions as dist
+import pyro.distributions.transforms as T
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .nets import MLP
+from .parts import Guide
+
+
+class DiagonalGaussianGuide(Guide):
+    """q(z|x) = N(mu(x), diag sigma(x)^2) with sigma = softplus(.) + min_scale > 0.
+
+    Sampling is reparameterized: z = mu + sigma * eps, eps ~ N(0, I).
+    """
+
+    def __init__(
+        self,
+        data_dim: int,
+        latent_dim: int,
+        hidden: Sequence[int] = (400,),
+        activation: str = "relu",
+        min_scale: float = 1e-4,
+    ) -> None:
+        super().__init__(data_dim, latent_dim)
+        self.min_scale = min_scale
+        self.net = MLP(data_dim, hidden, 2 * latent_dim, activation)
+
+    def forward(self, x: torch.Tensor) -> dist.Distribution:
+        loc, raw_scale = self.net(x).chunk(2, dim=-1)
+        return dist.Normal(loc, F.softplus(raw_scale) + self.min_scale).to_event(1)
+
+
+class FullCovarianceGuide(Guide):
+    """q(z|x) = N(mu(x), L(x) L(x)^T) with L lower-triangular, its diagonal softplus(.) +
+    min_scale > 0 (``MultivariateNormal(scale_tril=L)``): correlated posteriors.
+
+    Reparameterized: z = mu + L eps.
+    """
+
+    def __init__(
+        self,
+        data_dim: int,
+        latent_dim: int,
+        hidden: Sequence[int] = (400,),
+        activation: str = "relu",
+        min_scale: float = 1e-4,
+    ) -> None:
+        super().__init__(data_dim, latent_dim)
+        self.min_scale = min_scale
+        rows, cols = torch.tril_indices(latent_dim, latent_dim, offset=-1)
+        self.register_buffer("_rows", rows, persistent=False)
+        self.register_buffer("_cols", cols, persistent=False)
+        self.net = MLP(data_dim, hidden, 2 * latent_dim + len(rows), activation)
+
+    def forward(self, x: torch.Tensor) -> dist.Distribution:
+        k = self.latent_dim
+        out = self.net(x)
+        loc, raw_diag, off_diag = out[..., :k], out[..., k : 2 * k], out[..., 2 * k :]
+        diag = F.softplus(raw_diag) + self.min_scale
+        tril = torch.diag_embed(diag)
+        tril[..., self._rows, self._cols] = off_diag
+        return dist.MultivariateNormal(loc, scale_tril=tril)
+
+
+class FlowGuide(Guide):
+    """A normalizing-flow guide: a diagonal Gaussian N(mu(x), sigma(x)^2) pushed through
+    ``flows`` transforms conditioned on a context vector h(x) computed by the encoder,
+    z = f_T o ... o f_1(z_0), so log q(z|x) = log N(z_0) - sum_t log |det df_t/dz_{t-1}|.
+
+    ``flow_type="iaf"``: inverse autoregressive flows (Kingma et al. 2016; Pyro's
+    ``ConditionalAffineAutoregressive``), fast to sample, invertible (slowly) at any z.
+    ``flow_type="planar"``: planar flows (Rezende & Mohamed 2015; ``ConditionalPlanar``), not
+    invertible: their density is known only at their own samples.
+    """
+
+    def __init__(
+        self,
+        data_dim: int,
+        latent_dim: int,
+        hidden: Sequence[int] = (400,),
+        activation: str = "relu",
+        flows: int = 2,
+        flow_type: str = "iaf",
+        context_dim: int | None = None,
+        min_scale: float = 1e-4,
+    ) -> None:
+        super().__init__(data_dim, latent_dim)
+        if flow_type not in FLOW_TYPES:
+            raise ValueError(f"unknown flow type {flow_type!r}; choose from {list(FLOW_TYPES)}")
+        self.min_scale = min_scale
+        self.flow_type = flow_type
+        self.density_everywhere = flow_type == "iaf"
+        self.context_dim = context_dim or 2 * latent_dim
+        self.net = MLP(data_dim, hidden, 2 * latent_dim + self.context_dim, activation)
+        self.flows = nn.ModuleList(
+            FLOW_TYPES[flow_type](latent_dim, self.context_dim) for _ in range(flows)
+        )
+
+    def forward(self, x: torch.Tensor) -> dist.Distribution:
+        k = self.latent_dim
+        out = self.net(x)
+        loc, raw_scale, context = out[..., :k], out[..., k : 2 * k], out[..., 2 * k :]
+        base = dist.Normal(loc, F.softplus(raw_scale) + self.min_scale).to_event(1)
+        return dist.TransformedDistribution(base, [f.condition(context) for f in self.flows])
+
+
+FLOW_TYPES = {
+    "iaf": lambda dim, context: T.conditional_affine_autoregressive(dim, context),
+    "planar": lambda dim, context: T.conditional_planar(dim, context),
+}
+"""Flow transforms by name (``--flow-type``): ``factory(latent_dim, context_dim)``."""
+
+GUIDES: dict[str, type[Guide]] = {
+    "diagonal": DiagonalGaussianGuide,
+    "full": FullCovarianceGuide,
+    "flow": FlowGuide,
+}
+"""Built-in guides by short name (``--guide``)."""

@@ -1,0 +1,173 @@
+"""The part contract: what a prior, a guide, a likelihood and a decoder must be.
+
+A VAE here is the Pyro program ``model(x)`` / ``guide(x)`` composed from four parts::
+
+    z ~ p(z)            = prior()                       Prior
+    z ~ q_phi(z|x)      = guide(x)                      Guide (the encoder)
+    h = f_theta(z)      = decoder(z)                    Decoder
+    x ~ p_theta(x|z)    = likelihood(h)                 Likelihood
+
+Each kind is an abstract :class:`torch.nn.Module` below. Subclassing one is the documented way
+to write a part; a plain ``nn.Module`` that follows the same contract by duck typing also works
+(the attributes below then take their defaults). Everything the library reads of a part is
+named here, typed and documented: nothing else is probed.
+
+Construction. When a part is named in a configuration (``--prior mypkg.priors:StudentTPrior``,
+or a short name), the library calls its class with keyword arguments only: those of the
+*context* below that its ``__init__`` names (all of them if it takes ``**kwargs``), plus the
+user's own (``--prior-kwargs '{"df": 3.0}'``)::
+
+    latent_dim   int         dimension of z
+    data_dim     int         dimension D of one (flattened) observation x
+    hidden       list[int]   hidden widths of the encoder (the decoder mirrors them)
+    activation   str         activation name ("relu", "softplus", "tanh", "elu")
+    pixels       str         how the images are seen: "dynamic", "static", "grey", "dequantized"
+    out_dim      int         decoders only: D * likelihood.param_dim
+
+A short example, a Student-t prior with a learned number of degrees of freedom::
+
+    import pyro.distributions as dist
+    import torch
+    from pyro_vae.model.parts import Prior
+
+    class StudentTPrior(Prior):
+        def __init__(self, latent_dim: int, df: float = 3.0) -> None:
+            super().__init__(latent_dim)
+            self.log_df = torch.nn.Parameter(torch.tensor(float(df)).log())
+
+        def forward(self) -> dist.Distribution:
+            zero = torch.zeros(self.latent_dim, device=self.log_df.device)
+            return dist.StudentT(self.log_df.exp(), zero, 1.0).to_event(1)
+
+then ``pyro-vae train --prior mymodule:StudentTPrior --prior-kwargs '{"df": 5}'``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
+
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+Observes = Literal["binary", "unit", "continuous"]
+"""What a likelihood scores: ``binary`` x in {0, 1}; ``unit`` x in [0, 1] by a formula made
+for binary x (grey levels through the Bernoulli formula: not a density); ``continuous`` real x
+(a density, for dequantized pixels)."""
+
+OBSERVES: tuple[str, ...] = ("binary", "unit", "continuous")
+
+PART_KINDS: tuple[str, ...] = ("prior", "guide", "likelihood", "decoder")
+
+
+class Prior(nn.Module, ABC):
+    """p(z): ``prior()`` returns a distribution with ``batch_shape == ()`` and
+    ``event_shape == (latent_dim,)``; the model samples it inside the data plate.
+
+    Optional: a prior built from the guide (the VampPrior, p(z) = mean_k q(z | u_k)) sets
+    ``uses_guide = True`` and receives the guide through :meth:`attach_guide` before first use.
+    It must not register the guide as a sub-module: the VAE owns the guide's parameters.
+    """
+
+    uses_guide: ClassVar[bool] = False
+    """Whether p(z) is computed from the guide (then the guide's parameters are part of p(x))."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+
+    @abstractmethod
+    def forward(self) -> dist.Distribution:
+        """The distribution p(z)."""
+
+    def attach_guide(self, guide: nn.Module) -> None:
+        """Receive the guide (only called when ``uses_guide`` is true)."""
+        raise NotImplementedError(f"{type(self).__name__} sets uses_guide but has no attach_guide")
+
+
+class Guide(nn.Module, ABC):
+    """q(z|x), the encoder: ``guide(x)`` maps x of shape ``[..., B, D]`` to a distribution with
+    ``batch_shape == x.shape[:-1]``, ``event_shape == (latent_dim,)`` and ``has_rsample``, so
+    that ELBO gradients flow through the reparameterized sample z = g_phi(eps, x).
+    """
+
+    density_everywhere: bool = True
+    """Whether log q(z|x) can be evaluated at any z, not only at the guide's own samples
+    (false for planar flows, which are not invertible). Estimators and priors that evaluate
+    q at other points (AIS from the guide, the VampPrior) need it."""
+
+    def __init__(self, data_dim: int, latent_dim: int) -> None:
+        super().__init__()
+        self.data_dim = int(data_dim)
+        self.latent_dim = int(latent_dim)
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> dist.Distribution:
+        """The distribution q(z|x)."""
+
+
+class Likelihood(nn.Module, ABC):
+    """p(x|z): ``likelihood(h)`` maps decoder outputs of shape ``[..., B, D * param_dim]`` to
+    a distribution with ``event_shape == (D,)``."""
+
+    param_dim: int = 1
+    """Decoder outputs needed per data dimension (2 for a mean and a scale per pixel)."""
+
+    observes: Observes = "binary"
+    """What data it scores (see :data:`Observes`). A class-level value is what the library
+    reads before construction (to choose the default pixel scheme); an instance may narrow it
+    (the Bernoulli likelihood built for ``pixels="grey"`` observes ``"unit"``)."""
+
+    @abstractmethod
+    def forward(self, h: torch.Tensor) -> dist.Distribution:
+        """The distribution p(x|z) given decoder output ``h``."""
+
+
+class Decoder(nn.Module, ABC):
+    """f_theta: maps z of shape ``[..., latent_dim]`` to ``[..., out_dim]``, the likelihood's
+    parameters (``out_dim = D * likelihood.param_dim``)."""
+
+    def __init__(self, latent_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.out_dim = int(out_dim)
+
+    @abstractmethod
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output for codes ``z``."""
+
+
+BASES: dict[str, type[nn.Module]] = {
+    "prior": Prior,
+    "guide": Guide,
+    "likelihood": Likelihood,
+    "decoder": Decoder,
+}
+"""The abstract base class of each kind of part."""
+
+
+def uses_guide(prior: object) -> bool:
+    """Whether ``prior`` is built from the guide (``Prior.uses_guide``)."""
+    return bool(getattr(type(prior), "uses_guide", False))
+
+
+def density_everywhere(guide: object) -> bool:
+    """Whether the guide's density exists at any z (``Guide.density_everywhere``)."""
+    return bool(getattr(guide, "density_everywhere", True))
+
+
+def param_dim(likelihood: object) -> int:
+    """Decoder outputs per data dimension (``Likelihood.param_dim``, default 1)."""
+    return int(getattr(likelihood, "param_dim", 1))
+
+
+def observes(likelihood: object) -> str:
+    """What the likelihood (class or instance) scores (``Likelihood.observes``)."""
+    return str(getattr(likelihood, "observes", "binary"))
+
+
+def default_pixels(likelihood: object) -> str:
+    """The pixel scheme a likelihood (class or instance) scores by default: ``dynamic``
+    binarization when it observes binary data, else ``dequantized``."""
+    return "dynamic" if observes(likelihood) in ("binary", "unit") else "dequantized"

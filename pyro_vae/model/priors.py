@@ -1,0 +1,121 @@
+"""Priors p(z) (contract: :class:`pyro_vae.model.parts.Prior`).
+
+``prior()`` returns a Pyro distribution with ``batch_shape == ()`` and
+``event_shape == (latent_dim,)``; the model samples it inside the data plate, which broadcasts
+it over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from .parts import Prior, density_everywhere
+
+_SOFTPLUS_INV_ONE = math.log(math.e - 1.0)  # softplus(x) = 1
+
+
+class StandardNormalPrior(Prior):
+    """p(z) = N(0, I)."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__(latent_dim)
+        self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)
+        self.register_buffer("scale", torch.ones(latent_dim), persistent=False)
+
+    def forward(self) -> dist.Distribution:
+        return dist.Normal(self.loc, self.scale).to_event(1)
+
+
+class LearnedGaussianPrior(Prior):
+    """p(z) = N(mu, diag sigma^2) with learned mu and sigma = softplus(.) + 1e-4."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__(latent_dim)
+        self.loc = nn.Parameter(torch.zeros(latent_dim))
+        self.raw_scale = nn.Parameter(torch.full((latent_dim,), _SOFTPLUS_INV_ONE))
+
+    def forward(self) -> dist.Distribution:
+        return dist.Normal(self.loc, F.softplus(self.raw_scale) + 1e-4).to_event(1)
+
+
+class MixtureOfGaussiansPrior(Prior):
+    """p(z) = sum_k pi_k N(z; mu_k, diag sigma_k^2) with K learned components
+    (``MixtureSameFamily``: fine for a prior, which is never sampled by reparameterization)."""
+
+    def __init__(self, latent_dim: int, components: int = 10) -> None:
+        super().__init__(latent_dim)
+        if not isinstance(components, int) or isinstance(components, bool) or components < 1:
+            raise ValueError(f"components must be a positive integer, got {components!r}")
+        self.logits = nn.Parameter(torch.zeros(components))
+        self.locs = nn.Parameter(torch.randn(components, latent_dim))
+        self.raw_scales = nn.Parameter(torch.full((components, latent_dim), _SOFTPLUS_INV_ONE))
+
+    def forward(self) -> dist.Distribution:
+        components = dist.Normal(self.locs, F.softplus(self.raw_scales) + 1e-4).to_event(1)
+        return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), components)
+
+
+class _MixtureOfPosteriors(dist.MixtureSameFamily):
+    """``MixtureSameFamily`` that expands z over the K components before calling the component
+    log-density, so components with context-conditioned parameters (flows) broadcast."""
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        x = super()._pad(x)
+        k = self.component_distribution.batch_shape[-1]
+        return x.expand(*x.shape[:-2], k, x.shape[-1])
+
+
+class VampPrior(Prior):
+    """The VampPrior (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k), the guide's own
+    posteriors at K learned pseudo-inputs u_k = sigmoid(a_k) in [0, 1]^D.
+
+    The guide is attached after construction (:meth:`attach_guide`); it is not registered as a
+    sub-module here, so its parameters are owned, saved and optimized once, by the VAE.
+    """
+
+    uses_guide = True
+
+    def __init__(self, latent_dim: int, data_dim: int, pseudo_inputs: int = 100) -> None:
+        super().__init__(latent_dim)
+        if (
+            not isinstance(pseudo_inputs, int)
+            or isinstance(pseudo_inputs, bool)
+            or pseudo_inputs < 1
+        ):
+            raise ValueError(f"pseudo_inputs must be a positive integer, got {pseudo_inputs!r}")
+        self.pseudo_logits = nn.Parameter(-2.0 + 0.5 * torch.randn(pseudo_inputs, data_dim))
+        object.__setattr__(self, "_guide", None)
+
+    def attach_guide(self, guide) -> None:
+        if not density_everywhere(guide):
+            raise ConfigError(
+                "the VampPrior evaluates q(z|u) at any z, so it needs a guide with a tractable "
+                "density everywhere; planar flows are not invertible (use --flow-type iaf)."
+            )
+        object.__setattr__(self, "_guide", guide)
+
+    @property
+    def pseudo_inputs(self) -> torch.Tensor:
+        return torch.sigmoid(self.pseudo_logits)
+
+    def forward(self) -> dist.Distribution:
+        if self._guide is None:
+            raise RuntimeError("VampPrior needs attach_guide(guide) before use")
+        components = self._guide(self.pseudo_inputs)
+        weights = torch.zeros(components.batch_shape, device=self.pseudo_logits.device)
+        return _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
+
+
+PRIORS: dict[str, type[Prior]] = {
+    "normal": StandardNormalPrior,
+    "learned": LearnedGaussianPrior,
+    "mog": MixtureOfGaussiansPrior,
+    "vamp": VampPrior,
+}
+"""Built-in priors by short name (``--prior``)."""
