@@ -29,9 +29,10 @@ import time
 import pyro
 import torch
 import torch.nn.functional as F
+from common import get_args_parser
 
 from pyro_vae import ModelConfig, build_vae, eval_view, load_dataset, log_marginal
-from pyro_vae.training import resolve_device
+from pyro_vae.infer.training import resolve_device
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -62,14 +63,12 @@ def torch_log_marginal(vae, x, num_samples, batch_size, max_rows) -> torch.Tenso
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--num-samples", type=int, default=1000)
+    shared = get_args_parser(device="cpu", dataset="fashion-mnist", num_samples=1000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--num-images", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--max-rows", type=int, default=16384)
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--variants", nargs="+", default=["torch", "pyro", "pyro+khat"])
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

@@ -30,10 +30,11 @@ import warnings
 import pyro
 import torch
 import torch.nn.functional as F
+from common import get_args_parser, run_config
 
-from pyro_vae import ImageDataset, RunConfig, Split, Trainer, build_vae, load_dataset
-from pyro_vae.pixels import unit_interval
-from pyro_vae.training import make_optimizer, resolve_device
+from pyro_vae import ImageDataset, Split, Trainer, build_vae, load_dataset
+from pyro_vae.data.pixels import unit_interval
+from pyro_vae.infer.training import make_optimizer, resolve_device
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -96,12 +97,11 @@ def svi_epoch(vae, x_all: torch.Tensor, batch_size: int, lr: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="fashion-mnist")
+    shared = get_args_parser(device="cpu", dataset="fashion-mnist")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128])
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--variants", nargs="+", default=["torch", "pyro", "pyro-jit", "pyro-svi"])
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
@@ -111,13 +111,13 @@ def main() -> None:
     device = resolve_device(args.device)
 
     data = full_training_set(args.dataset)
-    cfg = RunConfig()
-    cfg.data.dataset = args.dataset
-    cfg.model.hidden, cfg.model.latent_dim = [400], 20
-    cfg.train.lr, cfg.train.epochs = 1e-3, 1
-    cfg.train.batch_size = min(args.batch_sizes)
+    cfg = run_config(
+        args,
+        model={"hidden": [400], "latent_dim": 20},
+        train={"lr": 1e-3, "epochs": 1, "batch_size": min(args.batch_sizes)},
+    )
     pyro.set_rng_seed(0)
-    template = build_vae(cfg.model, data.data_dim).to(device)
+    template = build_vae(cfg.model, data.data_dim, cfg.data.pixels).to(device)
     x_all = torch.bernoulli(unit_interval(data.train, data.levels)).to(device)
 
     def fresh_vae():
@@ -126,7 +126,9 @@ def main() -> None:
     trainers = {}
     for jit in (False, True):
         cfg.train.jit = jit
-        trainers[jit] = Trainer(fresh_vae(), cfg, data, device=device, progress=False)
+        trainers[jit] = Trainer(
+            fresh_vae(), cfg.train, data, device=device, progress=False, pixels=cfg.data.pixels
+        )
         for b in args.batch_sizes:  # warm-up (and JIT compilation), not timed
             for _ in range(3):
                 trainers[jit].step(x_all[:b])

@@ -33,34 +33,29 @@ from pathlib import Path
 
 import pyro
 import torch
+from common import evaluation, get_args_parser, run_config
 
 from pyro_vae import (
     MLP,
     VAE,
     DiagonalGaussianGuide,
-    RunConfig,
     StandardNormalPrior,
+    TrainConfig,
     Trainer,
     load_checkpoint,
     load_dataset,
     log_marginal,
     save_checkpoint,
 )
-from pyro_vae.baseline import fit_baselines
-from pyro_vae.continuous_mixture import log_density_by_quadrature, prior_quantile_grid
-from pyro_vae.gmm import GaussianMixture, Mixture
-from pyro_vae.likelihoods import LearnedGaussianLikelihood
-from pyro_vae.marginal import MarginalEstimate
-from pyro_vae.pipeline import (
-    compare_with_mixtures,
-    evaluate,
-    save_evaluation,
-    trained_run,
-    write_figures,
-)
-from pyro_vae.plots import density_grid, plot_density_rows, plot_mixture_components
-from pyro_vae.toy import TOY_DATASETS, make_toy
-from pyro_vae.training import TensorData, resolve_device
+from pyro_vae.app.baseline import compare_with_mixtures, fit_baselines
+from pyro_vae.app.figures import write_figures
+from pyro_vae.app.main_job import trained_run
+from pyro_vae.app.plots import density_grid, plot_density_rows, plot_mixture_components
+from pyro_vae.data.toy import TOY_DATASETS, make_toy
+from pyro_vae.infer.training import TensorData, resolve_device
+from pyro_vae.model.continuous_mixture import log_density_by_quadrature, prior_quantile_grid
+from pyro_vae.model.likelihoods import LearnedGaussianLikelihood
+from pyro_vae.model.mixtures import GaussianMixture, Mixture
 
 TOY_COMPONENTS = (1, 3, 10, 30)
 EXTENT = (-2.6, 2.6, -2.6, 2.6)
@@ -80,16 +75,19 @@ def toy_vae(latent_dim: int, hidden=(64, 64)) -> VAE:
 
 
 def run_toy(args: argparse.Namespace, root: Path) -> None:
-    cfg = RunConfig()
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.lr = args.toy_epochs, 200, 3e-3
-    cfg.train.device = "cpu"  # 2,000 points in two dimensions: the CPU is the right place
-    cfg.train.kl_warmup = int(0.4 * args.toy_epochs)
+    train_cfg = TrainConfig(
+        epochs=args.toy_epochs,
+        batch_size=200,
+        lr=3e-3,
+        device="cpu",  # 2,000 points in two dimensions: the CPU is the right place
+        kl_warmup=int(0.4 * args.toy_epochs),
+    )
     grid, shape = density_grid(EXTENT, 150)
     lines = [
         f"2-D toy data: {args.toy_train} training and {args.toy_test} test points per set, "
         "standardized; test log p(x) in nats per point (± standard error over points). GMM: "
         "exact; VAE: importance sampling, K = 2000. VAE training: "
-        f"{args.toy_epochs} epochs, KL warm-up over {cfg.train.kl_warmup}.",
+        f"{args.toy_epochs} epochs, KL warm-up over {train_cfg.kl_warmup}.",
         "",
         "| data | "
         + " | ".join(f"GMM K={k}" for k in TOY_COMPONENTS)
@@ -126,7 +124,8 @@ def run_toy(args: argparse.Namespace, root: Path) -> None:
             if saved is not None:
                 vae.load_state_dict(saved["vaes"][str(latent)])
             else:
-                Trainer(vae, cfg, TensorData(train_x, val_x, name), progress=False).fit()
+                data = TensorData(train_x, val_x, name)
+                Trainer(vae, train_cfg, data, progress=False).fit()
             vae.eval()
             est = log_marginal(vae.model, vae.guide, test_x, 2000, seed=0).summary(2)
             cells.append(f"{est['log_px']:.3f} ± {est['log_px_se']:.3f}")
@@ -222,13 +221,12 @@ def run_images(args: argparse.Namespace, root: Path) -> None:
         dataset = load_dataset(name)
         epochs = args.epochs_digits if name == "digits" else args.epochs_fashion
         for likelihood, pixels in (("gaussian-learned", "dequantized"), ("bernoulli", "dynamic")):
-            cfg = RunConfig()
-            cfg.data.dataset, cfg.data.pixels = name, pixels
-            cfg.model.likelihood = likelihood
-            cfg.train.epochs, cfg.train.seed, cfg.train.device = epochs, args.seed, args.device
+            train = {"epochs": epochs}
             if likelihood != "bernoulli":
-                cfg.train.kl_warmup = max(1, epochs // 5)
-            cfg = cfg.resolved()
+                train["kl_warmup"] = max(1, epochs // 5)
+            cfg = run_config(
+                args, name, data={"pixels": pixels}, model={"likelihood": likelihood}, train=train
+            )
             print(f"{name}, {pixels}: mixtures K = {args.components}", flush=True)
             fitted = fit_baselines(cfg, dataset, args.components)
             for row in fitted[0]:
@@ -242,24 +240,9 @@ def run_images(args: argparse.Namespace, root: Path) -> None:
                 run, vae, metrics = trained_run(
                     cfg, root, f"{name}-{pixels}-z{latent}", dataset, progress=not args.quiet
                 )
-                previous = (
-                    run.read_json("evaluation.json")
-                    if run.file("evaluation.json").is_file()
-                    else {}
+                _, estimate = evaluation(
+                    run, vae, cfg, dataset, args.num_samples, progress=not args.quiet
                 )
-                if previous.get("num_samples") == args.num_samples:
-                    estimate = MarginalEstimate(
-                        **{
-                            k: v
-                            for k, v in load_checkpoint(run.file("evaluation_points.pt")).items()
-                            if k in ("log_px", "elbo", "ess", "khat", "num_samples")
-                        }
-                    )
-                else:
-                    summary, estimate = evaluate(
-                        vae, cfg, dataset, device, args.num_samples, progress=not args.quiet
-                    )
-                    save_evaluation(run, summary, estimate)
                 # the mixtures of this call (this K list) against this VAE, always recomputed
                 base = compare_with_mixtures(run, vae, cfg, dataset, estimate, fitted=fitted)
                 if not run.file("figures/gmm_vs_vae.png").is_file():
@@ -278,12 +261,9 @@ def run_images(args: argparse.Namespace, root: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    shared = get_args_parser(runs_dir="runs/gmm_vs_vae", num_samples=500, latents=[2, 20], seed=0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--part", choices=["toy", "images", "all"], default="all")
-    parser.add_argument("--runs-dir", default="runs/gmm_vs_vae")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quiet", action="store_true")
     toy = parser.add_argument_group("toy")
     toy.add_argument("--toy-train", type=int, default=2000)
     toy.add_argument("--toy-test", type=int, default=2000)
@@ -292,10 +272,8 @@ def main() -> None:
     images = parser.add_argument_group("images")
     images.add_argument("--datasets", nargs="+", default=["digits", "fashion-mnist"])
     images.add_argument("--components", type=int, nargs="+", default=[1, 10, 50, 200])
-    images.add_argument("--latents", type=int, nargs="+", default=[2, 20])
     images.add_argument("--epochs-digits", type=int, default=300)
     images.add_argument("--epochs-fashion", type=int, default=10)
-    images.add_argument("--num-samples", type=int, default=500)
     args = parser.parse_args()
     root = Path(args.runs_dir)
     root.mkdir(parents=True, exist_ok=True)

@@ -17,43 +17,37 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pyro_vae import RunConfig, load_dataset
-from pyro_vae.gmm import BernoulliMixture
-from pyro_vae.pipeline import (
+from common import get_args_parser, run_config
+
+from pyro_vae import load_dataset
+from pyro_vae.app.interpolation import (
     interpolation_study,
     load_run_autoencoder,
     train_run_autoencoder,
-    trained_run,
 )
-from pyro_vae.pixels import eval_view
-from pyro_vae.plots import plot_interpolations
-from pyro_vae.training import resolve_device
+from pyro_vae.app.main_job import trained_run
+from pyro_vae.app.plots import plot_interpolations
+from pyro_vae.data.pixels import eval_view
+from pyro_vae.infer.training import resolve_device
+from pyro_vae.model.mixtures import BernoulliMixture
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--epochs", type=int, default=None, help="default: the data set's")
+    shared = get_args_parser(
+        runs_dir="runs/interpolation", dataset="digits", epochs=None, num_samples=500
+    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--mixture-components", type=int, default=10)
-    parser.add_argument("--num-samples", type=int, default=500)
-    parser.add_argument("--runs-dir", default="runs/interpolation")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, download=False)
     root = Path(args.runs_dir)
     device = resolve_device(args.device)
 
-    def config(seed: int) -> RunConfig:
-        cfg = RunConfig()
-        cfg.data.dataset = dataset.name
-        cfg.train.epochs, cfg.train.seed, cfg.train.device = args.epochs, seed, args.device
-        return cfg.resolved()
-
-    cfg = config(0)
+    cfg = run_config(args, dataset.name, train={"seed": 0})
+    judge_cfg = run_config(args, dataset.name, train={"seed": 1})
     run, vae, _ = trained_run(cfg, root, f"{dataset.name}-vae", dataset, not args.quiet)
-    _, judge, _ = trained_run(config(1), root, f"{dataset.name}-judge", dataset, not args.quiet)
+    _, judge, _ = trained_run(judge_cfg, root, f"{dataset.name}-judge", dataset, not args.quiet)
     ae = load_run_autoencoder(run, cfg, dataset, device)
     if ae is None:
         ae = train_run_autoencoder(run, cfg, dataset, device, progress=not args.quiet).eval()

@@ -16,26 +16,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pyro_vae import RunConfig, load_dataset
-from pyro_vae.datasets import locate_dataset
-from pyro_vae.pipeline import evaluate, save_evaluation, trained_run
-from pyro_vae.pixels import eval_view
-from pyro_vae.plots import plot_curves
-from pyro_vae.training import resolve_device
+from common import evaluation, get_args_parser, run_config
+
+from pyro_vae import load_dataset
+from pyro_vae.app.main_job import trained_run
+from pyro_vae.app.plots import plot_curves
+from pyro_vae.data.datasets import locate_dataset
+from pyro_vae.data.pixels import eval_view
+from pyro_vae.infer.training import resolve_device
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--dataset", default=None, help="default: mnist if found, else fashion-mnist"
+    shared = get_args_parser(
+        default_help={"dataset": "mnist if found, else fashion-mnist"},
+        runs_dir="runs/latent_size",
+        dataset=None,
+        latents=[3, 5, 10, 20, 200],
+        epochs=20,
+        num_samples=500,
     )
-    parser.add_argument("--latents", type=int, nargs="+", default=[3, 5, 10, 20, 200])
-    parser.add_argument("--epochs", type=int, default=20)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--hidden", type=int, nargs="+", default=[500])
-    parser.add_argument("--num-samples", type=int, default=500)
-    parser.add_argument("--runs-dir", default="runs/latent_size")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     name = args.dataset or ("mnist" if locate_dataset("mnist") else "fashion-mnist")
     dataset = load_dataset(name, download=False)
@@ -53,10 +54,7 @@ def main() -> None:
         ],
     )
     for k in args.latents:
-        cfg = RunConfig()
-        cfg.data.dataset = name
-        cfg.model.latent_dim, cfg.model.hidden = k, list(args.hidden)
-        cfg.train.epochs, cfg.train.device = args.epochs, args.device
+        cfg = run_config(args, name, model={"latent_dim": k, "hidden": list(args.hidden)})
         run, vae, metrics = trained_run(
             cfg, root, f"z{k}", dataset, progress=not args.quiet, monitor_test=True
         )
@@ -68,18 +66,8 @@ def main() -> None:
                 "test": [m["test_elbo"] for m in metrics],
             }
         )
-        evaluation = run.file("evaluation.json")
-        if (
-            evaluation.is_file()
-            and run.read_json("evaluation.json")["num_samples"] == args.num_samples
-        ):
-            ev = run.read_json("evaluation.json")
-        else:
-            ev, estimate = evaluate(
-                vae, cfg.resolved(), dataset, device, args.num_samples, progress=not args.quiet
-            )
-            save_evaluation(run, ev, estimate)
-        x = eval_view(dataset.test, dataset.levels, cfg.resolved().data.pixels, "test")
+        ev, _ = evaluation(run, vae, cfg, dataset, args.num_samples, progress=not args.quiet)
+        x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")
         active = int((vae.activity(x.to(device)) > 0.01).sum())
         last = metrics[-1]
         lines.append(

@@ -17,13 +17,14 @@ import argparse
 from pathlib import Path
 
 import torch
+from common import evaluation, get_args_parser, run_config
 
-from pyro_vae import RunConfig, load_dataset
-from pyro_vae.pipeline import evaluate, save_evaluation, trained_run
-from pyro_vae.pixels import eval_view
-from pyro_vae.plots import plot_image_rows
+from pyro_vae import load_dataset
+from pyro_vae.app.main_job import trained_run
+from pyro_vae.app.plots import plot_image_rows
+from pyro_vae.data.pixels import eval_view
+from pyro_vae.infer.training import resolve_device
 from pyro_vae.rng import seeded_rng
-from pyro_vae.training import resolve_device
 
 LIKELIHOODS = [
     ("bernoulli", {}, "Bernoulli, binarized pixels"),
@@ -33,14 +34,11 @@ LIKELIHOODS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--num-samples", type=int, default=200)
+    shared = get_args_parser(
+        runs_dir="runs/likelihoods", dataset="fashion-mnist", epochs=10, num_samples=200
+    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--images", type=int, default=12)
-    parser.add_argument("--runs-dir", default="runs/likelihoods")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, download=False)
     root = Path(args.runs_dir)
@@ -55,24 +53,14 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for name, options, title in LIKELIHOODS:
-        cfg = RunConfig()
-        cfg.data.dataset = dataset.name
-        cfg.model.likelihood = name
-        for key, value in options.items():
-            setattr(cfg.model, key, value)
-        cfg.train.epochs, cfg.train.device = args.epochs, args.device
-        if name != "bernoulli":
-            cfg.train.kl_warmup = max(1, args.epochs // 5)
-        cfg = cfg.resolved()
+        cfg = run_config(
+            args,
+            dataset.name,
+            model={"likelihood": name, "likelihood_kwargs": dict(options)},
+            train={} if name == "bernoulli" else {"kl_warmup": max(1, args.epochs // 5)},
+        )
         run, vae, _ = trained_run(cfg, root, name, dataset, progress=not args.quiet)
-        previous = run.read_json("evaluation.json") if run.file("evaluation.json").is_file() else {}
-        if previous.get("num_samples") == args.num_samples:
-            ev = previous
-        else:
-            ev, estimate = evaluate(
-                vae, cfg, dataset, device, args.num_samples, progress=not args.quiet
-            )
-            save_evaluation(run, ev, estimate)
+        ev, _ = evaluation(run, vae, cfg, dataset, args.num_samples, progress=not args.quiet)
         lines.append(
             f"| {name} | {cfg.data.pixels} | {ev['log_px']:.2f} ± {ev['log_px_se']:.2f} | "
             f"{ev['bits_per_dim']:.4f} | {ev['khat_above_0.7']} |"

@@ -15,24 +15,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pyro_vae import RunConfig, load_dataset
-from pyro_vae.datasets import CLASS_NAMES
-from pyro_vae.latent import embed_2d
-from pyro_vae.pipeline import trained_run
-from pyro_vae.pixels import eval_view
-from pyro_vae.plots import plot_image_grid, plot_latent_scatter
-from pyro_vae.training import resolve_device
+from common import get_args_parser, run_config
+
+from pyro_vae import load_dataset
+from pyro_vae.app.latent import embed_2d
+from pyro_vae.app.main_job import trained_run
+from pyro_vae.app.plots import plot_image_grid, plot_latent_scatter
+from pyro_vae.data.datasets import CLASS_NAMES
+from pyro_vae.data.pixels import eval_view
+from pyro_vae.infer.training import resolve_device
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--epochs", type=int, default=20)
+    shared = get_args_parser(runs_dir="runs/manifold", dataset="fashion-mnist", epochs=20)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--grid", type=int, default=20)
     parser.add_argument("--tsne-points", type=int, default=3000)
-    parser.add_argument("--runs-dir", default="runs/manifold")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, download=False)
     root = Path(args.runs_dir)
@@ -41,10 +39,7 @@ def main() -> None:
     x = eval_view(dataset.test, dataset.levels, "dynamic", "test").to(device)
     labels = dataset.test.labels
     for latent in (2, 20):
-        cfg = RunConfig()
-        cfg.data.dataset = dataset.name
-        cfg.model.latent_dim = latent
-        cfg.train.epochs, cfg.train.device = args.epochs, args.device
+        cfg = run_config(args, dataset.name, model={"latent_dim": latent})
         run, vae, metrics = trained_run(
             cfg, root, f"{dataset.name}-z{latent}", dataset, progress=not args.quiet
         )

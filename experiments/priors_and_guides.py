@@ -27,16 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyro
+from common import evaluation, get_args_parser, run_config
 
-from pyro_vae import RunConfig, RunDirectory, load_checkpoint, load_dataset, load_vae
-from pyro_vae.pipeline import evaluate, save_evaluation, train
-from pyro_vae.training import resolve_device
+from pyro_vae import RunConfig, Trainer, build_vae, load_checkpoint, load_dataset
+from pyro_vae.app.main_job import trained_run
 
 
 @dataclass
@@ -81,50 +80,32 @@ def slug(name: str) -> str:
 
 
 def config_for(row: Row, args: argparse.Namespace) -> RunConfig:
-    cfg = RunConfig()
-    cfg.data.dataset = args.dataset
-    cfg.model.prior, cfg.model.guide = row.prior, row.guide
-    cfg.train.elbo, cfg.train.particles = row.elbo, row.particles
-    cfg.train.epochs, cfg.train.seed, cfg.train.device = args.epochs, args.seed, args.device
-    for section, values in (("model", row.model), ("data", row.data), ("train", row.train)):
-        for key, value in values.items():
-            setattr(getattr(cfg, section), key, value)
-    return cfg.resolved()
+    return run_config(
+        args,
+        model={"prior": row.prior, "guide": row.guide, **row.model},
+        data=row.data,
+        train={"elbo": row.elbo, "particles": row.particles, **row.train},
+    )
 
 
 def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> dict:
-    path = root / slug(row.name)
-    evaluation = path / "evaluation.json"
+    """The row's run trained (or reused) and its log p(x) evaluated (or read back)."""
     cfg = config_for(row, args)
-    if evaluation.is_file() and (path / "config.json").is_file():
-        summary = json.loads(evaluation.read_text())
-        same = RunDirectory(path).read_config().resolved() == cfg
-        if same and summary["num_samples"] == args.num_samples:
-            print(f"  {row.name}: already done ({path})")
-            return summary
-    device = resolve_device(cfg.train.device)
-    if (path / "checkpoint.pt").is_file() and (path / "config.json").is_file():
-        _, saved, vae = load_vae(path, device)
-        done = len(RunDirectory(path).read_metrics()) >= args.epochs and saved == cfg
-    else:
-        done = False
-    if not done:
-        shutil.rmtree(path, ignore_errors=True)  # an unfinished run of this row: start over
-        run = RunDirectory.create(root, path.name)
-        trainer = train(cfg, run, progress=not args.quiet, dataset=dataset)
-        vae = trainer.vae.eval()
-    run = RunDirectory(path)
-    metrics = run.read_metrics()
-    summary, estimate = evaluate(
-        vae, cfg, dataset, device, args.num_samples, seed=0, progress=not args.quiet
+    run, vae, metrics = trained_run(cfg, root, slug(row.name), dataset, progress=not args.quiet)
+    summary, _ = evaluation(
+        run,
+        vae,
+        cfg,
+        dataset,
+        args.num_samples,
+        progress=not args.quiet,
+        extra={
+            "row": row.name,
+            "epochs": args.epochs,
+            "parameters": sum(p.numel() for p in vae.parameters()),
+            "train_seconds": metrics[-1]["wall_seconds"],
+        },
     )
-    summary.update(
-        row=row.name,
-        epochs=args.epochs,
-        parameters=sum(p.numel() for p in vae.parameters()),
-        train_seconds=metrics[-1]["wall_seconds"],
-    )
-    save_evaluation(run, summary, estimate)
     return summary
 
 
@@ -132,14 +113,12 @@ def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) ->
     """Seconds per training epoch of each row, each measured alone (one fresh epoch after a
     warm-up of a few steps), so that the column does not depend on what else shared the CPU
     while the grid trained. Saved in ``timing.json``."""
-    from pyro_vae import Trainer, build_vae
-
     timings = {}
     for row in rows:
         cfg = config_for(row, args)
         pyro.set_rng_seed(0)
         vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels)
-        trainer = Trainer(vae, cfg, dataset, progress=False)
+        trainer = Trainer(vae, cfg.train, dataset, pixels=cfg.data.pixels, progress=False)
         x = trainer.data.epoch()[: cfg.train.batch_size]
         for _ in range(3):
             trainer.step(x)
@@ -194,15 +173,15 @@ def _seconds(measured: float | None, result: dict, args: argparse.Namespace) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--runs-dir", default="runs/priors_and_guides")
+    shared = get_args_parser(
+        runs_dir="runs/priors_and_guides",
+        dataset="fashion-mnist",
+        epochs=10,
+        num_samples=1000,
+        seed=0,
+    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--rows", nargs="*", default=None, help="only rows whose name has these")
-    parser.add_argument("--quiet", action="store_true")
     parser.add_argument(
         "--timing",
         action="store_true",

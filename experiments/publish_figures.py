@@ -8,6 +8,7 @@ missing source is reported, not invented.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,7 @@ FIGURES = {
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     root = Path(__file__).resolve().parents[1]
     target = root / "docs" / "figures"
     target.mkdir(parents=True, exist_ok=True)

@@ -21,47 +21,33 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from common import evaluation, get_args_parser, run_config  # noqa: E402
 
-from pyro_vae import RunConfig, load_dataset  # noqa: E402
-from pyro_vae.pipeline import evaluate, save_evaluation, trained_run  # noqa: E402
-from pyro_vae.training import resolve_device  # noqa: E402
+from pyro_vae import load_dataset  # noqa: E402
+from pyro_vae.app.main_job import trained_run  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--latents", type=int, nargs="+", default=[5, 20])
+    shared = get_args_parser(
+        runs_dir="runs/sweep", dataset="digits", latents=[5, 20], epochs=300, num_samples=1000
+    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--hidden", type=int, nargs="+", default=[100, 400])
     parser.add_argument("--lrs", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3])
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--runs-dir", default="runs/sweep")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, download=False)
     root = Path(args.runs_dir)
-    device = resolve_device(args.device)
     results = []
     for latent, hidden, lr in itertools.product(args.latents, args.hidden, args.lrs):
-        cfg = RunConfig()
-        cfg.data.dataset = dataset.name
-        cfg.model.latent_dim, cfg.model.hidden = latent, [hidden]
-        cfg.train.epochs, cfg.train.lr, cfg.train.device = args.epochs, lr, args.device
-        cfg = cfg.resolved()
+        cfg = run_config(
+            args, dataset.name, model={"latent_dim": latent, "hidden": [hidden]}, train={"lr": lr}
+        )
         name = f"z{latent}-h{hidden}-lr{lr:g}"
         run, vae, metrics = trained_run(cfg, root, name, dataset, progress=not args.quiet)
-        scores = {}
-        for split in ("val", "test"):
-            file = "evaluation.json" if split == "test" else f"evaluation_{split}.json"
-            if run.file(file).is_file():
-                previous = run.read_json(file)
-                if previous.get("num_samples") == args.num_samples:
-                    scores[split] = previous
-                    continue
-            ev, estimate = evaluate(vae, cfg, dataset, device, args.num_samples, split=split)
-            save_evaluation(run, ev, estimate)  # evaluation.json, evaluation_val.json
-            scores[split] = ev
+        scores = {  # evaluation_val.json, evaluation.json
+            split: evaluation(run, vae, cfg, dataset, args.num_samples, split=split)[0]
+            for split in ("val", "test")
+        }
         results.append(
             {
                 "name": name,

@@ -15,6 +15,7 @@ from pyro_vae.infer.marginal import log_marginal
 TINY = ["--epochs", "3", "--hidden", "32", "--latent-dim", "4", "--quiet", "--eval-particles", "2"]
 
 
+@pytest.mark.e2e
 def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
     args = ["--runs-dir", str(tmp_path), "--name", "tiny", "--num-samples", "50"]
     code = main(["run", *TINY, *args])
@@ -120,6 +121,7 @@ def test_figures_regenerate_from_the_run_directory(tmp_path, capsys):
     }
 
 
+@pytest.mark.e2e
 def test_run_on_mnist_files_from_a_data_dir(tmp_path, capsys):
     make_idx_files(tmp_path / "data", n_train=300, n_test=40)
     code = main(
@@ -209,6 +211,7 @@ def test_datasets_lists_where_each_is_found(tmp_path, capsys):
     assert "digits" in out and f"mnist          {tmp_path}" in out
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("pyro-vae") is None, reason="console script not installed")
 def test_console_script_exit_status_and_no_traceback():
     proc = subprocess.run(["pyro-vae", "run", "--epochs", "-5"], capture_output=True, text=True)
@@ -238,6 +241,7 @@ SHORTHANDS = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "parts",
     [

@@ -112,6 +112,7 @@ def tiny_run(tmp_path_factory):
     return root / "tiny"
 
 
+@pytest.mark.e2e
 def test_run_writes_a_report_with_the_runs_own_numbers(tiny_run):
     md = (tiny_run / "report.md").read_text()
     ev = json.loads((tiny_run / "evaluation.json").read_text())
@@ -154,6 +155,7 @@ def test_html_report_is_self_contained(tiny_run):
     assert "<table>" in page and "<script" not in page
 
 
+@pytest.mark.e2e
 def test_report_command_redraws_from_the_run_directory(tiny_run, capsys):
     (tiny_run / "report.html").unlink()
     (tiny_run / "figures" / "manifold.png").unlink()

@@ -85,6 +85,7 @@ def uninterrupted(tmp_path_factory) -> Path:
     return root / "full"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT", "SIGTERM"])
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted, how):
     run = tmp_path / "killed"
@@ -137,6 +138,7 @@ def test_resume_can_extend_but_not_cut_short_and_takes_no_other_options(tmp_path
     assert "not a run directory" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_run_resume_finishes_the_main_job(tmp_path, capsys):
     _train_tiny(tmp_path, "r")
     assert (
@@ -297,6 +299,7 @@ def test_resume_before_the_first_epoch_ended_starts_over(tmp_path, capsys):
     assert trainer.epoch == 2 and len(_metrics(run.path)) == 2
 
 
+@pytest.mark.e2e
 def test_a_resume_that_trains_clears_what_described_the_old_model(tmp_path, capsys):
     assert (
         main(

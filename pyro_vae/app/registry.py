@@ -83,23 +83,24 @@ def is_import_path(name: str) -> bool:
 
 # ---------------------------------------------------------------------- finding classes
 @contextlib.contextmanager
-def _imports_outside(untrusted: Path | None) -> Iterator[None]:
-    """While active, ``sys.path`` holds no entry inside ``untrusted`` (nor the current
-    directory, when that lies inside it): nothing can be imported from there."""
-    if untrusted is None:
-        yield
-        return
-    root = untrusted.resolve()
+def _import_scope(untrusted: Path | None) -> Iterator[None]:
+    """While active, the current directory is on ``sys.path`` (as ``python -m`` has it, and as
+    tools that take ``module:Class`` arguments do), and no entry inside ``untrusted`` is: nothing
+    can be imported from there, even with the current directory inside it."""
     saved = list(sys.path)
+    entries = saved if ("" in saved or os.getcwd() in saved) else [os.getcwd(), *saved]
+    if untrusted is not None:
+        root = untrusted.resolve()
 
-    def inside(entry: str) -> bool:
-        try:
-            path = Path(entry or os.getcwd()).resolve()
-        except OSError:
-            return False
-        return path == root or root in path.parents
+        def inside(entry: str) -> bool:
+            try:
+                path = Path(entry or os.getcwd()).resolve()
+            except OSError:
+                return False
+            return path == root or root in path.parents
 
-    sys.path[:] = [entry for entry in saved if not inside(entry)]
+        entries = [entry for entry in entries if not inside(entry)]
+    sys.path[:] = entries
     importlib.invalidate_caches()
     try:
         yield
@@ -141,7 +142,7 @@ def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:
             "(letters, digits and underscores)"
         )
     module_name, qualname = name.split(":")
-    with _imports_outside(untrusted):
+    with _import_scope(untrusted):
         loaded = sys.modules.get(module_name)
         if loaded is not None and _module_file_inside(loaded, untrusted):
             raise ConfigError(
@@ -191,7 +192,7 @@ def resolve_part(kind: str, name: str, untrusted: Path | None = None) -> type[nn
     if is_import_path(name):
         obj = _import_class(kind, name, untrusted)
     else:
-        with _imports_outside(untrusted):
+        with _import_scope(untrusted):
             eps = entry_points(kind)
             if name not in eps:
                 choices = ", ".join(part_names(kind))

@@ -1,0 +1,171 @@
+"""What the experiment scripts share: one parent parser for the options they all repeat, the
+configuration of one of their runs, and "reuse this run's evaluation or compute it".
+
+Each script builds its parser on the parent, naming the shared options it takes with its own
+defaults (as torchvision's reference scripts reuse ``get_args_parser(add_help=False)``)::
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\\n\\n")[0],
+        parents=[get_args_parser(runs_dir="runs/sweep", dataset="digits", epochs=300)],
+    )
+    parser.add_argument("--lrs", ...)  # then the script's own options
+
+Scripts run as ``python experiments/NAME.py``, so this directory is on ``sys.path`` and
+``from common import ...`` finds this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from pyro_vae import (
+    DATASETS,
+    VAE,
+    ImageDataset,
+    MarginalEstimate,
+    RunConfig,
+    RunDirectory,
+    load_checkpoint,
+    resolve,
+)
+from pyro_vae.app.evaluate import evaluate, save_evaluation
+from pyro_vae.app.options import nonnegative_int, positive_int
+from pyro_vae.infer.training import DEFAULT_EPOCHS
+
+_DATA_SET_EPOCHS = ", ".join(f"{name} {epochs}" for name, epochs in DEFAULT_EPOCHS.items())
+
+SHARED_OPTIONS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "dataset": ("--dataset", dict(choices=sorted(DATASETS), help="data set"), "%(default)s"),
+    "epochs": (
+        "--epochs",
+        dict(type=positive_int, help="training epochs of every model"),
+        f"the data set's: {_DATA_SET_EPOCHS}",
+    ),
+    "num_samples": (
+        "--num-samples",
+        dict(type=positive_int, metavar="K", help="importance samples per image for log p(x)"),
+        "%(default)s",
+    ),
+    "latents": (
+        "--latents",
+        dict(type=positive_int, nargs="+", metavar="K", help="latent sizes, one model each"),
+        "%(default)s",
+    ),
+    "seed": ("--seed", dict(type=nonnegative_int, help="random seed"), "%(default)s"),
+    "device": (
+        "--device",
+        dict(help="auto (CUDA when present), cpu, cuda or cuda:N"),
+        "%(default)s",
+    ),
+    "runs_dir": (
+        "--runs-dir",
+        dict(metavar="DIR", help="where the run directories and results go"),
+        "%(default)s",
+    ),
+    "quiet": ("--quiet", dict(action="store_true", help="no progress bars"), ""),
+}
+"""The options several scripts take, by destination: the flag, its argparse settings and what
+the help says of a default of ``None`` (a parser lists them in this order)."""
+
+PER_SCRIPT = ("dataset", "epochs", "num_samples", "latents", "seed")
+"""The shared options a script takes only by naming them with their default."""
+
+
+def get_args_parser(
+    add_help: bool = False,
+    *,
+    runs_dir: str | None = None,
+    device: str = "auto",
+    default_help: Mapping[str, str] | None = None,
+    **defaults: Any,
+) -> argparse.ArgumentParser:
+    """A parser with the shared options, for use as a parent parser: ``--device`` (default
+    ``device``); with ``runs_dir`` (a script that trains runs) ``--runs-dir`` with that default
+    and ``--quiet``; and the options named in ``defaults`` by destination (``dataset``,
+    ``epochs``, ``num_samples``, ``latents``, ``seed``), each with the given default.
+    ``default_help`` words what a default means where its value alone does not say
+    (``{"dataset": "mnist if found, else fashion-mnist"}``)."""
+    unknown = sorted(set(defaults) - set(PER_SCRIPT))
+    if unknown:
+        raise TypeError(f"no shared option {', '.join(unknown)}; one of {', '.join(PER_SCRIPT)}")
+    chosen = {**defaults, "device": device}
+    if runs_dir is not None:
+        chosen.update(runs_dir=runs_dir, quiet=False)
+    default_help = dict(default_help or {})
+    parser = argparse.ArgumentParser(add_help=add_help)
+    for dest, (flag, settings, none_help) in SHARED_OPTIONS.items():
+        if dest not in chosen:
+            continue
+        default = chosen[dest]
+        settings = dict(settings)
+        words = default_help.get(dest, none_help if default is None else "%(default)s")
+        if settings.get("action") != "store_true":
+            settings["help"] += f" (default: {words})"
+        parser.add_argument(flag, dest=dest, default=default, **settings)
+    return parser
+
+
+def run_config(
+    args: argparse.Namespace,
+    dataset: str | None = None,
+    *,
+    model: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The configuration of one of a script's runs: the data set (``args.dataset`` unless given),
+    the training options of the command line (``--epochs``, ``--seed``, ``--device``, those the
+    script takes), then the script's settings for this run, section by section. Returned
+    resolved: validated, with the epochs and the pixel scheme filled in."""
+    cfg = RunConfig()
+    cfg.data = dataclasses.replace(cfg.data, dataset=dataset or args.dataset, **(data or {}))
+    given = {k: getattr(args, k) for k in ("epochs", "seed", "device") if hasattr(args, k)}
+    cfg.train = dataclasses.replace(cfg.train, **{**given, **(train or {})})
+    cfg.model = dataclasses.replace(cfg.model, **(model or {}))
+    return resolve(cfg)
+
+
+def evaluation(
+    run: RunDirectory,
+    vae: VAE,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    num_samples: int,
+    split: str = "test",
+    seed: int = 0,
+    progress: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], MarginalEstimate]:
+    """The run's importance-sampled log p(x) of ``split`` with ``num_samples`` samples per image:
+    read back from ``evaluation[_SPLIT].json`` and its per-image points when they hold exactly
+    this (data set, pixels, split, K and seed), otherwise computed and saved there. ``extra``
+    entries are added to the summary (and saved with a new one).
+
+    A stale evaluation cannot be read back: ``trained_run`` removes a run directory it trains
+    afresh, and continuing a run clears what was computed from its earlier model."""
+    suffix = "" if split == "test" else f"_{split}"
+    summary_file = run.file(f"evaluation{suffix}.json")
+    points_file = run.file(f"evaluation{suffix}_points.pt")
+    wanted = {
+        "dataset": dataset.name,
+        "pixels": cfg.data.pixels,
+        "split": split,
+        "num_samples": num_samples,
+        "seed": seed,
+    }
+    if summary_file.is_file() and points_file.is_file():
+        summary = run.read_json(summary_file.name)
+        if all(summary.get(key) == value for key, value in wanted.items()):
+            points = load_checkpoint(points_file)
+            names = [f.name for f in dataclasses.fields(MarginalEstimate)]
+            return {**summary, **(extra or {})}, MarginalEstimate(**{k: points[k] for k in names})
+    device = next(vae.parameters()).device
+    summary, estimate = evaluate(
+        vae, cfg, dataset, device, num_samples, split=split, seed=seed, progress=progress
+    )
+    summary.update(extra or {})
+    save_evaluation(run, summary, estimate)
+    return summary, estimate

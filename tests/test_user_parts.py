@@ -1,0 +1,266 @@
+"""A user's own parts work everywhere a built-in one does; a run directory from someone else
+cannot make pyro-vae run its code; runs written by pyro-vae 0.1 still load and evaluate to the
+same numbers."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pyro_vae import (
+    CheckpointError,
+    ConfigError,
+    ModelConfig,
+    RunConfig,
+    build_vae,
+    eval_view,
+    load_checkpoint,
+    load_vae,
+    log_marginal,
+    part_names,
+    resolve,
+    resolve_part,
+)
+from pyro_vae.app.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parents[1]
+TINY = ["--epochs", "2", "--hidden", "16", "--latent-dim", "3", "--quiet", "--eval-particles", "2"]
+PRIOR = "user_parts:StudentTPrior"
+GUIDE = "user_parts:LaplaceGuide"
+
+
+@pytest.fixture
+def user_path(monkeypatch):
+    """The user's own module is importable (as from their project directory)."""
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    yield
+    sys.modules.pop("user_parts", None)
+
+
+def exit_code(argv: list[str]) -> int:
+    """``main``'s exit status, whether it returns it or exits with it (usage errors)."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+def env_with_path(*entries: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(str(e) for e in entries)
+    env.pop("PYRO_VAE_DATA", None)
+    env["PYRO_VAE_DATA"] = os.environ["PYRO_VAE_DATA"]
+    return env
+
+
+# ---------------------------------------------------------------------- all the way through
+@pytest.mark.e2e
+def test_user_prior_and_guide_train_resume_evaluate_draw_and_report(tmp_path, capsys, user_path):
+    kwargs = ["--prior", PRIOR, "--prior-kwargs", '{"df": 5.0}', "--guide", GUIDE]
+    common = ["--runs-dir", str(tmp_path), "--name", "mine"]
+    assert main(["train", *TINY, *common, *kwargs]) == 0
+    run = tmp_path / "mine"
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["prior"] == PRIOR and config["model"]["prior_kwargs"] == {"df": 5.0}
+    assert config["model"]["guide"] == GUIDE
+
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 3
+    assert main(["evaluate", str(run), "--num-samples", "20", "--quiet"]) == 0
+    ev = json.loads((run / "evaluation.json").read_text())
+    parts = ev["model"]["parts"]
+    assert parts["prior"]["class"] == "StudentTPrior"
+    assert parts["prior"]["import_path"] == PRIOR and parts["prior"]["kwargs"] == {"df": 5.0}
+    assert parts["prior"]["parameters"] == 1
+    assert parts["guide"]["class"] == "LaplaceGuide" and parts["guide"]["parameters"] > 0
+    assert main(["figures", str(run)]) == 0
+    assert (run / "figures" / "samples.png").is_file()
+    assert main(["report", str(run), "--no-figures"]) == 0
+    report = (run / "report.md").read_text()
+    assert "StudentTPrior" in report and "LaplaceGuide" in report and "df=5.0" in report
+    assert "normal prior" not in report and "diagonal guide" not in report
+
+    _, cfg, vae = load_vae(run)
+    assert type(vae.prior).__name__ == "StudentTPrior"
+    assert vae.prior.log_df.exp().item() != pytest.approx(5.0)  # it was learned
+
+
+@pytest.mark.e2e
+def test_main_job_baseline_names_the_users_parts(tmp_path, capsys, user_path):
+    args = ["--runs-dir", str(tmp_path), "--name", "r", "--num-samples", "20"]
+    assert main(["run", *TINY, *args, "--prior", PRIOR, "--baseline-components", "2"]) == 0
+    baseline = json.loads((tmp_path / "r" / "baseline.json").read_text())
+    assert "StudentTPrior" in baseline["vae"]["model"]
+    assert baseline["vae"]["parts"]["prior"]["import_path"] == PRIOR
+
+
+def test_a_duck_typed_part_works_and_the_python_api_takes_import_paths(user_path, digits):
+    cfg = ModelConfig(latent_dim=3, hidden=[16], prior="user_parts:DuckLaplacePrior")
+    vae = build_vae(cfg, digits.data_dim)
+    x = eval_view(digits.test, digits.levels, "static", "test")[:5]
+    est = log_marginal(vae.model, vae.guide, x, 10, seed=0)
+    assert torch.isfinite(est.log_px).all()
+
+
+def test_part_options_are_checked_against_the_constructor(user_path):
+    cfg = RunConfig()
+    cfg.model.prior, cfg.model.prior_kwargs = PRIOR, {"dof": 3}
+    with pytest.raises(ConfigError, match=r"StudentTPrior takes no option 'dof' .*df"):
+        resolve(cfg)
+    cfg.model.prior_kwargs = {"latent_dim": 3}
+    with pytest.raises(ConfigError, match="may not set latent_dim"):
+        resolve(cfg)
+    cfg.model.prior_kwargs = {"df": "three"}
+    with pytest.raises(ConfigError, match="StudentTPrior"):
+        resolve(cfg)
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("no_such_module_xyz:Prior", "module 'no_such_module_xyz' cannot be imported.*PYTHONPATH"),
+        ("user_parts:Missing", "user_parts has no 'Missing'"),
+        ("user_parts:not_a_class", "must be a class derived from torch.nn.Module"),
+        ("collections:OrderedDict", "must be a class derived from torch.nn.Module"),
+        ("user_parts:LaplaceGuide", "LaplaceGuide is a guide, not a prior"),
+        ("pyro_vae.model.parts:Prior", "is abstract"),
+        ("user parts:X", "an import path has the form"),
+        ("cauchy", "prior 'cauchy' is not one of: learned, mog, normal, vamp"),
+    ],
+)
+def test_bad_part_names_are_clear_errors(user_path, name, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_part("prior", name)
+
+
+# ---------------------------------------------------------------------- entry points
+@pytest.mark.e2e
+def test_installed_packages_publish_parts_under_an_entry_point_group(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    dist_info = site / "userparts-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: userparts\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[pyro_vae.parts]\nprior.student-t = user_parts:StudentTPrior\n"
+        "guide.laplace = user_parts:LaplaceGuide\n"
+    )
+    shutil.copy(FIXTURES / "user_parts.py", site / "user_parts.py")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        assert "student-t" in part_names("prior") and "laplace" in part_names("guide")
+        assert resolve_part("prior", "student-t").__name__ == "StudentTPrior"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pyro_vae", "train", "--help"],
+            capture_output=True,
+            text=True,
+            env=env_with_path(site),
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0 and "student-t" in proc.stdout and "laplace" in proc.stdout
+    finally:
+        sys.modules.pop("user_parts", None)
+
+
+# ---------------------------------------------------------------------- safety
+def _tiny_run(runs: Path, name: str = "r") -> Path:
+    assert main(["train", *TINY, "--epochs", "1", "--runs-dir", str(runs), "--name", name]) == 0
+    return runs / name
+
+
+def _rewrite_config(run: Path, **model) -> None:
+    config = json.loads((run / "config.json").read_text())
+    config["model"].update(model)
+    (run / "config.json").write_text(json.dumps(config))
+
+
+def test_a_config_naming_a_standard_library_callable_is_refused(tmp_path, capsys):
+    run = _tiny_run(tmp_path)
+    marker = tmp_path / "popen-ran"
+    _rewrite_config(
+        run,
+        prior="subprocess:Popen",
+        prior_kwargs={"args": ["touch", str(marker)]},
+    )
+    for command in (
+        ["evaluate", str(run), "--num-samples", "5"],
+        ["figures", str(run)],
+        ["report", str(run)],
+        ["train", "--resume", str(run), "--epochs", "2", "--quiet"],
+    ):
+        assert exit_code(command) == 2
+        assert "must be a class derived from torch.nn.Module" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+@pytest.mark.e2e
+def test_a_module_planted_in_the_run_directory_is_never_imported(tmp_path):
+    run = _tiny_run(tmp_path)
+    marker = tmp_path / "planted-ran"
+    (run / "planted.py").write_text(
+        f"open({str(marker)!r}, 'w').write('imported')\n"
+        "import torch\nclass Evil(torch.nn.Module):\n    pass\n"
+    )
+    (run / "pkg").mkdir()
+    (run / "pkg" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('pkg')\n")
+    for prior in ("planted:Evil", "pkg.sub:Evil"):
+        _rewrite_config(run, prior=prior, prior_kwargs={})
+        # `python -m` puts the current directory first on sys.path: here, the run directory
+        proc = subprocess.run(
+            [sys.executable, "-m", "pyro_vae", "evaluate", ".", "--num-samples", "5"],
+            capture_output=True,
+            text=True,
+            cwd=run,
+            env=env_with_path(ROOT),
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "cannot be imported outside" in proc.stderr and "Traceback" not in proc.stderr
+        assert not marker.exists()
+
+
+def test_a_checkpoint_that_does_not_fit_names_the_parameter_and_both_shapes(tmp_path, capsys):
+    run = _tiny_run(tmp_path)
+    _rewrite_config(run, latent_dim=5)
+    with pytest.raises(CheckpointError, match=r"'encoder.net.2.weight' has shape \(6, 16\) in"):
+        load_vae(run)
+    assert main(["evaluate", str(run), "--num-samples", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "(6, 16)" in err and "(10, 16)" in err
+
+
+# ---------------------------------------------------------------------- runs of pyro-vae 0.1
+V1_RUNS = sorted(p.name for p in (FIXTURES / "v1_runs").iterdir())
+
+
+@pytest.mark.parametrize("name", V1_RUNS)
+def test_runs_written_by_version_0_1_evaluate_to_the_same_numbers(tmp_path, name, capsys):
+    run = tmp_path / name
+    shutil.copytree(FIXTURES / "v1_runs" / name, run)
+    before = json.loads((run / "evaluation.json").read_text())
+    points = load_checkpoint(run / "evaluation_points.pt")
+    assert json.loads((run / "config.json").read_text())["format"] == 1
+    assert main(["evaluate", str(run), "--num-samples", str(before["num_samples"]), "--quiet"]) == 0
+    after = json.loads((run / "evaluation.json").read_text())
+    assert after["log_px"] == before["log_px"] and after["elbo"] == before["elbo"]
+    assert torch.equal(load_checkpoint(run / "evaluation_points.pt")["log_px"], points["log_px"])
+    assert (
+        after["model"]["parts"]["prior"]["name"]
+        == json.loads((run / "config.json").read_text())["model"]["prior"]
+    )
+
+
+def test_a_version_0_1_config_becomes_part_options():
+    raw = json.loads((FIXTURES / "v1_runs" / "v1-mog-flow" / "config.json").read_text())
+    cfg = RunConfig.from_dict(raw)
+    assert cfg.model.prior_kwargs == {"components": 3}
+    assert cfg.model.guide_kwargs == {"flows": 1, "flow_type": "iaf"}
+    assert cfg.model.likelihood_kwargs == {}
+    raw = json.loads((FIXTURES / "v1_runs" / "v1-vamp-gauss" / "config.json").read_text())
+    cfg = RunConfig.from_dict(raw)
+    assert cfg.model.prior_kwargs == {"pseudo_inputs": 4}
+    assert cfg.model.likelihood_kwargs == {"min_sigma": 0.01}
