@@ -28,6 +28,10 @@ class CheckpointError(PyroVAEError):
     """A checkpoint or run directory is missing, corrupt, or refused as unsafe."""
 
 
+class RunInUseError(PyroVAEError):
+    """Another process is writing the run directory (it holds the run's lock)."""
+
+
 class TrainingDivergedError(PyroVAEError):
     """The loss became NaN or infinite during training."""
 

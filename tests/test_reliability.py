@@ -300,7 +300,18 @@ def test_resume_before_the_first_epoch_ended_starts_over(tmp_path, capsys):
 
 
 @pytest.mark.e2e
-def test_a_resume_that_trains_clears_what_described_the_old_model(tmp_path, capsys):
+def test_a_resume_that_trains_clears_what_described_the_old_model(tmp_path, capsys, monkeypatch):
+    """Derived files go once the checkpoint they describe has been replaced, never before."""
+    from pyro_vae.app import runs as runs_module
+
+    saved = []  # (file saved, whether evaluation.json still existed just before)
+    real_save = runs_module.save_checkpoint
+
+    def recording_save(path, state):
+        saved.append((Path(path).name, (tmp_path / "r" / "evaluation.json").is_file()))
+        real_save(path, state)
+
+    monkeypatch.setattr(runs_module, "save_checkpoint", recording_save)
     assert (
         main(
             [
@@ -326,9 +337,12 @@ def test_a_resume_that_trains_clears_what_described_the_old_model(tmp_path, caps
     )
     run = tmp_path / "r"
     assert (run / "evaluation.json").is_file() and (run / "report.html").is_file()
+    saved.clear()
     assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    assert saved[0] == ("checkpoint.pt", True)  # kept until the epoch-3 checkpoint existed
     for stale in ("evaluation.json", "baseline.json", "autoencoder.pt", "report.md", "figures"):
         assert not (run / stale).exists(), stale
+    assert not (run / runs_module.STALE_MARKER).exists()
     assert main(["report", str(run)]) == 0  # a report of the trained-on model still works
     assert "trained for 3 epochs" in (run / "report.md").read_text()
 

@@ -21,7 +21,7 @@ from ..data.pixels import eval_view, log_levels
 from ..infer.marginal import MarginalEstimate
 from ..model.mixtures import BernoulliMixture, GaussianMixture, Mixture
 from ..model.vae import VAE
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .registry import describe_parts, model_summary
 from .runs import RunDirectory
@@ -135,11 +135,12 @@ def compare_with_mixtures(
             estimate.log_px, mixtures[best["n_components"]], x_test
         ),
     }
-    run.write_json("baseline.json", payload)
-    save_checkpoint(
-        run.file("baseline_mixtures.pt"),
-        {"mixtures": [m.state_dict() for m in mixtures.values()], "best": best["n_components"]},
-    )
+    with run.writing():
+        run.write_json("baseline.json", payload)
+        run.save_tensors(
+            "baseline_mixtures.pt",
+            {"mixtures": [m.state_dict() for m in mixtures.values()], "best": best["n_components"]},
+        )
     return payload
 
 

@@ -1,8 +1,13 @@
-"""Crash-safe writing and code-free loading of checkpoints and run files.
+"""Crash-safe, link-safe writing and code-free loading of checkpoints and run files.
 
-* Every file is written to a temporary file in the same directory, flushed to disk, then moved
-  over the target with :func:`os.replace` (atomic on POSIX and Windows): a crash leaves either
-  the old file or the new one, never half of one.
+* Every file is written to a fresh temporary file created exclusively (``O_CREAT | O_EXCL |
+  O_NOFOLLOW``, a random name) in the target's directory, flushed to disk, then moved over the
+  target with :func:`os.replace` (atomic on POSIX): a crash leaves either the old file or the
+  new one, never half of one. A target that is a symbolic link is replaced, not written
+  through, and a planted link at any temporary name is never followed.
+* While a thread writes a run directory (:meth:`RunDirectory.writing` calls
+  :func:`confined_to`), no directory below the run's own path is followed if it is a symbolic
+  link: ``RUN/figures -> /etc`` is refused, so nothing is written outside the run.
 * Checkpoints are loaded with ``torch.load(..., weights_only=True)``: only tensors and plain
   containers are unpickled, so a checkpoint from someone else can never run code. A file that
   would need more is refused with :class:`CheckpointError`, as is a corrupt or truncated one.
@@ -10,10 +15,14 @@
 
 from __future__ import annotations
 
+import contextvars
+import errno
 import os
 import pickle
+import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,9 +32,130 @@ from ..errors import CheckpointError, first_line
 
 CHECKPOINT_FORMAT = 1
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR_FD = {os.open, os.mkdir, os.rename, os.unlink} <= os.supports_dir_fd
+"""Whether this platform works relative to directory descriptors (POSIX does)."""
+
+_CONFINED: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "pyro_vae_confined_roots", default=()
+)
+
+
+@contextmanager
+def confined_to(root: str | os.PathLike) -> Iterator[None]:
+    """Within this block (in this thread), writes below ``root`` never follow a symbolic link
+    in a directory below ``root`` (``root`` itself may be one: the user's choice)."""
+    token = _CONFINED.set((*_CONFINED.get(), os.path.abspath(root)))
+    try:
+        yield
+    finally:
+        _CONFINED.reset(token)
+
+
+def _confining_root(directory: str) -> str | None:
+    for root in reversed(_CONFINED.get()):
+        if directory == root or directory.startswith(root.rstrip(os.sep) + os.sep):
+            return root
+    return None
+
+
+def _refuse_link(where: str) -> CheckpointError:
+    return CheckpointError(
+        f"{where}: refused: it is a symbolic link (or a file), not a directory, and pyro-vae "
+        f"never writes through a link inside a run directory. Remove it (rm {where}) and run "
+        "the command again."
+    )
+
+
+def _open_directory(directory: Path) -> int:
+    """A descriptor of ``directory``, created if missing; below a confining root each component
+    is created or opened without following links."""
+    target = os.path.abspath(directory)
+    root = _confining_root(target)
+    if root is None:
+        os.makedirs(target, exist_ok=True)
+        return os.open(target, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    fd = os.open(root, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    here = root
+    try:
+        for part in Path(target).relative_to(root).parts:
+            here = os.path.join(here, part)
+            try:
+                os.mkdir(part, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                sub = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _refuse_link(here) from None
+                raise
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _create_temporary(dir_fd: int, name: str) -> tuple[int, str]:
+    """A new, empty file ``.NAME.RANDOM.tmp`` in the directory, created exclusively (never a
+    file or link that was there before)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    for _ in range(100):
+        tmp = f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o600, dir_fd=dir_fd), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", name)
+
 
 def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     path = Path(path)
+    try:
+        if _DIR_FD:
+            _atomic_write_at(path, write)
+        else:  # no *at() calls (Windows): mkstemp is exclusive there too
+            _atomic_write_by_path(path, write)
+    except OSError as exc:  # name the file meant, not a temporary one
+        raise OSError(exc.errno, exc.strerror or first_line(exc), str(path)) from exc
+
+
+def _atomic_write_at(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    dir_fd = _open_directory(path.parent)
+    try:
+        fd, tmp = _create_temporary(dir_fd, path.name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            raise
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a power cut
+        except OSError:
+            pass
+    finally:
+        os.close(dir_fd)
+
+
+def _atomic_write_by_path(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    root = _confining_root(os.path.abspath(path.parent))
+    if root is not None:
+        here = Path(root)
+        for part in Path(os.path.abspath(path.parent)).relative_to(root).parts:
+            here = here / part
+            if here.is_symlink() or (here.exists() and not here.is_dir()):
+                raise _refuse_link(str(here))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -40,6 +170,12 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write_file(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` atomically through ``write(f)``, ``f`` a binary file opened for writing
+    (a figure's ``savefig``, ``torch.save``, ...)."""
+    _atomic_write(path, write)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

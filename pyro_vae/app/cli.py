@@ -3,12 +3,14 @@
 printing in :mod:`.console`.
 
 Exit status: 0 on success, 2 for invalid arguments or configuration, 1 for other errors
-(missing data, corrupt checkpoints, divergence), 128 + signal when interrupted.
+(missing data, corrupt checkpoints, divergence, a run directory another pyro-vae process is
+writing, a file that cannot be written), 128 + signal when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..data.datasets import DATASETS, default_data_dir, locate_dataset
-from ..errors import ConfigError, PyroVAEError, TrainingInterrupted
+from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
 from ..infer.objectives import objective_name
 from ..infer.training import check_batch_size
 from .config import RunConfig
@@ -220,9 +222,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    if not args.no_figures:
-        regenerate_figures(args.run_dir, args.device)
-    md, page = write_report(args.run_dir)
+    with RunDirectory.open(args.run_dir).writing():  # figures and report from one model
+        if not args.no_figures:
+            regenerate_figures(args.run_dir, args.device)
+        md, page = write_report(args.run_dir)
     print(f"report: {page}\n        {md}")
     return 0
 
@@ -270,6 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pyro-vae: interrupted", file=sys.stderr)
         return 128 + (terminated[0] if terminated else signal.SIGINT)
+    except BrokenPipeError:  # the reader went away (`pyro-vae ... | head -1`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit's flush cannot fail again
+        return 128 + signal.SIGPIPE
+    except OSError as exc:  # a full disk, a read-only directory, a path that is in the way
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"pyro-vae: error: {where}{exc.strerror or first_line(exc)}. Check that path (free "
+            "space, permissions, a file or link in the way), then run the command again.",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

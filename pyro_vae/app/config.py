@@ -131,6 +131,8 @@ def _upgrade_model_section(values: dict[str, Any]) -> dict[str, Any]:
         name = values.get(kind, ModelConfig.__dataclass_fields__[kind].default)
         if isinstance(name, str) and name in by_name:
             values[f"{kind}_kwargs"] = {k: legacy[k] for k in by_name[name]}
+    if values.get("guide") == "full":  # 0.1's full-covariance guide had entries of L as outputs
+        values["guide_kwargs"] = {"parameterization": "absolute"}
     return values
 
 

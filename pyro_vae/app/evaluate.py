@@ -14,7 +14,6 @@ from ..data.pixels import eval_view, log_levels
 from ..infer.marginal import MarginalEstimate, log_marginal
 from ..infer.training import resolve_device
 from ..model.vae import VAE
-from .checkpoint import save_checkpoint
 from .config import RunConfig
 from .registry import describe_parts
 from .runs import RunDirectory, load_vae
@@ -52,17 +51,18 @@ def save_evaluation(run: RunDirectory, summary: dict[str, Any], estimate: Margin
     """``evaluation.json`` and ``evaluation_points.pt`` (per-image values) for the test split;
     ``evaluation_<split>.json`` and ``evaluation_<split>_points.pt`` for another split."""
     suffix = "" if summary.get("split", "test") == "test" else f"_{summary['split']}"
-    run.write_json(f"evaluation{suffix}.json", summary)
-    save_checkpoint(
-        run.file(f"evaluation{suffix}_points.pt"),
-        {
-            "log_px": estimate.log_px,
-            "elbo": estimate.elbo,
-            "ess": estimate.ess,
-            "khat": estimate.khat,
-            "num_samples": estimate.num_samples,
-        },
-    )
+    with run.writing():
+        run.write_json(f"evaluation{suffix}.json", summary)
+        run.save_tensors(
+            f"evaluation{suffix}_points.pt",
+            {
+                "log_px": estimate.log_px,
+                "elbo": estimate.elbo,
+                "ess": estimate.ess,
+                "khat": estimate.khat,
+                "num_samples": estimate.num_samples,
+            },
+        )
 
 
 def evaluate_run(
@@ -73,10 +73,12 @@ def evaluate_run(
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """``pyro-vae evaluate``: log p(x) of a trained run, written into its directory."""
+    """``pyro-vae evaluate``: log p(x) of a trained run, written into its directory (holding
+    its lock from loading the model to writing the result)."""
     dev = resolve_device(device)
-    run, cfg, vae = load_vae(run_dir, dev)
-    dataset = load_data(cfg)
-    summary, estimate = evaluate(vae, cfg, dataset, dev, num_samples, split, seed, progress)
-    save_evaluation(run, summary, estimate)
+    with RunDirectory.open(run_dir).writing():
+        run, cfg, vae = load_vae(run_dir, dev)
+        dataset = load_data(cfg)
+        summary, estimate = evaluate(vae, cfg, dataset, dev, num_samples, split, seed, progress)
+        save_evaluation(run, summary, estimate)
     return summary

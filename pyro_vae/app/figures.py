@@ -35,7 +35,16 @@ TSNE_POINTS = 2000
 def write_figures(
     run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device: torch.device
 ) -> list[Path]:
-    """ELBO curves, test reconstructions and prior samples, from the run directory's model."""
+    """ELBO curves, test reconstructions and prior samples, from the run directory's model,
+    into ``RUN/figures/`` (a real directory: a symbolic link there is refused, never written
+    through). Holds the run's lock."""
+    with run.writing():
+        return _write_figures(run, vae, cfg, dataset, device)
+
+
+def _write_figures(
+    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device: torch.device
+) -> list[Path]:
     figures = run.figures_dir
     shape = dataset.image_shape
     paths = []
@@ -171,7 +180,8 @@ def _mixture_figure(
 
 
 def regenerate_figures(run_dir: str | Path, device: str = "cpu") -> list[Path]:
-    """Redraw a run's figures from its directory alone (no retraining)."""
-    run, cfg, vae = load_vae(run_dir, device)
-    dataset = load_data(cfg)
-    return write_figures(run, vae, cfg, dataset, torch.device(device))
+    """Redraw a run's figures from its directory alone (no retraining), holding its lock."""
+    with RunDirectory.open(run_dir).writing():
+        run, cfg, vae = load_vae(run_dir, device)
+        dataset = load_data(cfg)
+        return write_figures(run, vae, cfg, dataset, torch.device(device))

@@ -16,7 +16,7 @@ from ..infer.training import ImageData
 from ..model.autoencoder import Autoencoder
 from ..model.vae import VAE
 from .baseline import best_mixture
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .latent import choose_pairs, interpolation_paths, score_paths
 from .runs import RunDirectory
@@ -29,7 +29,14 @@ def train_run_autoencoder(
     run: RunDirectory, cfg: RunConfig, dataset: ImageDataset, device, progress: bool = False
 ) -> Autoencoder:
     """The plain autoencoder with the VAE's network shapes, on the same data and schedule;
-    saved as ``autoencoder.pt``."""
+    saved as ``autoencoder.pt`` (holding the run's lock throughout)."""
+    with run.writing():
+        return _train_run_autoencoder(run, cfg, dataset, device, progress)
+
+
+def _train_run_autoencoder(
+    run: RunDirectory, cfg: RunConfig, dataset: ImageDataset, device, progress: bool
+) -> Autoencoder:
     torch.manual_seed(cfg.train.seed)
     ae = Autoencoder(
         dataset.data_dim,
@@ -42,9 +49,8 @@ def train_run_autoencoder(
     history = train_autoencoder(
         ae, data, cfg.train.epochs, cfg.train.batch_size, cfg.train.lr, device, progress
     )
-    save_checkpoint(
-        run.file("autoencoder.pt"),
-        {"model": ae.state_dict(), "history": history, "binary": ae.binary},
+    run.save_tensors(
+        "autoencoder.pt", {"model": ae.state_dict(), "history": history, "binary": ae.binary}
     )
     return ae
 

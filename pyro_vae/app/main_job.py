@@ -4,6 +4,7 @@ autoencoder beside, draw every figure and write the report; and ``trained_run``,
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from .figures import write_figures
 from .interpolation import train_run_autoencoder
 from .registry import resolve
 from .report import write_report
-from .runs import RunDirectory, load_vae
+from .runs import RunDirectory, checkpoint_epoch, load_vae
 from .train import load_data, train
 
 
@@ -55,16 +56,17 @@ def run_main_job(
     device = resolve_device(cfg.train.device)
     check_batch_size(cfg.train.batch_size, dataset)
     run = RunDirectory.open(resume) if resume else RunDirectory.create(runs_dir, name)
-    trainer = train(cfg, run, progress=progress, dataset=dataset, resume=resume is not None)
-    vae = trainer.vae.eval()
-    evaluation, estimate = evaluate(
-        vae, cfg, dataset, device, num_samples=num_samples, progress=progress
-    )
-    save_evaluation(run, evaluation, estimate)
-    baseline = compare_with_mixtures(run, vae, cfg, dataset, estimate, baseline_components)
-    train_run_autoencoder(run, cfg, dataset, device, progress)
-    figures = write_figures(run, vae, cfg, dataset, device)
-    write_report(run.path)
+    with run.writing():  # one lock from the first epoch to the report
+        trainer = train(cfg, run, progress=progress, dataset=dataset, resume=resume is not None)
+        vae = trainer.vae.eval()
+        evaluation, estimate = evaluate(
+            vae, cfg, dataset, device, num_samples=num_samples, progress=progress
+        )
+        save_evaluation(run, evaluation, estimate)
+        baseline = compare_with_mixtures(run, vae, cfg, dataset, estimate, baseline_components)
+        train_run_autoencoder(run, cfg, dataset, device, progress)
+        figures = write_figures(run, vae, cfg, dataset, device)
+        write_report(run.path)
     return RunResult(run, cfg, trainer.history, evaluation, figures, baseline)
 
 
@@ -84,18 +86,38 @@ def trained_run(
     cfg = resolve(cfg)
     device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     path = Path(runs_dir) / name
-    if (path / "config.json").is_file() and (path / "checkpoint.pt").is_file():
+    if path.is_dir():
         run = RunDirectory(path)
-        if run.resolved_config() == cfg:
-            if int(run.load_checkpoint()["epoch"]) >= cfg.train.epochs:
-                _, _, vae = load_vae(path, device)
-                return run, vae, run.read_metrics()
-            # the same run, unfinished: continue it where it stopped
-            trainer = train(
-                cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test, resume=True
-            )
-            return run, trainer.vae.eval(), run.read_metrics()
-    shutil.rmtree(path, ignore_errors=True)  # absent, or another configuration
+        with run.writing():  # refused while another process writes it
+            if (path / "config.json").is_file() and (path / "checkpoint.pt").is_file():
+                if run.resolved_config() == cfg:
+                    if (
+                        checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
+                        >= cfg.train.epochs
+                    ):
+                        _, _, vae = load_vae(path, device)
+                        return run, vae, run.read_metrics()
+                    # the same run, unfinished: continue it where it stopped
+                    trainer = train(
+                        cfg,
+                        run,
+                        progress=progress,
+                        dataset=dataset,
+                        monitor_test=monitor_test,
+                        resume=True,
+                    )
+                    return run, trainer.vae.eval(), run.read_metrics()
+            _discard(path)  # another configuration, or no run
+    elif os.path.lexists(path):
+        os.unlink(path)  # a file or a dangling link in the way (removed, never followed)
     run = RunDirectory.create(runs_dir, name)
     trainer = train(cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test)
     return run, trainer.vae.eval(), run.read_metrics()
+
+
+def _discard(path: Path) -> None:
+    """Remove a run directory; a link to one is removed itself, its target left alone."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path)

@@ -16,14 +16,18 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
+from .checkpoint import atomic_write_file  # noqa: E402
+
 
 def _save(fig: plt.Figure, path: str | os.PathLike) -> Path:
+    """Save ``fig`` atomically (a fresh temporary file, never a fixed name or a link, then
+    ``os.replace``), in the format its suffix names (PNG when it has none)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    fmt = path.suffix[1:].lower() or None
+    try:
+        atomic_write_file(path, lambda f: fig.savefig(f, format=fmt, dpi=120, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
 import os
+import pkgutil
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -29,7 +32,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pyro
+import pyro.distributions as dist
 import torch
+from pyro.poutine.util import prune_subsample_sites
 from torch import nn
 
 from ..data.datasets import DATA_DIMS
@@ -108,6 +114,79 @@ def _import_scope(untrusted: Path | None) -> Iterator[None]:
         sys.path[:] = saved
 
 
+def _inside(path: str | None, untrusted: Path) -> bool:
+    if not path:
+        return False
+    try:
+        resolved = Path(path).resolve()
+    except OSError:
+        return False
+    root = untrusted.resolve()
+    return resolved == root or root in resolved.parents
+
+
+def _search_locations(spec: Any) -> list[str]:
+    locations = spec.submodule_search_locations
+    if locations is None:
+        return []
+    try:
+        return list(locations)
+    except KeyError:  # a namespace package's path, found before its parent was imported
+        return list(getattr(locations, "_path", []))
+
+
+def _spec_inside(spec: Any, untrusted: Path) -> bool:
+    locations = [spec.origin, *_search_locations(spec)]
+    return any(_inside(str(loc), untrusted) for loc in locations if loc)
+
+
+def _find_child_spec(fullname: str, search: list[str]) -> Any:
+    """The spec of ``fullname`` in the directories ``search`` (its parent package's path), found
+    by each directory's own finder without importing the parent (a namespace package's
+    portions are gathered as the import system would)."""
+    portions: list[str] = []
+    for entry in search:
+        finder = pkgutil.get_importer(entry)
+        spec = finder.find_spec(fullname) if finder is not None else None
+        if spec is None:
+            continue
+        if spec.loader is not None:
+            return spec
+        portions += _search_locations(spec)
+    if not portions:
+        return None
+    spec = importlib.machinery.ModuleSpec(fullname, None, is_package=True)
+    spec.submodule_search_locations = portions
+    return spec
+
+
+def _check_location(module_name: str, untrusted: Path | None) -> None:
+    """Find where ``module_name`` and each package above it would be imported from, without
+    executing any of them, and refuse a module that would come from inside ``untrusted``
+    (reached, say, as ``runs.theirs.evil`` from the run directory's parent)."""
+    if untrusted is None:
+        return
+    parts = module_name.split(".")
+    search: list[str] | None = None
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            spec = getattr(loaded, "__spec__", None)
+        elif i == 0:
+            spec = importlib.util.find_spec(name)  # a top-level name: nothing is executed
+        else:
+            spec = _find_child_spec(name, search or [])
+        if spec is None:
+            return  # not found: the import fails with its own message
+        if _spec_inside(spec, untrusted):
+            raise ConfigError(
+                f"module {module_name!r} would be imported from inside the run directory "
+                f"{untrusted}; a run's configuration may not name code inside the run."
+            )
+        search = _search_locations(spec)
+
+
 def _module_file_inside(module: Any, untrusted: Path | None) -> bool:
     if untrusted is None:
         return False
@@ -142,7 +221,13 @@ def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:
             "(letters, digits and underscores)"
         )
     module_name, qualname = name.split(":")
+    if any(part.startswith("__") for part in name.replace(":", ".").split(".")):
+        raise ConfigError(f"{kind} {name!r}: refused: dunder names (__main__ ...) are not parts")
     with _import_scope(untrusted):
+        try:
+            _check_location(module_name, untrusted)
+        except ConfigError as exc:
+            raise ConfigError(f"{kind} {name!r}: {exc}") from None
         loaded = sys.modules.get(module_name)
         if loaded is not None and _module_file_inside(loaded, untrusted):
             raise ConfigError(
@@ -231,17 +316,26 @@ def call_arguments(
 ) -> dict[str, Any]:
     """The keyword arguments the library passes to ``cls``: the context entries its
     ``__init__`` names (all, if it takes ``**kwargs``), then the user's."""
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
+    if cls.__init__ is nn.Module.__init__:  # no __init__ of its own: it takes nothing
         params = {}
+    else:
+        try:
+            params = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            params = {}
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
     named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    fixed = sorted(set(user_kwargs) & set(FIXED_CONTEXT))
+    fixed = sorted(set(user_kwargs) & set(FIXED_CONTEXT) & set(context))
     if fixed:
+        how = {
+            "latent_dim": "set it with --latent-dim",
+            "data_dim": "it is the data set's dimension",
+            "pixels": "set it with --pixels",
+            "out_dim": "it is the data dimension times the likelihood's param_dim",
+        }
         raise ConfigError(
-            f"{kind}-kwargs may not set {', '.join(fixed)}: the library passes it to every part "
-            "(use --latent-dim, or the data set's dimension)"
+            f"--{kind}-kwargs may not set {fixed[0]}: the library passes it to every part "
+            f"that takes it ({how[fixed[0]]})"
         )
     unknown = sorted(set(user_kwargs) - named) if not var_kw else []
     if unknown:
@@ -267,7 +361,7 @@ def call_arguments(
     return args
 
 
-class _NotOnMeta(Exception):
+class NotOnMeta(Exception):
     """A part that cannot be built on the meta device (it reads a value while constructed)."""
 
 
@@ -283,9 +377,9 @@ def build_part(
     args = call_arguments(kind, cls, user_kwargs, context)
     try:
         part = cls(**args)
-    except (TypeError, ValueError, RuntimeError, AssertionError, KeyError) as exc:
+    except Exception as exc:  # the user's constructor may raise anything
         if "meta" in str(exc) and torch.empty(0).device.type == "meta":
-            raise _NotOnMeta from exc
+            raise NotOnMeta from exc
         raise ConfigError(
             f"{kind} {cls.__qualname__}({_kwargs_text(user_kwargs)}) could not be built: "
             f"{first_line(exc)}"
@@ -329,9 +423,10 @@ def build_vae(
         )
     if pixels not in PIXELS_FOR[kind]:
         raise ConfigError(_pixels_message(cfg.likelihood, kind, pixels))
-    k = param_dim(likelihood)
-    if not isinstance(k, int) or k < 1:
-        raise ConfigError(f"likelihood {type(likelihood).__qualname__}: param_dim must be >= 1")
+    try:
+        k = param_dim(likelihood)
+    except ValueError as exc:
+        raise ConfigError(f"likelihood {type(likelihood).__qualname__}: {exc}") from None
     prior = build_part("prior", *cfg.part("prior"), context, untrusted)
     guide = build_part("guide", *cfg.part("guide"), context, untrusted)
     decoder = build_part(
@@ -375,10 +470,71 @@ def resolve(
     try:
         with torch.device("meta"):
             vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
-    except _NotOnMeta:
-        vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+    except NotOnMeta:
+        vae = None
+    if vae is None or count_parameters(vae) <= CONTRACT_CHECK_PARAMETERS:
+        with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched
+            vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+            check_contract(vae, data_dim, cfg.data.pixels)
     check_vae(vae, cfg)
     return cfg
+
+
+CONTRACT_CHECK_PARAMETERS = 50_000_000
+"""Models up to this size are built once for real while a configuration is resolved, and their
+parts run on a tiny batch (:func:`check_contract`); larger ones are only built on ``meta``."""
+
+
+def check_contract(vae: VAE, data_dim: int, pixels: str) -> None:
+    """Run the model and guide once on two made-up observations and check what the parts
+    return against their contract (distributions of the right shapes; a reparameterized guide),
+    so that a part that breaks it is a clear error before anything is trained or written."""
+    value = 0.5 if pixels in ("grey", "dequantized") else 0.0
+    x = torch.full((2, data_dim), value)
+    k = vae.latent_dim
+    try:
+        with torch.no_grad(), pyro.validation_enabled(False), pyro.poutine.block():
+            q = vae.encoder(x)
+            _expect(isinstance(q, dist.Distribution), "the guide must return a distribution")
+            _expect(
+                tuple(q.batch_shape) == (2,) and tuple(q.event_shape) == (k,),
+                f"the guide's q(z|x) for 2 images must have batch shape (2,) and event shape "
+                f"({k},), not {tuple(q.batch_shape)} and {tuple(q.event_shape)} (.to_event(1)?)",
+            )
+            _expect(q.has_rsample, "the guide's distribution must be reparameterized (rsample)")
+            guide_trace = pyro.poutine.trace(vae.guide).get_trace(x)
+            model_trace = pyro.poutine.trace(
+                pyro.poutine.replay(vae.model, trace=guide_trace)
+            ).get_trace(x)
+            model_trace = prune_subsample_sites(model_trace)
+            for name, site in model_trace.nodes.items():
+                if site["type"] != "sample":
+                    continue
+                fn = site["fn"]
+                shape = tuple(fn.batch_shape)
+                _expect(
+                    shape == (2,),
+                    f"the model's site {name!r} has batch shape {shape}, not "
+                    "(2,) for 2 images: its distribution needs .to_event(1)",
+                )
+            z = model_trace.nodes["z"]["value"]
+            _expect(tuple(z.shape) == (2, k), f"z has shape {tuple(z.shape)}, not (2, {k})")
+            px = model_trace.nodes["x"]["fn"]
+            _expect(
+                tuple(px.event_shape) == (data_dim,),
+                f"the likelihood's event shape is {tuple(px.event_shape)}, not ({data_dim},)",
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:  # a part that fails when it runs
+        raise ConfigError(
+            f"the model's parts fail on a test batch: {type(exc).__name__}: {first_line(exc)}"
+        ) from exc
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"a part breaks its contract: {message}")
 
 
 def check_vae(vae: VAE, cfg: RunConfig) -> None:
@@ -386,8 +542,9 @@ def check_vae(vae: VAE, cfg: RunConfig) -> None:
     if uses_guide(vae.prior) and not density_everywhere(vae.encoder):
         raise ConfigError(
             f"--prior {cfg.model.prior} evaluates q(z|u) at any z; the guide "
-            f"{type(vae.encoder).__qualname__} has no density there (planar flows are not "
-            'invertible: use --guide-kwargs \'{"flow_type": "iaf"}\')'
+            f"{type(vae.encoder).__qualname__} has no density there (density_everywhere is "
+            "false; planar flows are not invertible: with --guide flow use "
+            '--guide-kwargs \'{"flow_type": "iaf"}\')'
         )
 
 
@@ -470,9 +627,12 @@ def generative_parameters(vae: VAE) -> int:
 
 
 # ---------------------------------------------------------------------- loading weights
-def load_model_state(vae: nn.Module, state: Any, where: str | os.PathLike) -> None:
+def load_model_state(
+    vae: nn.Module, state: Any, where: str | os.PathLike, check_only: bool = False
+) -> None:
     """``vae.load_state_dict(state)``, refusing a state that does not fit with the first
-    mismatching parameter and both shapes."""
+    mismatching parameter and both shapes (``check_only``: only that, e.g. for a model built
+    on the ``meta`` device before allocating the real one)."""
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{where}: the model's weights are missing or not a mapping")
     expected = vae.state_dict()
@@ -497,6 +657,8 @@ def load_model_state(vae: nn.Module, state: Any, where: str | os.PathLike) -> No
             f"{where}: does not match config.json: the checkpoint has parameter {extra[0]!r} "
             "that the model built from config.json lacks"
         )
+    if check_only:
+        return
     try:
         vae.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as exc:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import CheckpointError, first_line
 from ..infer.objectives import objective_name
-from .checkpoint import atomic_write_text
 from .registry import describe_parts, model_summary
 from .runs import RunDirectory, load_vae
 
@@ -33,7 +33,33 @@ class Block:
 
 def _read_json(run: RunDirectory, name: str) -> dict[str, Any] | None:
     path = run.file(name)
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({first_line(exc)}); {_REDO}") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: not a JSON object; {_REDO}")
+    return value
+
+
+_REDO = (
+    "delete it and recompute it (pyro-vae evaluate RUN for evaluation.json, pyro-vae run "
+    "--resume RUN for the others)"
+)
+
+
+def build_report(run_dir: str | Path) -> list[Block]:
+    """The report's blocks; a malformed result file is a clear error, not a traceback."""
+    try:
+        return _build_report(run_dir)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{run_dir}: a result file (evaluation.json, baseline.json, interpolation.json or "
+            f"metrics.jsonl) is malformed ({type(exc).__name__}: {first_line(exc)}); delete "
+            "the one at fault and recompute it"
+        ) from exc
 
 
 def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
@@ -45,7 +71,7 @@ def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
     return f"{word} than {other} by {abs(d):.2f} ± {se:.2f} nats per image"
 
 
-def build_report(run_dir: str | Path) -> list[Block]:
+def _build_report(run_dir: str | Path) -> list[Block]:
     run, cfg, vae = load_vae(run_dir)
     description = describe_parts(vae, cfg.model)
     metrics = run.read_metrics()
@@ -54,12 +80,15 @@ def build_report(run_dir: str | Path) -> list[Block]:
     interp = _read_json(run, "interpolation.json")
     d, t = cfg.data, cfg.train
     objective = objective_name(t.elbo, t.particles, t.beta, t.kl_warmup)
+    # the checkpoint's epochs, not the target: a run stopped early says so
+    done = run.load_checkpoint().get("epoch")
+    epochs = f"{done} epochs" if done == t.epochs else f"{done} of {t.epochs} epochs"
     blocks = [
         Block("h1", f"pyro-vae run: {run.path.name}"),
         Block(
             "p",
             f"A {model_summary(description)} on `{d.dataset}` ({d.pixels} pixels), "
-            f"{description['parameters']:,} parameters; trained for {t.epochs} epochs on the "
+            f"{description['parameters']:,} parameters; trained for {epochs} on the "
             f"{objective} with Adam "
             f"(lr {t.lr:g}, batch {t.batch_size}, seed {t.seed}). Report written "
             f"{time.strftime('%Y-%m-%d %H:%M')}. Log-likelihoods are in nats per image; higher "
@@ -184,7 +213,9 @@ def _parts_table(description: dict[str, Any]) -> Block:
                 f"{part['parameters']:,}",
             ]
         )
-    return Block("table", header=["part", "name", "class", "options", "parameters"], items=rows)
+    return Block(
+        "table", header=["part", "name", "import path", "options", "parameters"], items=rows
+    )
 
 
 def _config_table(cfg) -> Block:
@@ -377,10 +408,10 @@ def render_html(blocks: list[Block], base_dir: Path) -> str:
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into the run directory."""
+    """Write ``report.md`` and ``report.html`` into the run directory (holding its lock)."""
     run = RunDirectory.open(run_dir)
-    blocks = build_report(run.path)
-    md, page = run.file("report.md"), run.file("report.html")
-    atomic_write_text(md, render_markdown(blocks))
-    atomic_write_text(page, render_html(blocks, run.path))
+    with run.writing():
+        blocks = build_report(run.path)
+        md = run.write_text("report.md", render_markdown(blocks))
+        page = run.write_text("report.html", render_html(blocks, run.path))
     return md, page

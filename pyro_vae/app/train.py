@@ -3,7 +3,6 @@ atomic checkpoint after every epoch, or continue a run from its last completed e
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from ..errors import CheckpointError, ConfigError, TrainingInterrupted, first_li
 from ..infer.training import EpochRecord, Trainer, check_batch_size
 from .config import RunConfig
 from .registry import build_vae, load_model_state, resolve
-from .runs import RunDirectory, checkpoint_data_dim
+from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
@@ -35,8 +34,24 @@ def train(
 
     With ``resume``, continue from the run's checkpoint (model, optimizer, RNG state and
     history after its last completed epoch) up to ``cfg.train.epochs``: on CPU the result is the
-    one an uninterrupted run with the same seed would have reached.
+    one an uninterrupted run with the same seed would have reached. What was derived from the
+    model (evaluations, figures, the report) stays until the first new epoch's checkpoint
+    replaces the one it describes (:meth:`RunDirectory.save_checkpoint`).
+
+    Holds the run's lock throughout: a second process writing the run is refused.
     """
+    with run.writing():
+        return _train(cfg, run, progress, dataset, monitor_test, resume)
+
+
+def _train(
+    cfg: RunConfig,
+    run: RunDirectory,
+    progress: bool,
+    dataset: ImageDataset | None,
+    monitor_test: bool,
+    resume: bool,
+) -> Trainer:
     dataset = dataset if dataset is not None else load_data(cfg)
     untrusted = run.path if resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
@@ -54,7 +69,7 @@ def train(
                 f"not {dataset.data_dim}"
             )
         load_model_state(vae, state.get("model"), run.checkpoint_path)
-        if int(state["epoch"]) > cfg.train.epochs:
+        if checkpoint_epoch(state, run.checkpoint_path) > cfg.train.epochs:
             raise ConfigError(
                 f"{run.path} has already trained {state['epoch']} epochs, more than "
                 f"{cfg.train.epochs}"
@@ -62,7 +77,7 @@ def train(
     run.write_config(cfg)
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
-        run.save_checkpoint(trainer.state_dict())
+        run.save_checkpoint(trainer.state_dict())  # then removes what described the old one
         run.write_metrics([asdict(r) for r in trainer.history])
 
     x_test = None
@@ -86,8 +101,6 @@ def train(
             ) from exc
         # the metrics file may lag the checkpoint by the epoch a crash interrupted
         run.write_metrics([asdict(r) for r in trainer.history])
-        if trainer.epoch < cfg.train.epochs:
-            clear_derived_outputs(run)  # they describe the model before these epochs
     try:
         trainer.fit()
     except KeyboardInterrupt:
@@ -98,36 +111,17 @@ def train(
     return trainer
 
 
-DERIVED_OUTPUTS = (
-    "evaluation.json",
-    "evaluation_points.pt",
-    "baseline.json",
-    "baseline_mixtures.pt",
-    "interpolation.json",
-    "autoencoder.pt",
-    "report.md",
-    "report.html",
-)
-"""Files computed from a trained model; a resume that trains further makes them stale."""
-
-
-def clear_derived_outputs(run: RunDirectory) -> None:
-    """Remove what describes an earlier state of the model (evaluations, baselines, the
-    autoencoder trained alongside, figures, the report)."""
-    for name in DERIVED_OUTPUTS:
-        run.file(name).unlink(missing_ok=True)
-    for path in run.path.glob("evaluation_*.json"):
-        path.unlink()
-    shutil.rmtree(run.figures_dir, ignore_errors=True)
-
-
 def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
     """The configuration of the run in ``run_dir``, with ``epochs`` (when given) as its new
     target: a run can be continued beyond its first target, never cut short."""
     run = RunDirectory.open(run_dir)
     cfg = run.resolved_config()
     if epochs is not None:
-        done = int(run.load_checkpoint()["epoch"]) if run.checkpoint_path.is_file() else 0
+        done = (
+            checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
+            if run.checkpoint_path.is_file()
+            else 0
+        )
         if epochs < done:
             raise ConfigError(
                 f"{run_dir} has already trained {done} epochs; --epochs {epochs} would cut it short"

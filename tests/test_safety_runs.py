@@ -1,0 +1,344 @@
+"""Writing a run directory is safe: no write outside it through a planted link, no derived file
+lost while it still describes the checkpoint, no run directory shared by two processes."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pyro_vae import RunDirectory, load_checkpoint
+from pyro_vae.app import runs as runs_module
+from pyro_vae.app.cli import main
+from pyro_vae.errors import ConfigError, RunInUseError
+
+TINY = ["--epochs", "2", "--hidden", "16", "--latent-dim", "3", "--quiet"]
+IN_USE = "is in use: another pyro-vae process is writing it"
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pyro_vae.app.cli", *args]
+
+
+def _train_tiny(root: Path, name: str = "r", *extra: str) -> Path:
+    assert main(["train", *TINY, *extra, "--runs-dir", str(root), "--name", name]) == 0
+    return root / name
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    return _train_tiny(tmp_path / "runs")
+
+
+def _hold_lock(run: Path) -> int:
+    """Lock ``run`` as another writer would (a descriptor of its own: flock conflicts)."""
+    fd = os.open(run / ".lock", os.O_RDONLY | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+# --------------------------------------------------------------------------- links
+
+
+def test_a_planted_link_at_a_temporary_or_final_name_is_never_written_through(
+    tmp_path, run_dir, capsys
+):
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    figures = run_dir / "figures"
+    figures.mkdir()
+    # the fixed temporary name the figure writer used, pointing at a file and at nothing
+    (figures / ".samples.tmp.png").symlink_to(victim)
+    (figures / ".reconstructions.tmp.png").symlink_to(tmp_path / "created-through-a-link")
+    # final targets that are links: replaced, not written through
+    (figures / "manifold.png").symlink_to(victim)
+    (run_dir / "evaluation.json").symlink_to(victim)
+    assert main(["figures", str(run_dir)]) == 0
+    assert main(["evaluate", str(run_dir), "--num-samples", "5", "--quiet"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert victim.read_bytes() == b"precious"
+    assert not os.path.lexists(tmp_path / "created-through-a-link")
+    for name in ("figures/manifold.png", "figures/samples.png", "evaluation.json"):
+        assert not (run_dir / name).is_symlink() and (run_dir / name).stat().st_size > 0, name
+    debris = [p.name for p in [*run_dir.iterdir(), *figures.iterdir()] if p.name.endswith(".tmp")]
+    assert debris == []
+
+
+def test_a_symlinked_figures_directory_is_refused_never_written_through(tmp_path, run_dir, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("keep")
+    (run_dir / "figures").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["figures", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "symbolic link" in err and f"rm {run_dir / 'figures'}" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.txt"]
+
+    # a resume that trains removes what described the old model: the link, never its target
+    (run_dir / "report.md").write_text("# the old model\n")
+    assert main(["train", "--resume", str(run_dir), "--epochs", "3", "--quiet"]) == 0
+    assert not os.path.lexists(run_dir / "figures") and not (run_dir / "report.md").exists()
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.txt"]
+
+
+def test_a_planted_link_at_the_lock_file_is_refused(tmp_path, run_dir, capsys):
+    target = tmp_path / "created-through-the-lock"
+    (run_dir / ".lock").unlink(missing_ok=True)
+    (run_dir / ".lock").symlink_to(target)
+    assert main(["figures", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "symbolic link" in err and "Traceback" not in err
+    assert not os.path.lexists(target)
+
+
+def test_a_file_that_cannot_be_written_is_an_error_not_a_traceback(run_dir, capsys):
+    (run_dir / "report.md").mkdir()  # in the way of the report
+    assert main(["report", str(run_dir), "--no-figures"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "report.md" in err and "run the command again" in err
+
+
+# ------------------------------------------------------------------- one writer per run
+
+
+def test_two_simultaneous_creations_of_one_name_exactly_one_wins(tmp_path):
+    for trial in range(40):
+        barrier = threading.Barrier(4)
+        outcomes: list[object] = []
+
+        def create(trial=trial, barrier=barrier, outcomes=outcomes):
+            barrier.wait()
+            try:
+                outcomes.append(RunDirectory.create(tmp_path, f"same-{trial}"))
+            except ConfigError as exc:
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=create) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [o for o in outcomes if isinstance(o, RunDirectory)]
+        assert len(winners) == 1, trial
+        losers = [o for o in outcomes if isinstance(o, ConfigError)]
+        assert len(losers) == 3 and "already holds a run" in str(losers[0])
+
+
+def test_simultaneous_default_names_are_all_distinct(tmp_path):
+    barrier = threading.Barrier(6)
+    paths: list[Path] = []
+
+    def create():
+        barrier.wait()
+        paths.append(RunDirectory.create(tmp_path).path)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(paths)) == 6 and all(p.is_dir() for p in paths)
+
+
+def test_a_second_writer_on_a_locked_run_is_refused(run_dir, capsys):
+    fd = _hold_lock(run_dir)
+    try:
+        before = (run_dir / "checkpoint.pt").read_bytes()
+        for argv in (
+            ["train", "--resume", str(run_dir), "--epochs", "3", "--quiet"],
+            ["figures", str(run_dir)],
+            ["report", str(run_dir)],
+            ["evaluate", str(run_dir), "--num-samples", "5", "--quiet"],
+        ):
+            assert main(argv) == 1, argv
+            err = capsys.readouterr().err
+            assert f"pyro-vae: error: {run_dir} {IN_USE}" in err, err
+            assert "run this command again" in err and "Traceback" not in err
+        assert (run_dir / "checkpoint.pt").read_bytes() == before
+        assert not (run_dir / "figures").exists() and not (run_dir / "report.md").exists()
+    finally:
+        os.close(fd)
+    assert main(["train", "--resume", str(run_dir), "--epochs", "3", "--quiet"]) == 0
+
+
+def test_the_lock_is_reentrant_and_released_on_every_way_out(run_dir):
+    run = RunDirectory.open(run_dir)
+    with pytest.raises(KeyboardInterrupt):
+        with run.writing():
+            with run.writing():  # the same thread again: fine
+                run.write_json("notes.json", {})
+            raise KeyboardInterrupt
+    os.close(_hold_lock(run_dir))  # released: another writer gets it
+    errors: list[BaseException] = []
+
+    def other_thread():
+        try:
+            with run.writing():
+                pass
+        except RunInUseError as exc:
+            errors.append(exc)
+
+    with run.writing():  # another thread of this process is another writer
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+    assert len(errors) == 1 and IN_USE in str(errors[0])
+
+
+@pytest.mark.e2e
+def test_a_lock_left_by_a_killed_process_does_not_block(run_dir):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(run_dir / '.lock')!r}, os.O_RDONLY | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunInUseError):
+            with RunDirectory.open(run_dir).writing():
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunDirectory.open(run_dir).writing():  # the lock died with its process
+        pass
+
+
+# A figure writer whose every savefig lingers, so that two of them overlap inside the window
+# between writing a figure and moving it into place (where a shared temporary name collided).
+LINGERING_FIGURES = """
+import sys, time
+import matplotlib
+matplotlib.use("Agg")
+from matplotlib.figure import Figure
+real = Figure.savefig
+def lingering(self, *args, **kwargs):
+    real(self, *args, **kwargs)
+    time.sleep(2.0)
+Figure.savefig = lingering
+from pyro_vae.app.cli import main
+sys.exit(main(["figures", sys.argv[1]]))
+"""
+
+
+@pytest.mark.e2e
+def test_two_concurrent_figures_commands_never_traceback(run_dir):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LINGERING_FIGURES, str(run_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.communicate(timeout=300)[1], p.returncode) for p in procs]
+    results = [(code, err) for err, code in results]
+    for code, err in results:
+        assert "Traceback" not in err, err
+        assert code == 0 or (code == 1 and IN_USE in err), (code, err)
+    assert sorted(code for code, _ in results) == [0, 1]  # they overlapped: one was refused
+    names = sorted(p.name for p in (run_dir / "figures").iterdir())
+    assert "samples.png" in names and not [n for n in names if n.startswith(".")]
+
+
+# ------------------------------------------------------------------- derived files
+
+
+def _plant_derived(run: Path) -> dict[str, bytes]:
+    """Files derived from the model, as ``run`` and ``report`` leave them."""
+    (run / "figures").mkdir(exist_ok=True)
+    files = {
+        "evaluation.json": b'{"log_px": -1.0}\n',
+        "evaluation_val.json": b'{"log_px": -2.0}\n',
+        "baseline.json": b"{}\n",
+        "report.md": b"# report\n",
+        "figures/samples.png": b"png",
+    }
+    for name, data in files.items():
+        (run / name).write_bytes(data)
+    return files
+
+
+@pytest.mark.parametrize("replaced", [False, True])
+def test_a_crash_between_marking_and_removing_derived_files_is_settled(run_dir, replaced):
+    """The marker records the epoch the derived files describe; the next writer keeps them
+    when that checkpoint is still on disk and removes them when a newer one replaced it."""
+    files = _plant_derived(run_dir)
+    epoch = load_checkpoint(run_dir / "checkpoint.pt")["epoch"]
+    described = epoch - 1 if replaced else epoch
+    (run_dir / runs_module.STALE_MARKER).write_text(json.dumps({"epoch": described}))
+    with RunDirectory.open(run_dir).writing():
+        pass
+    assert not (run_dir / runs_module.STALE_MARKER).exists()
+    for name, data in files.items():
+        if replaced:
+            assert not (run_dir / name).exists(), name
+        else:
+            assert (run_dir / name).read_bytes() == data, name
+    assert not (run_dir / "figures").exists() if replaced else (run_dir / "figures").is_dir()
+
+
+@pytest.mark.e2e
+def test_sigterm_during_a_resumed_epoch_keeps_what_describes_the_kept_checkpoint(tmp_path):
+    # one slow epoch (batch 2: about a thousand steps), then every derived file of `run`
+    root = tmp_path / "runs"
+    args = ["--epochs", "1", "--hidden", "16", "--latent-dim", "3", "--batch-size", "2"]
+    job = ["--quiet", "--num-samples", "20", "--baseline-components", "2"]
+    assert main(["run", *args, *job, "--runs-dir", str(root), "--name", "r"]) == 0
+    run = root / "r"
+    derived = [
+        "evaluation.json",
+        "evaluation_points.pt",
+        "baseline.json",
+        "baseline_mixtures.pt",
+        "autoencoder.pt",
+        "interpolation.json",
+        "report.md",
+        "report.html",
+        *(f"figures/{p.name}" for p in (run / "figures").iterdir()),
+    ]
+    before = {name: (run / name).read_bytes() for name in derived}
+    metrics_inode = (run / "metrics.jsonl").stat().st_ino
+    proc = subprocess.Popen(
+        _cli("train", "--resume", str(run), "--epochs", "50", "--quiet"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    # the resume rewrites metrics.jsonl just before epoch 2 starts (where the old code had
+    # already deleted the derived files); stop it part of the way into that epoch
+    start = time.time()
+    while (run / "metrics.jsonl").stat().st_ino == metrics_inode:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - start < 300, "the resume never started"
+        time.sleep(0.02)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "--resume" in err and "Traceback" not in err
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 1, "stopped after epoch 2 ended"
+    for name, data in before.items():
+        assert (run / name).read_bytes() == data, name
+    assert not (run / runs_module.STALE_MARKER).exists()
