@@ -12,7 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
-from pyro_vae import RunConfig, Trainer, build_part, build_vae, resolve
+from pyro_vae import (
+    ModelConfig,
+    RunConfig,
+    Trainer,
+    build_part,
+    build_vae,
+    log_importance_weights,
+    resolve,
+)
 from pyro_vae.model.guides import GUIDES, DiagonalGaussianGuide, FlowGuide, FullCovarianceGuide
 from pyro_vae.model.likelihoods import (
     LIKELIHOODS,
@@ -63,8 +71,11 @@ def test_diagonal_guide_density_matches_the_formula():
     assert torch.allclose(q.log_prob(z), manual, atol=1e-5)
 
 
-def test_full_covariance_guide_against_torch_multivariate_normal():
-    guide = FullCovarianceGuide(D, K, [16])
+@pytest.mark.parametrize("parameterization", ["relative", "absolute"])
+def test_full_covariance_guide_against_torch_multivariate_normal(parameterization):
+    guide = FullCovarianceGuide(D, K, [16], parameterization=parameterization)
+    with torch.no_grad():  # correlations away from the relative form's zero start
+        guide.net[-1].weight.normal_(0.0, 0.5)
     x = x_batch()
     q = guide(x)
     tril = q.scale_tril
@@ -74,6 +85,54 @@ def test_full_covariance_guide_against_torch_multivariate_normal():
     reference = torch.distributions.MultivariateNormal(q.loc, covariance_matrix=covariance)
     z = q.sample((4,))
     assert torch.allclose(q.log_prob(z), reference.log_prob(z), atol=1e-4)
+
+
+def test_relative_full_covariance_guide_starts_as_the_diagonal_guide():
+    torch.manual_seed(0)
+    full = FullCovarianceGuide(D, K, [16])
+    diagonal = DiagonalGaussianGuide(D, K, [16])
+    with torch.no_grad():  # the same network for mean and scales
+        diagonal.net[0].load_state_dict(full.net[0].state_dict())
+        diagonal.net[-1].weight.copy_(full.net[-1].weight[: 2 * K])
+        diagonal.net[-1].bias.copy_(full.net[-1].bias[: 2 * K])
+    x = x_batch()
+    q_full, q_diag = full(x), diagonal(x)
+    assert torch.all(q_full.scale_tril.tril(-1) == 0)
+    z = q_diag.sample((5,))
+    assert torch.allclose(q_full.log_prob(z), q_diag.log_prob(z), atol=1e-5)
+    row = full.off_diagonal_scale * full.net(x)[..., 2 * K :]  # then M = c * outputs, relative
+    with torch.no_grad():
+        full.net[-1].bias[2 * K :].fill_(1.0)
+    tril = full(x).scale_tril
+    sigma = tril.diagonal(dim1=-2, dim2=-1)
+    assert torch.allclose(tril[..., 1, 0], sigma[..., 1] * (row[..., 0] + 0.1), atol=1e-6)
+
+
+def test_two_layer_prior_has_both_latent_sites_in_the_data_plate():
+    vae = build_vae(
+        ModelConfig(latent_dim=K, hidden=[16], prior="two-layer", prior_kwargs={"top_dim": 2}), D
+    )
+    x = (torch.rand(B, D) < 0.5).float()
+    pyro.set_rng_seed(3)
+    guide_trace = pyro.poutine.trace(vae.guide).get_trace(x)
+    model_trace = pyro.poutine.trace(pyro.poutine.replay(vae.model, guide_trace)).get_trace(x)
+    for trace in (guide_trace, model_trace):
+        assert trace.nodes["z"]["value"].shape == (B, K)
+        assert trace.nodes["z2"]["value"].shape == (B, 2)
+        for name in ("z", "z2"):
+            assert [f.name for f in trace.nodes[name]["cond_indep_stack"]] == ["data"]
+    model_trace.compute_log_prob()
+    guide_trace.compute_log_prob()
+    expected = sum(model_trace.nodes[n]["log_prob"] for n in ("x", "z", "z2")) - sum(
+        guide_trace.nodes[n]["log_prob"] for n in ("z", "z2")
+    )
+    # the estimator's log-weights sum both latent sites: the same draws give the same weights
+    pyro.set_rng_seed(3)
+    log_w = log_importance_weights(vae.model, vae.guide, x, 1, max_plate_nesting=1)
+    assert torch.allclose(log_w[0], expected, atol=1e-5)
+    assert vae.sample(5).shape == (5, D) and vae.latent_dim == K
+    with pytest.raises(NotImplementedError, match="no closed form"):
+        vae.prior()
 
 
 @pytest.mark.parametrize("flow_type", ["iaf", "planar"])

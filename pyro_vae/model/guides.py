@@ -43,10 +43,19 @@ class DiagonalGaussianGuide(Guide):
 
 
 class FullCovarianceGuide(Guide):
-    """q(z|x) = N(mu(x), L(x) L(x)^T) with L lower-triangular, its diagonal softplus(.) +
-    min_scale > 0 (``MultivariateNormal(scale_tril=L)``): correlated posteriors.
+    """q(z|x) = N(mu(x), L(x) L(x)^T): correlated posteriors (``MultivariateNormal(scale_tril=L)``),
+    reparameterized as z = mu + L eps.
 
-    Reparameterized: z = mu + L eps.
+    ``parameterization="relative"`` (the default): L = diag(sigma(x)) (I + c M(x)), with
+    sigma = softplus(.) + min_scale, M strictly lower-triangular and c = ``off_diagonal_scale``;
+    the encoder's outputs for M start at zero, so training starts from the diagonal guide, and
+    each correlation is measured in units of its row's scale. ``"absolute"``: L = diag(sigma) +
+    M with M's entries unscaled and initialized like any output (pyro-vae 0.1's guide, kept so
+    its checkpoints load). The relative form trains to a better model: after 10 epochs on
+    Fashion-MNIST the absolute form's validation ELBO is 3.9 nats below the diagonal guide's,
+    the relative one's 0.3 above (README, *Swapping parts*). Adam moves every weight by about
+    the learning rate whatever the size of its gradient, so the mostly-noise gradients of the
+    K(K-1)/2 off-diagonal outputs random-walk them away from zero; c < 1 slows that walk.
     """
 
     def __init__(
@@ -56,22 +65,41 @@ class FullCovarianceGuide(Guide):
         hidden: Sequence[int] = (400,),
         activation: str = "relu",
         min_scale: float = 1e-4,
+        parameterization: str = "relative",
+        off_diagonal_scale: float = 0.1,
     ) -> None:
         super().__init__(data_dim, latent_dim)
+        if parameterization not in ("relative", "absolute"):
+            raise ValueError(
+                f"parameterization must be 'relative' or 'absolute', got {parameterization!r}"
+            )
+        if not (isinstance(off_diagonal_scale, int | float) and off_diagonal_scale > 0):
+            raise ValueError(f"off_diagonal_scale must be positive, got {off_diagonal_scale!r}")
         self.min_scale = min_scale
+        self.parameterization = parameterization
+        self.off_diagonal_scale = float(off_diagonal_scale)
         rows, cols = torch.tril_indices(latent_dim, latent_dim, offset=-1)
         self.register_buffer("_rows", rows, persistent=False)
         self.register_buffer("_cols", cols, persistent=False)
         self.net = MLP(data_dim, hidden, 2 * latent_dim + len(rows), activation)
+        if parameterization == "relative":
+            with torch.no_grad():
+                self.net[-1].weight[2 * latent_dim :].zero_()
+                self.net[-1].bias[2 * latent_dim :].zero_()
 
     def forward(self, x: torch.Tensor) -> dist.Distribution:
         k = self.latent_dim
         out = self.net(x)
         loc, raw_diag, off_diag = out[..., :k], out[..., k : 2 * k], out[..., 2 * k :]
-        diag = F.softplus(raw_diag) + self.min_scale
-        tril = torch.diag_embed(diag)
-        tril[..., self._rows, self._cols] = off_diag
-        return dist.MultivariateNormal(loc, scale_tril=tril)
+        sigma = F.softplus(raw_diag) + self.min_scale
+        if self.parameterization == "absolute":
+            tril = torch.diag_embed(sigma)
+            tril[..., self._rows, self._cols] = off_diag
+            return dist.MultivariateNormal(loc, scale_tril=tril)
+        unit = torch.zeros(*out.shape[:-1], k, k, dtype=out.dtype, device=out.device)
+        unit[..., self._rows, self._cols] = self.off_diagonal_scale * off_diag
+        unit = unit + torch.eye(k, dtype=out.dtype, device=out.device)
+        return dist.MultivariateNormal(loc, scale_tril=sigma.unsqueeze(-1) * unit)
 
 
 class FlowGuide(Guide):

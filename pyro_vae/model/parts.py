@@ -47,6 +47,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar, Literal
 
+import pyro
 import pyro.distributions as dist
 import torch
 from torch import nn
@@ -84,6 +85,22 @@ class Prior(nn.Module, ABC):
     def attach_guide(self, guide: nn.Module) -> None:
         """Receive the guide (only called when ``uses_guide`` is true)."""
         raise NotImplementedError(f"{type(self).__name__} sets uses_guide but has no attach_guide")
+
+    # A hierarchical prior (z2 -> z, as in Burda et al.'s two-layer VAE) has latent variables of
+    # its own and no closed-form p(z); it overrides these three, the rest of the library only
+    # calls them.
+    def sample_site(self, name: str = "z") -> torch.Tensor:
+        """The model's sample statement(s) for z, inside its data plate; returns z. Default:
+        ``pyro.sample(name, self())``."""
+        return pyro.sample(name, self())
+
+    def guide_site(self, name: str, z: torch.Tensor, x: torch.Tensor) -> None:
+        """The guide's sample statements for the prior's own latent variables, inside its data
+        plate, after z ~ q(z|x) was drawn at site ``name``. Default: none."""
+
+    def draw(self, num_samples: int) -> torch.Tensor:
+        """``num_samples`` draws z ~ p(z): ``[num_samples, latent_dim]``."""
+        return self().sample((num_samples,))
 
 
 class Guide(nn.Module, ABC):
@@ -159,7 +176,10 @@ def density_everywhere(guide: object) -> bool:
 
 def param_dim(likelihood: object) -> int:
     """Decoder outputs per data dimension (``Likelihood.param_dim``, default 1)."""
-    return int(getattr(likelihood, "param_dim", 1))
+    value = getattr(likelihood, "param_dim", 1)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"param_dim must be a positive integer, got {value!r}")
+    return value
 
 
 def observes(likelihood: object) -> str:
@@ -171,3 +191,30 @@ def default_pixels(likelihood: object) -> str:
     """The pixel scheme a likelihood (class or instance) scores by default: ``dynamic``
     binarization when it observes binary data, else ``dequantized``."""
     return "dynamic" if observes(likelihood) in ("binary", "unit") else "dequantized"
+
+
+def prior_sample_site(prior: object, name: str = "z") -> torch.Tensor:
+    """``Prior.sample_site`` (a duck-typed prior: ``pyro.sample(name, prior())``)."""
+    if isinstance(prior, Prior):
+        return prior.sample_site(name)
+    return pyro.sample(name, prior())
+
+
+def prior_guide_site(prior: object, name: str, z: torch.Tensor, x: torch.Tensor) -> None:
+    """``Prior.guide_site`` (nothing for a duck-typed prior)."""
+    if isinstance(prior, Prior):
+        prior.guide_site(name, z, x)
+
+
+def prior_draw(prior: object, num_samples: int) -> torch.Tensor:
+    """``Prior.draw`` (a duck-typed prior: ``prior().sample((num_samples,))``)."""
+    if isinstance(prior, Prior):
+        return prior.draw(num_samples)
+    return prior().sample((num_samples,))
+
+
+def latent_dim(prior: object) -> int:
+    """The dimension of z: the prior's ``latent_dim`` (else its distribution's event size)."""
+    if isinstance(prior, Prior):
+        return prior.latent_dim
+    return int(prior().event_shape[0])

@@ -8,13 +8,16 @@ it over the batch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .nets import MLP
 from .parts import Prior, density_everywhere
 
 _SOFTPLUS_INV_ONE = math.log(math.e - 1.0)  # softplus(x) = 1
@@ -112,10 +115,69 @@ class VampPrior(Prior):
         return _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
 
 
+class TwoLayerPrior(Prior):
+    """Two stochastic layers, z2 -> z -> x (Burda et al. 2015; Tomczak & Welling's two-layer
+    models): z2 ~ N(0, I) in ``top_dim`` dimensions and z | z2 ~ N(mu(z2), diag sigma(z2)^2),
+    so p(z) = int p(z2) p(z | z2) dz2 is itself a continuous mixture. In the guide,
+    z2 | z ~ N(m(z), diag s(z)^2) (Burda et al.'s q(z2 | z1)). Sites ``"z"`` and ``"z2"``, both
+    in the data plate; p(z) has no closed form, so ``prior()`` is refused and the model samples
+    both sites. ``top_hidden``: hidden widths of both small networks.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        top_dim: int | None = None,
+        top_hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+    ) -> None:
+        super().__init__(latent_dim)
+        top_dim = latent_dim if top_dim is None else top_dim
+        if not isinstance(top_dim, int) or isinstance(top_dim, bool) or top_dim < 1:
+            raise ValueError(f"top_dim must be a positive integer, got {top_dim!r}")
+        self.top_dim = top_dim
+        self.register_buffer("top_loc", torch.zeros(top_dim), persistent=False)
+        self.conditional = MLP(top_dim, list(top_hidden), 2 * latent_dim, activation)
+        self.top_encoder = MLP(latent_dim, list(top_hidden), 2 * top_dim, activation)
+        for net, k in ((self.conditional, latent_dim), (self.top_encoder, top_dim)):
+            with torch.no_grad():  # start with unit scales: sigma = softplus(bias) + 1e-3 = 1
+                net[-1].bias[k:].fill_(math.log(math.expm1(1 - 1e-3)))
+
+    @staticmethod
+    def _gaussian(out: torch.Tensor) -> dist.Distribution:
+        loc, raw = out.chunk(2, dim=-1)
+        return dist.Normal(loc, F.softplus(raw) + 1e-3).to_event(1)
+
+    def top(self) -> dist.Distribution:
+        """p(z2) = N(0, I)."""
+        return dist.Normal(self.top_loc, 1.0).to_event(1)
+
+    def given_top(self, z2: torch.Tensor) -> dist.Distribution:
+        """p(z | z2)."""
+        return self._gaussian(self.conditional(z2))
+
+    def forward(self) -> dist.Distribution:
+        raise NotImplementedError(
+            "the two-layer prior p(z) = int p(z2) p(z|z2) dz2 has no closed form; the model "
+            "samples z2 and then z (sample_site), and draw() samples it"
+        )
+
+    def sample_site(self, name: str = "z") -> torch.Tensor:
+        z2 = pyro.sample(f"{name}2", self.top())
+        return pyro.sample(name, self.given_top(z2))
+
+    def guide_site(self, name: str, z: torch.Tensor, x: torch.Tensor) -> None:
+        pyro.sample(f"{name}2", self._gaussian(self.top_encoder(z)))
+
+    def draw(self, num_samples: int) -> torch.Tensor:
+        return self.given_top(self.top().sample((num_samples,))).sample()
+
+
 PRIORS: dict[str, type[Prior]] = {
     "normal": StandardNormalPrior,
     "learned": LearnedGaussianPrior,
     "mog": MixtureOfGaussiansPrior,
     "vamp": VampPrior,
+    "two-layer": TwoLayerPrior,
 }
 """Built-in priors by short name (``--prior``)."""

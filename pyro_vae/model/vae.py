@@ -26,7 +26,7 @@ from torch import nn
 
 from ..rng import seeded_rng
 from .continuous_mixture import prior_quantile_grid
-from .parts import uses_guide
+from .parts import latent_dim, prior_draw, prior_guide_site, prior_sample_site, uses_guide
 
 
 def _has_parameters(part: object) -> bool:
@@ -78,19 +78,22 @@ class VAE(nn.Module):
         for name, part in self._register:
             pyro.module(name, part)
         with self.data_plate(x, num_data):
-            z = pyro.sample("z", self.prior())
+            z = prior_sample_site(self.prior, "z")
             return pyro.sample("x", self.likelihood(self.decoder(z)), obs=x)
 
     def guide(self, x: torch.Tensor, num_data: int | None = None) -> torch.Tensor:
-        """q_phi(z|x) at site ``"z"``, reparameterized."""
+        """q_phi(z|x) at site ``"z"``, reparameterized (then the prior's own latent variables,
+        for a hierarchical prior)."""
         pyro.module("encoder", self.encoder)
         with self.data_plate(x, num_data):
-            return pyro.sample("z", self.encoder(x))
+            z = pyro.sample("z", self.encoder(x))
+            prior_guide_site(self.prior, "z", z, x)
+            return z
 
     # ------------------------------------------------------------------ conveniences
     @property
     def latent_dim(self) -> int:
-        return int(self.prior().event_shape[0])
+        return latent_dim(self.prior)
 
     def encode(self, x: torch.Tensor) -> dist.Distribution:
         """q_phi(z|x)."""
@@ -114,7 +117,7 @@ class VAE(nn.Module):
     def sample(self, num_samples: int, mean: bool = True) -> torch.Tensor:
         """For ``num_samples`` draws z ~ p(z): E[x | z] (``mean=True``) or x ~ p(x | z).
         ``[num_samples, D]``."""
-        z = self.prior().sample((num_samples,))
+        z = prior_draw(self.prior, num_samples)
         p = self.decode(z)
         return p.mean if mean else p.sample()
 
