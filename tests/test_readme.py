@@ -13,8 +13,10 @@ PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 @pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
 def test_python_examples_run(index, capsys):
-    exec(compile(PYTHON_BLOCKS[index], f"README.md python block {index}", "exec"), {})
-    assert "ELBO" in capsys.readouterr().out  # each example prints what it computed
+    block = PYTHON_BLOCKS[index]
+    exec(compile(block, f"README.md python block {index}", "exec"), {})
+    if "print(" in block:
+        assert "ELBO" in capsys.readouterr().out  # an example prints what it computed
 
 
 def test_there_are_examples():

@@ -131,7 +131,7 @@ def test_part_options_are_checked_against_the_constructor(user_path):
         ("user_parts:LaplaceGuide", "LaplaceGuide is a guide, not a prior"),
         ("pyro_vae.model.parts:Prior", "is abstract"),
         ("user parts:X", "an import path has the form"),
-        ("cauchy", "prior 'cauchy' is not one of: learned, mog, normal, vamp"),
+        ("cauchy", "prior .cauchy. is not one of: learned, mog, normal, two-layer, vamp"),
     ],
 )
 def test_bad_part_names_are_clear_errors(user_path, name, message):
@@ -264,3 +264,84 @@ def test_a_version_0_1_config_becomes_part_options():
     cfg = RunConfig.from_dict(raw)
     assert cfg.model.prior_kwargs == {"pseudo_inputs": 4}
     assert cfg.model.likelihood_kwargs == {"min_sigma": 0.01}
+
+
+# ---------------------------------------------------------------------- review findings
+def test_a_module_reached_through_the_run_directory_from_its_parent_is_never_imported(
+    tmp_path, monkeypatch, capsys
+):
+    run = _tiny_run(tmp_path / "runs", "theirs")
+    marker = tmp_path / "planted-ran"
+    (run / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('x')\n"
+        "import torch\nclass X(torch.nn.Module):\n    pass\n"
+    )
+    (run / "victim").mkdir()
+    (run / "victim" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('v')\n")
+    monkeypatch.chdir(tmp_path)  # the run's parent's parent: runs.theirs.evil is importable
+    for prior in ("runs.theirs.evil:X", "runs.theirs.victim:X", "runs.theirs.victim.sub:X"):
+        _rewrite_config(run, prior=prior, prior_kwargs={})
+        assert exit_code(["evaluate", "runs/theirs", "--num-samples", "5"]) == 2
+        assert "inside the run directory" in capsys.readouterr().err
+        with pytest.raises(ConfigError, match="inside the run directory"):
+            load_vae("runs/theirs")
+        assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "option,message",
+    [
+        (["--likelihood", "user_parts:PlainBernoulli"], None),
+        (["--prior", "user_parts:DividesByZero"], "DividesByZero.*could not be built.*division"),
+        (["--prior", "user_parts:NoToEvent"], "parts fail on a test batch.*site z"),
+        (["--prior", "mog", "--prior-kwargs", '{"latent_dim": 3}'], "set it with --latent-dim"),
+        (["--likelihood-kwargs", '{"pixels": "grey"}'], "set it with --pixels"),
+    ],
+)
+def test_parts_that_fail_or_break_the_contract_are_usage_errors_before_any_run_exists(
+    tmp_path, capsys, user_path, option, message
+):
+    args = ["train", *TINY, "--runs-dir", str(tmp_path), "--name", "r", *option]
+    code = exit_code(args)
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0, err
+        return
+    assert code == 2 and "Traceback" not in err
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "r").exists()  # nothing written: the name is still free
+
+
+def test_a_crafted_config_cannot_allocate_a_huge_model_before_shapes_are_compared(tmp_path):
+    run = _tiny_run(tmp_path)
+    _rewrite_config(run, prior="mog", prior_kwargs={"components": 10**9})
+    with pytest.raises(CheckpointError, match="prior.logits"):
+        load_vae(run)
+
+
+def test_malformed_result_files_give_a_message_in_the_report(tmp_path, capsys):
+    run = _tiny_run(tmp_path)
+    for name, content in (
+        ("evaluation.json", "garbage"),
+        ("evaluation.json", '{"model": 5}'),
+        ("baseline.json", "[1, 2]"),
+    ):
+        (run / name).write_text(content)
+        assert exit_code(["report", str(run), "--no-figures"]) == 1
+        err = capsys.readouterr().err
+        assert name in err or "malformed" in err, err
+        assert "Traceback" not in err
+        (run / name).unlink()
+
+
+@pytest.mark.e2e
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    run = _tiny_run(tmp_path)
+    proc = subprocess.run(
+        f"{sys.executable} -m pyro_vae evaluate {run} --num-samples 5 --quiet | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env_with_path(ROOT),
+    )
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
