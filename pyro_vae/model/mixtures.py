@@ -19,10 +19,35 @@ Two ways to fit, which agree:
   the ELBO *is* the log-likelihood and SVI finds point estimates of the parameters (maximum a
   posteriori under flat priors, i.e. maximum likelihood).
 
-Both start from k-means++ centres (scikit-learn's ``kmeans_plusplus``). Variances (eigenvalues of
-full covariances) are constrained to at least ``min_variance`` and Bernoulli probabilities to
-[eps, 1 - eps], so no component can collapse onto a single point and give an infinite
-likelihood; the M-step maximizes under those constraints, so EM stays monotone.
+Initialization (the ``init`` and ``n_init`` options) follows scikit-learn's
+``GaussianMixture(init_params="kmeans")``:
+
+* ``init="kmeans"`` (the default): scikit-learn's ``KMeans(n_clusters=K, n_init=1,
+  random_state=seed)``; its labels become one-hot responsibilities and one M-step turns them into
+  weights, means and (co)variances (or Bernoulli probabilities). With ``n_init=1`` and
+  ``seed=s`` this is exactly the start of scikit-learn's ``random_state=s``, and EM reaches its
+  optimum (its ``reg_covar`` adds to the covariances where ``min_variance`` is a floor);
+* ``init="kmeans++"`` (before ``init`` existed, the only one; not scikit-learn's
+  ``"k-means++"``): k-means++ centres (``kmeans_plusplus``), uniform weights and the data's
+  variance (for Bernoullis, probabilities halfway between each centre and the data's mean).
+  Gaussian EM usually ends lower from it (full covariance, K = 5 on dequantized digits: 70.4 against
+  71.9 nats training, 54.2 against 55.9 held out); for Bernoullis neither start is better
+  across seeds;
+* ``n_init``: EM runs from that many initializations, the i-th drawn with seed ``seed + i`` (so
+  scikit-learn, which draws them all from one random state, matches only the first), and the
+  fit with the best final training log-likelihood is kept (with its ``history``). The
+  default, 1 (scikit-learn's default too), keeps the baselines' cost: each extra initialization
+  costs a whole EM run (for K = 200 Bernoullis on 50,000 Fashion-MNIST images, 200 iterations
+  at 2-2.5 s each on two CPU cores, about 8 minutes), where the k-means adds about 30 s.
+
+SVI fitting keeps a single initialization: it starts from the ``init`` with ``seed`` and ignores
+``n_init``.
+
+Variances (eigenvalues of full covariances) are constrained to at least ``min_variance`` and
+Bernoulli probabilities to [eps, 1 - eps], so no component can collapse onto a single point and
+give an infinite likelihood; the M-step maximizes under those constraints, so EM stays monotone.
+A component that gets no points (k-means on data with fewer distinct points than components)
+gets a weight of about 1e-12 / N, the floor variance or probability eps, never NaN.
 """
 
 from __future__ import annotations
@@ -42,6 +67,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 
 COVARIANCES = ("diag", "full")
+INITS = ("kmeans", "kmeans++")
 
 
 class Mixture(ABC):
@@ -49,11 +75,19 @@ class Mixture(ABC):
 
     weights: torch.Tensor  # [K]
 
-    def __init__(self, n_components: int, seed: int = 0) -> None:
+    def __init__(
+        self, n_components: int, seed: int = 0, init: str = "kmeans", n_init: int = 1
+    ) -> None:
         if not isinstance(n_components, int) or n_components < 1:
             raise ConfigError(f"n_components must be a positive integer, got {n_components!r}")
+        if init not in INITS:
+            raise ConfigError(f"init must be one of {INITS}, got {init!r}")
+        if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
+            raise ConfigError(f"n_init must be a positive integer, got {n_init!r}")
         self.n_components = n_components
         self.seed = seed
+        self.init = init
+        self.n_init = n_init
         self.history: list[float] = []
         self.fitted = False
 
@@ -118,30 +152,60 @@ class Mixture(ABC):
         progress: bool = False,
     ) -> Mixture:
         """Fit to ``x`` (``[N, D]``) by EM (until the mean log-likelihood gains less than
-        ``tol`` nats per point, at most ``max_iter`` iterations) or by SVI (``steps`` Adam steps
-        on TraceEnum_ELBO). ``self.history`` holds the mean log-likelihood per iteration."""
+        ``tol`` nats per point, at most ``max_iter`` iterations; from each of ``n_init``
+        initializations, keeping the best final training log-likelihood) or by SVI (``steps``
+        Adam steps on TraceEnum_ELBO, from the first initialization only). ``self.history``
+        holds the mean log-likelihood per iteration of the fit that was kept."""
         x = self._as_data(x)
         if len(x) < self.n_components:
             raise ConfigError(
                 f"{self.n_components} components need at least as many training points; "
                 f"got {len(x)}. Use fewer components."
             )
-        from sklearn.cluster import kmeans_plusplus
-
-        centers, _ = kmeans_plusplus(x.numpy(), self.n_components, random_state=self.seed)
-        self._init_params(x, torch.from_numpy(np.asarray(centers)).to(x.dtype))
-        self.fitted = True
-        self.history = []
-        if method == "em":
-            self._fit_em(x, max_iter, tol, progress)
-        elif method == "svi":
-            self._fit_svi(x, steps, lr, progress)
-        else:
+        if method not in ("em", "svi"):
             raise ConfigError(f"unknown fitting method {method!r}; use 'em' or 'svi'")
+        if method == "svi":
+            self._initialize(x, self.seed)
+            self.fitted, self.history = True, []
+            self._fit_svi(x, steps, lr, progress)
+            return self
+        best: tuple[float, dict[str, torch.Tensor], list[float]] | None = None
+        for i in range(self.n_init):
+            self._initialize(x, self.seed + i)
+            self.fitted, self.history = True, []
+            desc = f"EM, K={self.n_components}"
+            if self.n_init > 1:
+                desc += f", init {i + 1}/{self.n_init}"
+            self._fit_em(x, max_iter, tol, progress, desc)
+            if best is None or self.history[-1] > best[0]:
+                params = {name: getattr(self, name) for name in ("weights", *self._STATE)}
+                best = (self.history[-1], params, self.history)
+        assert best is not None
+        for name, value in best[1].items():
+            setattr(self, name, value)
+        self.history = best[2]
         return self
 
-    def _fit_em(self, x: torch.Tensor, max_iter: int, tol: float, progress: bool) -> None:
-        bar = tqdm(range(max_iter), desc=f"EM, K={self.n_components}", disable=not progress)
+    def _initialize(self, x: torch.Tensor, seed: int) -> None:
+        """Starting parameters from one k-means (``init="kmeans"``) or k-means++ centres."""
+        if self.init == "kmeans":
+            from sklearn.cluster import KMeans
+
+            # scikit-learn's GaussianMixture(init_params="kmeans"): hard labels, then an M-step
+            kmeans = KMeans(self.n_components, n_init=1, random_state=seed).fit(x.numpy())
+            resp = torch.zeros(len(x), self.n_components, dtype=x.dtype)
+            resp[torch.arange(len(x)), torch.from_numpy(kmeans.labels_).long()] = 1.0
+            self._m_step(x, resp)
+        else:
+            from sklearn.cluster import kmeans_plusplus
+
+            centers, _ = kmeans_plusplus(x.numpy(), self.n_components, random_state=seed)
+            self._init_params(x, torch.from_numpy(np.asarray(centers)).to(x.dtype))
+
+    def _fit_em(
+        self, x: torch.Tensor, max_iter: int, tol: float, progress: bool, desc: str
+    ) -> None:
+        bar = tqdm(range(max_iter), desc=desc, disable=not progress)
         for _ in bar:
             log_joint = self.weights.log() + self.component_log_prob(x)
             log_px = torch.logsumexp(log_joint, dim=-1)
@@ -215,7 +279,9 @@ class Mixture(ABC):
         cls = {"GaussianMixture": GaussianMixture, "BernoulliMixture": BernoulliMixture}[
             state["kind"]
         ]
-        mixture = cls(state["n_components"], **state["options"])
+        # state dicts from before ``init`` existed were fitted from k-means++ centres
+        options = {"init": "kmeans++", **state["options"]}
+        mixture = cls(state["n_components"], **options)
         for name in ("weights", *mixture._STATE):
             if name in state:
                 setattr(mixture, name, state[name])
@@ -223,7 +289,7 @@ class Mixture(ABC):
         return mixture
 
     def _options(self) -> dict[str, Any]:
-        return {"seed": self.seed}
+        return {"seed": self.seed, "init": self.init, "n_init": self.n_init}
 
 
 class GaussianMixture(Mixture):
@@ -237,8 +303,10 @@ class GaussianMixture(Mixture):
         covariance: str = "diag",
         min_variance: float = 1e-6,
         seed: int = 0,
+        init: str = "kmeans",
+        n_init: int = 1,
     ) -> None:
-        super().__init__(n_components, seed)
+        super().__init__(n_components, seed, init, n_init)
         if covariance not in COVARIANCES:
             raise ConfigError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
         if not min_variance > 0:
@@ -248,7 +316,11 @@ class GaussianMixture(Mixture):
         self._STATE = ("means", "variances") if covariance == "diag" else ("means", "scale_tril")
 
     def _options(self) -> dict[str, Any]:
-        return {"covariance": self.covariance, "min_variance": self.min_variance, "seed": self.seed}
+        return {
+            "covariance": self.covariance,
+            "min_variance": self.min_variance,
+            **super()._options(),
+        }
 
     # parameters: weights [K], means [K, D], variances [K, D] or scale_tril [K, D, D]
     def _init_params(self, x: torch.Tensor, centers: torch.Tensor) -> None:
@@ -351,8 +423,15 @@ class BernoulliMixture(Mixture):
     """p(x) = sum_k pi_k prod_d Bernoulli(x_d; p_kd), for binary data; the probabilities are
     kept in [eps, 1 - eps] so that no pixel has probability zero."""
 
-    def __init__(self, n_components: int, eps: float = 1e-4, seed: int = 0) -> None:
-        super().__init__(n_components, seed)
+    def __init__(
+        self,
+        n_components: int,
+        eps: float = 1e-4,
+        seed: int = 0,
+        init: str = "kmeans",
+        n_init: int = 1,
+    ) -> None:
+        super().__init__(n_components, seed, init, n_init)
         if not 0 < eps < 0.5:
             raise ConfigError(f"eps must lie in (0, 0.5), got {eps}")
         self.eps = float(eps)
@@ -360,7 +439,7 @@ class BernoulliMixture(Mixture):
     _STATE = ("probs",)
 
     def _options(self) -> dict[str, Any]:
-        return {"eps": self.eps, "seed": self.seed}
+        return {"eps": self.eps, **super()._options()}
 
     def _init_params(self, x: torch.Tensor, centers: torch.Tensor) -> None:
         k = self.n_components
