@@ -96,16 +96,7 @@ def _import_scope(untrusted: Path | None) -> Iterator[None]:
     saved = list(sys.path)
     entries = saved if ("" in saved or os.getcwd() in saved) else [os.getcwd(), *saved]
     if untrusted is not None:
-        root = untrusted.resolve()
-
-        def inside(entry: str) -> bool:
-            try:
-                path = Path(entry or os.getcwd()).resolve()
-            except OSError:
-                return False
-            return path == root or root in path.parents
-
-        entries = [entry for entry in entries if not inside(entry)]
+        entries = [entry for entry in entries if not _inside(entry or os.getcwd(), untrusted)]
     sys.path[:] = entries
     importlib.invalidate_caches()
     try:
