@@ -296,6 +296,10 @@ def test_a_module_reached_through_the_run_directory_from_its_parent_is_never_imp
         (["--prior", "user_parts:NoToEvent"], "parts fail on a test batch.*site z"),
         (["--prior", "mog", "--prior-kwargs", '{"latent_dim": 3}'], "set it with --latent-dim"),
         (["--likelihood-kwargs", '{"pixels": "grey"}'], "set it with --pixels"),
+        (
+            ["--device", "cuda:7"] if not torch.cuda.is_available() else ["--seed", "-1"],
+            "cuda|seed",
+        ),
     ],
 )
 def test_parts_that_fail_or_break_the_contract_are_usage_errors_before_any_run_exists(

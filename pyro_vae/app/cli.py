@@ -21,7 +21,7 @@ from .. import __version__
 from ..data.datasets import DATASETS, default_data_dir, locate_dataset
 from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
 from ..infer.objectives import objective_name
-from ..infer.training import check_batch_size
+from ..infer.training import check_batch_size, resolve_device
 from .config import RunConfig
 from .console import print_baseline, print_evaluation, print_files
 from .evaluate import evaluate_run
@@ -207,6 +207,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     untrusted = Path(args.resume) if args.resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
+    resolve_device(cfg.train.device)  # a device that is not there: refused before a run exists
     if args.resume:
         run = RunDirectory.open(args.resume)
     else:
