@@ -179,14 +179,7 @@ def _check_location(module_name: str, untrusted: Path | None) -> None:
 
 
 def _module_file_inside(module: Any, untrusted: Path | None) -> bool:
-    if untrusted is None:
-        return False
-    where = getattr(module, "__file__", None)
-    if not where:
-        return False
-    root = untrusted.resolve()
-    path = Path(where).resolve()
-    return root in path.parents
+    return untrusted is not None and _inside(getattr(module, "__file__", None), untrusted)
 
 
 def entry_points(kind: str) -> dict[str, metadata.EntryPoint]:
