@@ -24,6 +24,26 @@ def seeded_rng(seed: int | None) -> Iterator[None]:
         yield
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    """One step of SplitMix64 (Steele et al. 2014): a bijective mix of a 64-bit integer."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """A seed for one piece of work (an image index, a rank, ...) derived from a run's seed, so
+    that the piece draws the same numbers however the work is split. Non-negative, < 2**63."""
+    x = _splitmix64(seed & _MASK64)
+    for key in keys:
+        x = _splitmix64(x ^ (key & _MASK64))
+    return x >> 1
+
+
 def rng_state() -> dict[str, Any]:
     """All RNG states a run depends on, as tensors and plain values (safe to ``torch.load``)."""
     np_state = np.random.get_state()

@@ -39,7 +39,7 @@ from pyro.ops.stats import fit_generalized_pareto
 from pyro.poutine.util import prune_subsample_sites
 from tqdm.auto import tqdm
 
-from ..rng import seeded_rng
+from ..rng import derived_seed, seeded_rng
 
 PARTICLE_PLATE = "num_particles_vectorized"
 KHAT_THRESHOLD = 0.7
@@ -251,6 +251,7 @@ def log_marginal(
     max_plate_nesting: int | None = None,
     diagnostics: bool = True,
     seed: int | None = None,
+    index_offset: int = 0,
     progress: bool = False,
     **kwargs,
 ) -> MarginalEstimate:
@@ -265,7 +266,12 @@ def log_marginal(
         particle_chunk: particles per vectorized pass (default: ``max_rows // batch_size``),
             so that one pass handles at most about ``max_rows`` (particle, data point) pairs.
         diagnostics: compute Pareto k-hat (a per-point fit; ESS is always computed).
-        seed: seed the draws (the global RNG state is restored afterwards).
+        seed: seed the draws (the global RNG state is restored afterwards). The batch whose
+            first data point has index g draws from ``derived_seed(seed, g)`` (g = 0: from
+            ``seed`` itself), so the per-point results do not depend on how the data are split
+            into shards (for several processes) as long as shard boundaries are multiples of
+            ``batch_size``.
+        index_offset: the index of ``x[0]`` in the whole data set (for a shard of it).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples}")
@@ -298,6 +304,8 @@ def log_marginal(
         with bar:
             for start in starts:
                 xb = x[start : start + batch_size]
+                if seed is not None and index_offset + start != 0:
+                    torch.manual_seed(derived_seed(seed, index_offset + start))
                 pieces = []
                 for k0 in range(0, num_samples, chunk):
                     # Pyro's checks (support, shapes) on the first pass only, as in training
