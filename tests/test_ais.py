@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from test_marginal import LinearGaussian
 
 from pyro_vae import ModelConfig, build_vae
 from pyro_vae.infer.ais import (
@@ -18,7 +19,6 @@ from pyro_vae.infer.ais import (
 )
 from pyro_vae.infer.marginal import log_marginal
 from pyro_vae.rng import counter_normal, counter_uniform
-from test_marginal import LinearGaussian
 
 
 @pytest.fixture(scope="module")
