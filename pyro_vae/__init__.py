@@ -7,7 +7,8 @@ program through Pyro's interfaces.
 
 from .app.checkpoint import load_checkpoint, save_checkpoint
 from .app.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from .app.evaluate import evaluate_run
+from .app.evaluate import Estimator, evaluate_run
+from .app.evaluations import Evaluations, read_evaluations
 from .app.main_job import run_main_job
 from .app.registry import (
     build_part,
@@ -31,6 +32,7 @@ from .errors import (
     TrainingDivergedError,
     TrainingInterrupted,
 )
+from .infer.ais import AISEstimate, BDMCResult, bdmc, log_marginal_ais, simulate
 from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
 from .infer.objectives import ELBOS
 from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
@@ -46,6 +48,14 @@ from .rng import seeded_rng
 __version__ = "0.1.0"
 
 __all__ = [
+    "AISEstimate",
+    "BDMCResult",
+    "Estimator",
+    "Evaluations",
+    "bdmc",
+    "log_marginal_ais",
+    "read_evaluations",
+    "simulate",
     "BernoulliLikelihood",
     "CheckpointError",
     "ConfigError",
