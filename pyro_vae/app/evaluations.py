@@ -145,7 +145,7 @@ def read_evaluations(run: RunDirectory, split: str = "test") -> Evaluations:
     """The evaluations a run holds for ``split`` (none: an empty :class:`Evaluations`)."""
     path = run.file(summary_name(split))
     out = Evaluations(split)
-    if not path.is_file():
+    if path.is_symlink() or not path.is_file():  # a link is never followed: not a result
         return out
     try:
         raw = json.loads(path.read_text())
