@@ -11,6 +11,7 @@ import pytest
 from pyro_vae.app.checkpoint import load_checkpoint
 from pyro_vae.app.cli import main
 from pyro_vae.app.evaluations import describe_key, estimate_key, read_evaluations
+from pyro_vae.app.overview import list_runs
 from pyro_vae.app.runs import RunDirectory
 from pyro_vae.errors import CheckpointError
 
@@ -31,8 +32,8 @@ def trained(tmp_path_factory) -> Path:
     return runs / "r"
 
 
-def _copy(run: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "r"
+def _copy(run: Path, parent: Path, name: str = "r") -> Path:
+    target = parent / name
     shutil.copytree(run, target)
     return target
 
@@ -151,3 +152,52 @@ def test_a_version_0_1_file_is_read_as_its_importance_sampling_entry(trained, tm
     evaluations = read_evaluations(RunDirectory(run))
     assert list(evaluations.estimates) == ["is-K64"] and evaluations.legacy == {"is-K64"}
     assert evaluations.headline()[1]["log_px"] == -30.0
+
+
+# ---------------------------------------------------------------------- list and compare
+def test_list_gives_one_line_per_run_with_its_status(trained, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    done = _copy(trained, runs, "a")
+    assert main(["evaluate", str(done), "--num-samples", "20", "--quiet"]) == 0
+    short = _copy(trained, runs, "b")
+    config = json.loads((short / "config.json").read_text())
+    config["train"]["epochs"] = 5  # asked for 5, holds 1
+    (short / "config.json").write_text(json.dumps(config))
+    broken = _copy(trained, runs, "c")
+    (broken / "config.json").write_text("{")
+    capsys.readouterr()
+    assert main(["list", str(runs)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("run") and len(out) == 4
+    a, b, c = out[1:]
+    assert "digits" in a and "1/1" in a and "(is-K20)" in a and a.endswith("finished")
+    assert "1/5" in b and b.endswith("interrupted")
+    assert c.startswith("c") and "unreadable" in c and "not valid JSON" in c
+    with RunDirectory(done).writing():  # another writer holds the lock
+        status = {line.name: line.status for line in list_runs(runs)}
+    assert status["a"] == "running" and status["b"] == "interrupted"
+    assert exit_code(["list", str(tmp_path / "nowhere")]) == 2
+
+
+def test_compare_pairs_the_same_test_images_and_refuses_different_ones(trained, tmp_path, capsys):
+    a, b = _copy(trained, tmp_path, "a"), _copy(trained, tmp_path, "b")
+    assert main(["evaluate", str(a), "--num-samples", "20", "--quiet"]) == 0
+    assert main(["evaluate", str(b), "--num-samples", "20", "--seed", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    pa = load_checkpoint(a / "evaluation_is-K20_points.pt")["log_px"].double()
+    pb = load_checkpoint(b / "evaluation_is-K20_points.pt")["log_px"].double()
+    d = pb - pa
+    assert f"{d.mean().item():+.3f} ± {(d.std() / len(d) ** 0.5).item():.3f}" in out
+    assert "importance sampling, K = 20" in out
+    # another estimator only in one run: no common evaluation
+    assert exit_code(["compare", str(a), str(b), "--estimate", "is-K99"]) == 2
+    assert "holds no is-K99 evaluation" in capsys.readouterr().err
+    # a different test tensor is refused
+    data = json.loads((b / "evaluation.json").read_text())
+    data["estimates"]["is-K20"]["data_sha256"] = "0" * 64
+    (b / "evaluation.json").write_text(json.dumps(data))
+    assert exit_code(["compare", str(a), str(b)]) == 2
+    assert "not evaluated on the same test images" in capsys.readouterr().err

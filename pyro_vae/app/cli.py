@@ -35,6 +35,7 @@ from .options import (
     positive_int,
     refuse_options_with_resume,
 )
+from .overview import HEADER, compare_runs, list_runs
 from .registry import resolve
 from .report import write_report
 from .runs import RunDirectory
@@ -164,6 +165,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
+        "list",
+        help="one line per run: data, parts, epochs, best validation ELBO, log p(x), status",
+        description="List the runs in a directory of runs: data set, prior / guide / "
+        "likelihood, epochs done of those asked for, best validation ELBO, the test log p(x) "
+        "with the estimator that gave it, and whether the run is running, finished or "
+        "interrupted.",
+    )
+    p.add_argument("runs_dir", metavar="RUNS_DIR", nargs="?", default="runs")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser(
+        "compare",
+        help="log p(x) of several runs on the same test images, with paired differences",
+        description="Put the test log p(x) of two or more runs side by side, each with the "
+        "paired difference to the first run and its standard error over the same images. Runs "
+        "must have been evaluated the same way on the same test tensor (refused otherwise).",
+    )
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.add_argument(
+        "--estimate",
+        metavar="KEY",
+        default=None,
+        help="which evaluation to compare, e.g. is-K1000 or ais-T500-C8-L5 (default: the most "
+        "expensive one every run holds)",
+    )
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
         "report",
         help="write report.md and report.html for a run (figures redrawn first)",
         description="Redraw a run's figures from its directory and write report.md and a "
@@ -262,6 +291,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if "bdmc" in out:
         print_bdmc(out["bdmc"])
     print(f"written: {written} ({', '.join(s['key'] for s in out.values())})")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    lines = list_runs(args.runs_dir)
+    if not lines:
+        print(f"no runs in {args.runs_dir}")
+        return 0
+    print(HEADER)
+    for line in lines:
+        print(line.text())
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    print(compare_runs(args.run_dirs, args.estimate).text())
     return 0
 
 
