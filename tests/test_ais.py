@@ -180,3 +180,21 @@ def test_bad_arguments(lg):
     with pytest.raises(ValueError, match="NaN"):
         log_marginal_ais(lg.model, lg.exact_guide, x * float("nan"))
     assert isinstance(State, type)
+
+
+@pytest.mark.parametrize("prior, cached", [("normal", True), ("two-layer", False)])
+def test_the_guide_is_traced_once_per_batch_only_when_it_does_not_depend_on_z(prior, cached):
+    from pyro_vae.infer.ais import AnnealedTarget
+
+    torch.manual_seed(0)
+    vae = build_vae(ModelConfig(latent_dim=3, hidden=[16], prior=prior), 20)
+    x = torch.bernoulli(torch.full((4, 20), 0.3), generator=torch.Generator().manual_seed(0))
+    target = AnnealedTarget(vae.model, vae.guide, x, 2, "guide", (), {}, "data", 1)
+    z0 = target.flatten(target.initial(x))
+    target.prepare(x, z0)
+    assert (target._guide_sites is not None) == cached
+    z = z0 + 0.3 * torch.randn_like(z0)
+    fast = target.log_densities(z, x)
+    target._guide_sites = None  # re-run the guide at every evaluation
+    slow = target.log_densities(z, x)
+    assert torch.allclose(fast[0], slow[0], atol=1e-5) and torch.equal(fast[1], slow[1])
