@@ -24,11 +24,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
-
-import torch
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, first_line
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT_FORMAT = 1
 
@@ -190,6 +191,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Atomically save ``state`` (tensors, numbers, strings and containers of them)."""
+    import torch  # here, not above: the configuration writes through this module, and the
+    # command line's parser reads the configuration without loading torch
+
     payload = {"format": CHECKPOINT_FORMAT, **state}
     _atomic_write(path, lambda f: torch.save(payload, f))
 
@@ -198,6 +202,8 @@ def load_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device | None = "cpu"
 ) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint`, refusing anything unsafe."""
+    import torch  # (see save_checkpoint)
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there.")

@@ -1,6 +1,8 @@
 """``pyro-vae``: the command line. Argument parsing and dispatch; the work is in the job modules
 (:mod:`.train`, :mod:`.evaluate`, :mod:`.figures`, :mod:`.main_job`, :mod:`.report`) and the
-printing in :mod:`.console`.
+printing in :mod:`.console`. Each command imports its job module when it runs (the one place in
+the package that imports inside functions), so that ``--help``, ``--version`` and usage errors
+answer without loading torch, Pyro or matplotlib.
 
 Exit status: 0 on success, 2 for invalid arguments or configuration, 1 for other errors
 (missing data, corrupt checkpoints, divergence, a run directory another pyro-vae process is
@@ -18,15 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..data.datasets import DATASETS, default_data_dir, locate_dataset
 from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
-from ..infer.objectives import objective_name
-from ..infer.training import check_batch_size, resolve_device
 from .config import RunConfig
-from .console import print_baseline, print_evaluation, print_files
-from .evaluate import evaluate_run
-from .figures import regenerate_figures
-from .main_job import run_main_job
+from .console import print_files
 from .options import (
     add_config_options,
     add_output_options,
@@ -34,15 +30,14 @@ from .options import (
     positive_int,
     refuse_options_with_resume,
 )
-from .registry import resolve
-from .report import write_report
-from .runs import RunDirectory
-from .train import load_data, resume_config, train
+from .usage import UsageParser
 
 
 def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RunConfig:
     """The run's configuration: from the options, or, with ``--resume``, from the run
     directory (then no other configuration option may be given)."""
+    from .train import resume_config
+
     if args.resume is None:
         return config_from_args(args)
     refuse_options_with_resume(args, parser)
@@ -50,7 +45,7 @@ def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="pyro-vae",
         description="Variational autoencoders as Pyro programs: train by SVI, evaluate, plot.",
     )
@@ -114,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(func=_cmd_evaluate, subparser=p)
 
     p = sub.add_parser(
         "report",
@@ -127,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-figures", action="store_true", help="keep the figures as they are")
-    p.set_defaults(func=_cmd_report)
+    p.set_defaults(func=_cmd_report, subparser=p)
 
     p = sub.add_parser(
         "figures",
@@ -136,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--device", default="cpu")
-    p.set_defaults(func=_cmd_figures)
+    p.set_defaults(func=_cmd_figures, subparser=p)
 
     p = sub.add_parser(
         "datasets",
@@ -145,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from, without downloading anything.",
     )
     p.add_argument("--data-dir", default=None, metavar="DIR")
-    p.set_defaults(func=_cmd_datasets)
+    p.set_defaults(func=_cmd_datasets, subparser=p)
     return parser
 
 
@@ -153,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from ..infer.objectives import objective_name
+    from .console import print_baseline, print_evaluation
+    from .main_job import run_main_job
+
     cfg = _config_or_resume(args, args.subparser)
     result = run_main_job(
         cfg,
@@ -188,6 +187,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .console import print_evaluation
+    from .evaluate import evaluate_run
+
     ev = evaluate_run(
         args.run_dir, args.num_samples, args.split, args.seed, args.device, not args.quiet
     )
@@ -202,6 +204,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ..infer.training import check_batch_size, resolve_device
+    from .registry import resolve
+    from .runs import RunDirectory
+    from .train import load_data, train
+
     cfg = _config_or_resume(args, args.subparser)
     dataset = load_data(cfg)
     untrusted = Path(args.resume) if args.resume else None
@@ -223,6 +230,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from .figures import regenerate_figures
+    from .report import write_report
+    from .runs import RunDirectory
+
     with RunDirectory.open(args.run_dir).writing():  # figures and report from one model
         if not args.no_figures:
             regenerate_figures(args.run_dir, args.device)
@@ -232,6 +243,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
+    from .figures import regenerate_figures
+
     paths = regenerate_figures(args.run_dir, args.device)
     print(f"figures of {args.run_dir}:")
     print_files(paths, Path(args.run_dir))
@@ -239,6 +252,8 @@ def _cmd_figures(args: argparse.Namespace) -> int:
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
+    from ..data.datasets import DATASETS, default_data_dir, locate_dataset
+
     for name in sorted(DATASETS):
         where = locate_dataset(name, args.data_dir)
         print(f"{name:14s} {where or 'not found locally (downloaded on first use if online)'}")
@@ -248,7 +263,9 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # told by the command's own parser, which knows its options
+        args.subparser.error(f"unrecognized arguments: {' '.join(unknown)}")
     # SIGTERM (`kill`, a batch scheduler's time limit) stops a run as Ctrl-C does: the last
     # completed epoch is kept and the message says how to resume; exit status 128 + signal.
     terminated: list[int] = []

@@ -94,9 +94,6 @@ ELBOS: dict[str, Callable[[int, bool], ELBO]] = {
 """Training objectives by name (``--elbo``): ``factory(num_particles, jit) -> objective`` with
 a ``differentiable_loss(model, guide, x, num_data=N)`` method."""
 
-SUPPORTS_KL_WEIGHT = ("trace", "meanfield")
-SUPPORTS_JIT = ("trace",)
-
 
 class LatentScaleMessenger(Messenger):
     """Multiply the log-density of every latent (unobserved) sample site by ``scale``.
