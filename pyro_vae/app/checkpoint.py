@@ -223,3 +223,11 @@ def load_checkpoint(
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a pyro-vae checkpoint (format {CHECKPOINT_FORMAT}).")
     return state
+
+
+def make_directory(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and its parents) if missing, the way the writers above do: below a run
+    being written, no component is a symbolic link (one is refused with
+    :class:`CheckpointError`). For a writer that opens its own files inside (TensorBoard's)."""
+    os.close(_open_directory(Path(path)))
+    return Path(path)

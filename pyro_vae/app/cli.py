@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-figures", action="store_true", help="keep the figures as they are")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_report, subparser=p)
 
     p = sub.add_parser(
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_figures, subparser=p)
 
     p = sub.add_parser(
@@ -161,6 +163,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         num_samples=args.num_samples,
         baseline_components=args.baseline_components,
         resume=args.resume,
+        tensorboard=args.tensorboard,
     )
     run, last = result.run, result.history[-1]
     best = max(result.history, key=lambda r: r.val_elbo)
@@ -207,6 +210,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..infer.training import check_batch_size, resolve_device
     from .registry import resolve
     from .runs import RunDirectory
+    from .tensorboard import summary_writer_class
     from .train import load_data, train
 
     cfg = _config_or_resume(args, args.subparser)
@@ -215,11 +219,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
     resolve_device(cfg.train.device)  # a device that is not there: refused before a run exists
+    if args.tensorboard:
+        summary_writer_class()  # likewise a missing tensorboard package
     if args.resume:
         run = RunDirectory.open(args.resume)
     else:
         run = RunDirectory.create(args.runs_dir, args.name)
-    trainer = train(cfg, run, progress=not args.quiet, dataset=dataset, resume=bool(args.resume))
+    trainer = train(
+        cfg,
+        run,
+        progress=not args.quiet,
+        dataset=dataset,
+        resume=bool(args.resume),
+        tensorboard=args.tensorboard,
+    )
     last = trainer.history[-1]
     print(f"run directory: {run.path}")
     print(
@@ -236,7 +249,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     with RunDirectory.open(args.run_dir).writing():  # figures and report from one model
         if not args.no_figures:
-            regenerate_figures(args.run_dir, args.device)
+            regenerate_figures(args.run_dir, args.device, progress=not args.quiet)
         md, page = write_report(args.run_dir)
     print(f"report: {page}\n        {md}")
     return 0
@@ -245,7 +258,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_figures(args: argparse.Namespace) -> int:
     from .figures import regenerate_figures
 
-    paths = regenerate_figures(args.run_dir, args.device)
+    paths = regenerate_figures(args.run_dir, args.device, progress=not args.quiet)
     print(f"figures of {args.run_dir}:")
     print_files(paths, Path(args.run_dir))
     return 0

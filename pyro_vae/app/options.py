@@ -398,6 +398,12 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--name", default=None, help="run directory name (default: a timestamp)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     out.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log each epoch's metrics for TensorBoard into RUN_DIR/tensorboard/ (needs "
+        'the tensorboard package: pip install "pyro-vae[tensorboard]")',
+    )
+    out.add_argument(
         "--resume",
         default=None,
         metavar="RUN_DIR",
