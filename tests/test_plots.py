@@ -79,3 +79,15 @@ def test_manifold_axes_are_labelled_with_the_z_values(figures):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["-1.00", "0.00", "1.50"]
     assert list(ax.get_xticks()) == grid_centres(3, 2)
     assert ax.get_ylabel() == "z_2" and ax.get_xlabel() == "z_5"
+
+
+def test_a_latent_grid_panel_is_labelled_and_the_others_are_not(figures):
+    values = [-0.5, 0.5]
+    panels = [("samples", torch.rand(4, 4)), ("grid", torch.rand(4, 4))]
+    plots.plot_image_panels(
+        panels, (2, 2), "unused.png", "t", nrow=2, z_axes=[None, ("z_1", values, "z_3", values)]
+    )
+    plain, grid = figures[0].axes
+    assert not plain.axison and grid.axison
+    assert [t.get_text() for t in grid.get_xticklabels()] == ["-0.50", "0.50"]
+    assert grid.get_xlabel() == "z_3" and grid.get_ylabel() == "z_1"

@@ -22,6 +22,7 @@ from .config import RunConfig
 from .interpolation import FIGURE_SEED, interpolation_study, load_run_autoencoder
 from .latent import embed_2d
 from .plots import (
+    ZAxes,
     plot_elbo_curves,
     plot_image_grid,
     plot_image_panels,
@@ -153,15 +154,10 @@ def _latent_figures(
     grid = vae.latent_grid_means(per_axis if vae.latent_dim > 1 else per_axis**2, dims)
     if vae.latent_dim == 1:
         where = "along its 1-D latent"
-        z_axes = None
     elif vae.latent_dim == 2:
         where = "over its 2-D latent space"
     else:
         where = f"over latent dimensions {dims[0] + 1} and {dims[1] + 1} (the most active)"
-    if vae.latent_dim > 1:
-        values = prior_quantile_grid(1, per_axis)[:, 0].tolist()
-        # latent_grid_means varies dims[0] down the rows and dims[1] along the columns
-        z_axes = (f"z_{dims[0] + 1}", values, f"z_{dims[1] + 1}", values)
     paths = [
         plot_image_grid(
             grid,
@@ -170,7 +166,7 @@ def _latent_figures(
             title=f"{dataset.name}: E[x | z] {where},\nz at the quantiles of N(0, 1)"
             + (", the other dimensions 0" if vae.latent_dim > 2 else ""),
             nrow=per_axis,
-            z_axes=z_axes,
+            z_axes=_grid_z_axes(vae, dims, per_axis),
         )
     ]
     n = len(x) if vae.latent_dim <= 2 else min(len(x), TSNE_POINTS)  # t-SNE is quadratic
@@ -190,6 +186,16 @@ def _latent_figures(
         )
     )
     return paths
+
+
+def _grid_z_axes(vae: VAE, dims: tuple[int, ...], per_axis: int) -> ZAxes | None:
+    """The z values along the rows and columns of ``vae.latent_grid_means(per_axis, dims)``
+    (which varies ``dims[0]`` down the rows and ``dims[1]`` along the columns); ``None`` for a
+    1-D latent space, whose grid is one line read row by row."""
+    if vae.latent_dim < 2:
+        return None
+    values = prior_quantile_grid(1, per_axis)[:, 0].tolist()
+    return (f"z_{dims[0] + 1}", values, f"z_{dims[1] + 1}", values)
 
 
 def _mixture_figure(
@@ -220,6 +226,7 @@ def _mixture_figure(
         dataset.image_shape,
         run.figures_dir / "gmm_vs_vae.png",
         title=f"{dataset.name}: a finite mixture against the VAE's continuous mixture",
+        z_axes=[None, None, None, _grid_z_axes(vae, dims, 8)],
     )
 
 

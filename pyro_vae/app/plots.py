@@ -136,7 +136,7 @@ def plot_image_grid(
     path: str | os.PathLike,
     title: str,
     nrow: int = 8,
-    z_axes: tuple[str, Sequence[float], str, Sequence[float]] | None = None,
+    z_axes: ZAxes | None = None,
 ) -> Path:
     """A square-ish grid of images ``[N, D]`` in [0, 1]. ``z_axes``: (name of the value that
     varies down the rows, its value in each row, name and values along the columns), for a
@@ -144,20 +144,28 @@ def plot_image_grid(
     rows = (len(images) + nrow - 1) // nrow
     fig, ax = plt.subplots(figsize=(5.0, 5.0 * rows / nrow + 0.4))
     _show_images(ax, images, image_shape, nrow)
-    if z_axes is None:
-        ax.set_axis_off()
-    else:
-        row_name, row_values, col_name, col_values = z_axes
-        h, w = image_shape
-        ax.set_yticks(grid_centres(len(row_values), h), [f"{v:.2f}" for v in row_values])
-        ax.set_xticks(
-            grid_centres(len(col_values), w), [f"{v:.2f}" for v in col_values], rotation=90
-        )
-        ax.tick_params(labelsize=7, length=2)
-        ax.set_ylabel(row_name)
-        ax.set_xlabel(col_name)
+    _label_z_axes(ax, z_axes, image_shape)
     ax.set_title(title)
     return _save(fig, path)
+
+
+ZAxes = tuple[str, Sequence[float], str, Sequence[float]]
+"""(name of the latent coordinate that varies down the rows, its value in each row, name and
+values along the columns) of a grid of decoded latent points."""
+
+
+def _label_z_axes(ax, z_axes: ZAxes | None, image_shape: Sequence[int]) -> None:
+    """Label a grid's rows and columns with their z values, or hide the axes (``None``)."""
+    if z_axes is None:
+        ax.set_axis_off()
+        return
+    row_name, row_values, col_name, col_values = z_axes
+    h, w = image_shape
+    ax.set_yticks(grid_centres(len(row_values), h), [f"{v:.2f}" for v in row_values])
+    ax.set_xticks(grid_centres(len(col_values), w), [f"{v:.2f}" for v in col_values], rotation=90)
+    ax.tick_params(labelsize=7, length=2)
+    ax.set_ylabel(row_name)
+    ax.set_xlabel(col_name)
 
 
 def plot_image_panels(
@@ -166,13 +174,18 @@ def plot_image_panels(
     path: str | os.PathLike,
     title: str,
     nrow: int = 8,
+    z_axes: Sequence[ZAxes | None] | None = None,
 ) -> Path:
-    """Image grids side by side, one titled panel each (``[N, D]`` images in [0, 1])."""
+    """Image grids side by side, one titled panel each (``[N, D]`` images in [0, 1]);
+    ``z_axes``: per panel, the z values of a grid of decoded latent points, or ``None``."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
-    for ax, (name, images) in zip(axes[0], panels, strict=True):
+    z_axes = z_axes or [None] * len(panels)
+    for ax, (name, images), panel_z in zip(axes[0], panels, z_axes, strict=True):
         _show_images(ax, images, image_shape, nrow)
         ax.set_title(name, fontsize=10)
-        ax.set_axis_off()
+        _label_z_axes(ax, panel_z, image_shape)
+    if any(z is not None for z in z_axes):
+        fig.subplots_adjust(wspace=0.4)  # room for a labelled panel's tick labels
     fig.suptitle(title)
     return _save(fig, path)
 
