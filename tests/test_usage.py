@@ -133,3 +133,15 @@ def test_the_light_name_lists_match_the_registries():
     assert set(PART_KINDS) == set(BUILTINS) == set(BUILTIN_PARTS)
     for kind, names in BUILTIN_PARTS.items():
         assert set(names) == set(BUILTINS[kind]), kind
+
+
+def test_the_readmes_usage_errors_are_what_the_program_says(capsys):
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = re.findall(r"^\$ pyro-vae (.*)\n(pyro-vae.*: error: .*)$", readme, flags=re.M)
+    assert len(shown) >= 2
+    for command, message in shown:
+        assert usage_error(shlex.split(command), capsys).rstrip("\n") == message
