@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # told by the command's own parser, which knows its options
-        args.subparser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        getattr(args, "subparser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     # SIGTERM (`kill`, a batch scheduler's time limit) stops a run as Ctrl-C does: the last
     # completed epoch is kept and the message says how to resume; exit status 128 + signal.
     terminated: list[int] = []

@@ -26,6 +26,7 @@ from pyro.infer import ELBO, JitTrace_ELBO, Trace_ELBO, TraceMeanField_ELBO
 from pyro.poutine.messenger import Messenger
 
 from .marginal import log_importance_weights
+from .settings import SUPPORTS_JIT, SUPPORTS_KL_WEIGHT  # noqa: F401  (re-exported)
 
 
 class IWAE(ELBO):
