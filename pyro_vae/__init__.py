@@ -3,49 +3,144 @@
 The public API. A VAE is a Pyro ``model(x)`` and ``guide(x)`` composed from swappable parts
 (prior, guide/encoder, decoder, likelihood); training is SVI; everything downstream talks to the
 program through Pyro's interfaces.
+
+Names are imported on first use (PEP 562), so that ``import pyro_vae`` and the command line's
+``--help`` do not load torch, Pyro or matplotlib.
 """
 
-from .app.checkpoint import load_checkpoint, save_checkpoint
-from .app.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from .app.evaluate import Estimator, evaluate_run
-from .app.evaluations import Evaluations, read_evaluations
-from .app.main_job import run_main_job
-from .app.registry import (
-    build_part,
-    build_vae,
-    describe_parts,
-    load_model_state,
-    part_names,
-    resolve,
-    resolve_part,
-)
-from .app.runs import RunDirectory, load_vae
-from .data.datasets import DATASETS, ImageDataset, Split, load_dataset
-from .data.idx import read_idx, write_idx
-from .data.pixels import PIXEL_SCHEMES, binarize, dequantize, eval_view, train_view
-from .errors import (
-    CheckpointError,
-    ConfigError,
-    DataFormatError,
-    DatasetUnavailableError,
-    PyroVAEError,
-    TrainingDivergedError,
-    TrainingInterrupted,
-)
-from .infer.ais import AISEstimate, BDMCResult, bdmc, log_marginal_ais, simulate
-from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
-from .infer.objectives import ELBOS
-from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
-from .model.decoders import DECODERS, MLPDecoder
-from .model.guides import GUIDES, DiagonalGaussianGuide
-from .model.likelihoods import LIKELIHOODS, BernoulliLikelihood
-from .model.nets import MLP
-from .model.parts import Decoder, Guide, Likelihood, Prior
-from .model.priors import PRIORS, StandardNormalPrior
-from .model.vae import VAE
-from .rng import seeded_rng
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app.checkpoint import load_checkpoint, save_checkpoint
+    from .app.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from .app.evaluate import Estimator, evaluate_run
+    from .app.evaluations import Evaluations, read_evaluations
+    from .app.main_job import run_main_job
+    from .app.names import part_names
+    from .app.registry import (
+        build_part,
+        build_vae,
+        describe_parts,
+        load_model_state,
+        resolve,
+        resolve_part,
+    )
+    from .app.runs import RunDirectory, load_vae
+    from .data.datasets import DATASETS, ImageDataset, Split, load_dataset
+    from .data.idx import read_idx, write_idx
+    from .data.pixels import PIXEL_SCHEMES, binarize, dequantize, eval_view, train_view
+    from .errors import (
+        CheckpointError,
+        ConfigError,
+        DataFormatError,
+        DatasetUnavailableError,
+        PyroVAEError,
+        TrainingDivergedError,
+        TrainingInterrupted,
+    )
+    from .infer.ais import AISEstimate, BDMCResult, bdmc, log_marginal_ais, simulate
+    from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
+    from .infer.objectives import ELBOS
+    from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
+    from .model.decoders import DECODERS, MLPDecoder
+    from .model.guides import GUIDES, DiagonalGaussianGuide
+    from .model.likelihoods import LIKELIHOODS, BernoulliLikelihood
+    from .model.nets import MLP
+    from .model.parts import Decoder, Guide, Likelihood, Prior
+    from .model.priors import PRIORS, StandardNormalPrior
+    from .model.vae import VAE
+    from .rng import seeded_rng
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "AISEstimate": "infer.ais",
+    "BDMCResult": "infer.ais",
+    "bdmc": "infer.ais",
+    "Estimator": "app.evaluate",
+    "Evaluations": "app.evaluations",
+    "log_marginal_ais": "infer.ais",
+    "read_evaluations": "app.evaluations",
+    "simulate": "infer.ais",
+    "BernoulliLikelihood": "model.likelihoods",
+    "binarize": "data.pixels",
+    "build_part": "app.registry",
+    "build_vae": "app.registry",
+    "CheckpointError": "errors",
+    "ConfigError": "errors",
+    "DataConfig": "app.config",
+    "DataFormatError": "errors",
+    "DATASETS": "data.datasets",
+    "DatasetUnavailableError": "errors",
+    "Decoder": "model.parts",
+    "DECODERS": "model.decoders",
+    "dequantize": "data.pixels",
+    "describe_parts": "app.registry",
+    "DiagonalGaussianGuide": "model.guides",
+    "ELBOS": "infer.objectives",
+    "EpochRecord": "infer.training",
+    "eval_view": "data.pixels",
+    "evaluate_run": "app.evaluate",
+    "Guide": "model.parts",
+    "GUIDES": "model.guides",
+    "heldout_elbo": "infer.training",
+    "ImageData": "infer.training",
+    "ImageDataset": "data.datasets",
+    "Likelihood": "model.parts",
+    "LIKELIHOODS": "model.likelihoods",
+    "load_checkpoint": "app.checkpoint",
+    "load_dataset": "data.datasets",
+    "load_model_state": "app.registry",
+    "load_vae": "app.runs",
+    "log_importance_weights": "infer.marginal",
+    "log_marginal": "infer.marginal",
+    "MarginalEstimate": "infer.marginal",
+    "MLP": "model.nets",
+    "MLPDecoder": "model.decoders",
+    "ModelConfig": "app.config",
+    "pareto_khat": "infer.marginal",
+    "part_names": "app.names",
+    "PIXEL_SCHEMES": "data.pixels",
+    "Prior": "model.parts",
+    "PRIORS": "model.priors",
+    "PyroVAEError": "errors",
+    "read_idx": "data.idx",
+    "resolve": "app.registry",
+    "resolve_part": "app.registry",
+    "run_main_job": "app.main_job",
+    "RunConfig": "app.config",
+    "RunDirectory": "app.runs",
+    "save_checkpoint": "app.checkpoint",
+    "seeded_rng": "rng",
+    "Split": "data.datasets",
+    "StandardNormalPrior": "model.priors",
+    "TensorData": "infer.training",
+    "train_view": "data.pixels",
+    "TrainConfig": "app.config",
+    "Trainer": "infer.training",
+    "TrainingDivergedError": "errors",
+    "TrainingInterrupted": "errors",
+    "VAE": "model.vae",
+    "write_idx": "data.idx",
+}
+"""Where each public name lives (imported on first use)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "AISEstimate",

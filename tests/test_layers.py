@@ -1,6 +1,7 @@
 """The package's layers import one way: app -> infer -> model, with data beside (imported by
 any layer, importing none of them) and the shared helpers at the bottom; no import cycles, and
-no package import hidden inside a function."""
+no package import hidden inside a function, except in the command line's dispatcher, whose
+commands import their job module when they run (so that ``--help`` loads no torch)."""
 
 import ast
 from pathlib import Path
@@ -61,6 +62,8 @@ def package_imports(name: str, path: Path) -> list[tuple[str, bool]]:
 
 
 MODULES = modules()
+LAZY = {"pyro_vae.app.cli"}
+"""Modules allowed to import inside functions (the layer rule still holds for them)."""
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -69,7 +72,7 @@ def test_imports_run_one_way_and_sit_at_the_top(name):
         if target == "pyro_vae":  # the package itself: only __version__
             continue
         assert layer(target) in ALLOWED[layer(name)], f"{name} imports {target}"
-        assert not in_function, f"{name} imports {target} inside a function"
+        assert name in LAZY or not in_function, f"{name} imports {target} inside a function"
 
 
 def test_no_import_cycles():

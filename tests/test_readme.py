@@ -26,7 +26,7 @@ def test_there_are_examples():
 def test_every_option_in_the_readme_exists():
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices  # run, train, figures, datasets
-    known = {opt for p in sub.values() for a in p._actions for opt in a.option_strings}
+    known = {opt for p in [parser, *sub.values()] for a in p._actions for opt in a.option_strings}
     mentioned = set(re.findall(r"`(--[a-z][a-z-]+)", README))
     assert mentioned and mentioned <= known, mentioned - known
 

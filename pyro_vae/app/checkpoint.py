@@ -24,11 +24,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
-
-import torch
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, first_line
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT_FORMAT = 1
 
@@ -190,6 +191,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Atomically save ``state`` (tensors, numbers, strings and containers of them)."""
+    import torch  # here, not above: the configuration writes through this module, and the
+    # command line's parser reads the configuration without loading torch
+
     payload = {"format": CHECKPOINT_FORMAT, **state}
     _atomic_write(path, lambda f: torch.save(payload, f))
 
@@ -198,6 +202,8 @@ def load_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device | None = "cpu"
 ) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint`, refusing anything unsafe."""
+    import torch  # (see save_checkpoint)
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there.")
@@ -217,3 +223,11 @@ def load_checkpoint(
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a pyro-vae checkpoint (format {CHECKPOINT_FORMAT}).")
     return state
+
+
+def make_directory(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and its parents) if missing, the way the writers above do: below a run
+    being written, no component is a symbolic link (one is refused with
+    :class:`CheckpointError`). For a writer that opens its own files inside (TensorBoard's)."""
+    os.close(_open_directory(Path(path)))
+    return Path(path)

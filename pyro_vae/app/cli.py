@@ -1,6 +1,8 @@
 """``pyro-vae``: the command line. Argument parsing and dispatch; the work is in the job modules
 (:mod:`.train`, :mod:`.evaluate`, :mod:`.figures`, :mod:`.main_job`, :mod:`.report`) and the
-printing in :mod:`.console`.
+printing in :mod:`.console`. Each command imports its job module when it runs (the one place in
+the package that imports inside functions), so that ``--help``, ``--version`` and usage errors
+answer without loading torch, Pyro or matplotlib.
 
 Exit status: 0 on success, 2 for invalid arguments or configuration, 1 for other errors
 (missing data, corrupt checkpoints, divergence, a run directory another pyro-vae process is
@@ -18,16 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..data.datasets import DATASETS, default_data_dir, locate_dataset
 from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
-from ..infer.objectives import objective_name
-from ..infer.training import check_batch_size, resolve_device
 from .config import RunConfig
-from .console import print_baseline, print_bdmc, print_evaluation, print_files
-from .evaluate import Estimator, evaluate_run
-from .evaluations import summary_name
-from .figures import regenerate_figures
-from .main_job import run_main_job
+from .console import print_files
 from .options import (
     add_config_options,
     add_output_options,
@@ -35,16 +30,14 @@ from .options import (
     positive_int,
     refuse_options_with_resume,
 )
-from .overview import HEADER, compare_runs, list_runs
-from .registry import resolve
-from .report import write_report
-from .runs import RunDirectory
-from .train import load_data, resume_config, train
+from .usage import UsageParser
 
 
 def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RunConfig:
     """The run's configuration: from the options, or, with ``--resume``, from the run
     directory (then no other configuration option may be given)."""
+    from .train import resume_config
+
     if args.resume is None:
         return config_from_args(args)
     refuse_options_with_resume(args, parser)
@@ -52,7 +45,7 @@ def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="pyro-vae",
         description="Variational autoencoders as Pyro programs: train by SVI, evaluate, plot.",
     )
@@ -162,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the estimators' draws")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(func=_cmd_evaluate, subparser=p)
 
     p = sub.add_parser(
         "list",
@@ -173,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "interrupted.",
     )
     p.add_argument("runs_dir", metavar="RUNS_DIR", nargs="?", default="runs")
-    p.set_defaults(func=_cmd_list)
+    p.set_defaults(func=_cmd_list, subparser=p)
 
     p = sub.add_parser(
         "compare",
@@ -190,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="which evaluation to compare, e.g. is-K1000 or ais-T500-C8-L5 (default: the most "
         "expensive one every run holds)",
     )
-    p.set_defaults(func=_cmd_compare)
+    p.set_defaults(func=_cmd_compare, subparser=p)
 
     p = sub.add_parser(
         "report",
@@ -203,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-figures", action="store_true", help="keep the figures as they are")
-    p.set_defaults(func=_cmd_report)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_report, subparser=p)
 
     p = sub.add_parser(
         "figures",
@@ -212,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--device", default="cpu")
-    p.set_defaults(func=_cmd_figures)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_figures, subparser=p)
 
     p = sub.add_parser(
         "datasets",
@@ -221,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from, without downloading anything.",
     )
     p.add_argument("--data-dir", default=None, metavar="DIR")
-    p.set_defaults(func=_cmd_datasets)
+    p.set_defaults(func=_cmd_datasets, subparser=p)
     return parser
 
 
@@ -229,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from ..infer.objectives import objective_name
+    from .console import print_baseline, print_evaluation
+    from .main_job import run_main_job
+
     cfg = _config_or_resume(args, args.subparser)
     result = run_main_job(
         cfg,
@@ -238,6 +237,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         num_samples=args.num_samples,
         baseline_components=args.baseline_components,
         resume=args.resume,
+        tensorboard=args.tensorboard,
     )
     run, last = result.run, result.history[-1]
     best = max(result.history, key=lambda r: r.val_elbo)
@@ -264,6 +264,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .console import print_bdmc, print_evaluation
+    from .evaluate import Estimator, evaluate_run
+    from .evaluations import summary_name
+
     if args.seed < 0:
         raise ConfigError(f"--seed {args.seed}: give an integer >= 0")
     settings = dict(
@@ -295,6 +299,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from .overview import HEADER, list_runs
+
     lines = list_runs(args.runs_dir)
     if not lines:
         print(f"no runs in {args.runs_dir}")
@@ -306,22 +312,39 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from .overview import compare_runs
+
     print(compare_runs(args.run_dirs, args.estimate).text())
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ..infer.training import check_batch_size, resolve_device
+    from .registry import resolve
+    from .runs import RunDirectory
+    from .tensorboard import summary_writer_class
+    from .train import load_data, train
+
     cfg = _config_or_resume(args, args.subparser)
     dataset = load_data(cfg)
     untrusted = Path(args.resume) if args.resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
     resolve_device(cfg.train.device)  # a device that is not there: refused before a run exists
+    if args.tensorboard:
+        summary_writer_class()  # likewise a missing tensorboard package
     if args.resume:
         run = RunDirectory.open(args.resume)
     else:
         run = RunDirectory.create(args.runs_dir, args.name)
-    trainer = train(cfg, run, progress=not args.quiet, dataset=dataset, resume=bool(args.resume))
+    trainer = train(
+        cfg,
+        run,
+        progress=not args.quiet,
+        dataset=dataset,
+        resume=bool(args.resume),
+        tensorboard=args.tensorboard,
+    )
     last = trainer.history[-1]
     print(f"run directory: {run.path}")
     print(
@@ -332,22 +355,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from .figures import regenerate_figures
+    from .report import write_report
+    from .runs import RunDirectory
+
     with RunDirectory.open(args.run_dir).writing():  # figures and report from one model
         if not args.no_figures:
-            regenerate_figures(args.run_dir, args.device)
+            regenerate_figures(args.run_dir, args.device, progress=not args.quiet)
         md, page = write_report(args.run_dir)
     print(f"report: {page}\n        {md}")
     return 0
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
-    paths = regenerate_figures(args.run_dir, args.device)
+    from .figures import regenerate_figures
+
+    paths = regenerate_figures(args.run_dir, args.device, progress=not args.quiet)
     print(f"figures of {args.run_dir}:")
     print_files(paths, Path(args.run_dir))
     return 0
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
+    from ..data.datasets import DATASETS, default_data_dir, locate_dataset
+
     for name in sorted(DATASETS):
         where = locate_dataset(name, args.data_dir)
         print(f"{name:14s} {where or 'not found locally (downloaded on first use if online)'}")
@@ -357,7 +388,9 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # told by the command's own parser, which knows its options
+        getattr(args, "subparser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     # SIGTERM (`kill`, a batch scheduler's time limit) stops a run as Ctrl-C does: the last
     # completed epoch is kept and the message says how to resume; exit status 128 + signal.
     terminated: list[int] = []

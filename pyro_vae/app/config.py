@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import Problems
-from ..data.datasets import DATASETS
-from ..data.pixels import PIXEL_SCHEMES
+from ..data.names import DATASET_NAMES, PIXEL_SCHEMES
 from ..errors import ConfigError
-from ..infer.training import DEFAULT_EPOCHS, TrainConfig
-from ..model.nets import ACTIVATIONS
-from ..model.parts import PART_KINDS
+from ..infer.settings import DEFAULT_EPOCHS, TrainConfig
+from ..model.names import ACTIVATION_NAMES, PART_KINDS
 from .checkpoint import atomic_write_text
 
 CONFIG_FORMAT = 2
@@ -52,7 +50,7 @@ class DataConfig:
 
     def problems(self) -> Problems:
         p = Problems()
-        p.choice("dataset", self.dataset, DATASETS)
+        p.choice("dataset", self.dataset, DATASET_NAMES)
         p.text("data-dir", self.data_dir, optional=True)
         if self.pixels is not None:
             p.choice("pixels", self.pixels, PIXEL_SCHEMES)
@@ -88,7 +86,7 @@ class ModelConfig:
         else:
             for width in self.hidden:
                 p.integer("each hidden width", width)
-        p.choice("activation", self.activation, ACTIVATIONS)
+        p.choice("activation", self.activation, ACTIVATION_NAMES)
         for kind in PART_KINDS:
             name, kwargs = self.part(kind)
             p.text(kind, name)

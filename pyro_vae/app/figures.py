@@ -4,13 +4,17 @@ interpolations."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from ..data.datasets import CLASS_NAMES, ImageDataset
 from ..data.pixels import eval_view, unit_interval
 from ..infer.objectives import objective_name
+from ..model.continuous_mixture import prior_quantile_grid
+from ..model.mixtures import Mixture
 from ..model.vae import VAE
 from ..rng import seeded_rng
 from .baseline import best_mixture
@@ -18,6 +22,7 @@ from .config import RunConfig
 from .interpolation import FIGURE_SEED, interpolation_study, load_run_autoencoder
 from .latent import embed_2d
 from .plots import (
+    ZAxes,
     plot_elbo_curves,
     plot_image_grid,
     plot_image_panels,
@@ -33,83 +38,115 @@ TSNE_POINTS = 2000
 
 
 def write_figures(
-    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device: torch.device
+    run: RunDirectory,
+    vae: VAE,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device: torch.device,
+    progress: bool = False,
 ) -> list[Path]:
     """ELBO curves, test reconstructions and prior samples, from the run directory's model,
     into ``RUN/figures/`` (a real directory: a symbolic link there is refused, never written
-    through). Holds the run's lock."""
+    through), with a progress bar that names the figure being drawn. Holds the run's lock."""
     with run.writing():
-        return _write_figures(run, vae, cfg, dataset, device)
+        return _write_figures(run, vae, cfg, dataset, device, progress)
 
 
 def _write_figures(
-    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device: torch.device
+    run: RunDirectory,
+    vae: VAE,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device: torch.device,
+    progress: bool,
 ) -> list[Path]:
     figures = run.figures_dir
     shape = dataset.image_shape
-    paths = []
     metrics = run.read_metrics()
-    if metrics:
-        paths.append(
-            plot_elbo_curves(
-                metrics,
-                figures / "elbo_curves.png",
-                title=f"{dataset.name}: training curves (latent {cfg.model.latent_dim})",
-                objective=objective_name(
-                    cfg.train.elbo, cfg.train.particles, cfg.train.beta, cfg.train.kl_warmup
-                ),
-            )
-        )
-    n = 16
-    x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")[:n].to(device)
-    with seeded_rng(FIGURE_SEED):
-        recon = vae.reconstruct(x)
-        samples = vae.sample(64)
-    rows, labels = [x, recon], ["model\ninput", "recon-\nstruction"]
-    if cfg.data.pixels in ("dynamic", "static"):
-        rows.insert(0, unit_interval(dataset.test, dataset.levels)[:n])
-        labels.insert(0, "grey\noriginal")
-    paths.append(
-        plot_image_rows(
-            rows,
-            labels,
-            shape,
-            figures / "reconstructions.png",
-            title=f"{dataset.name}: test images (above) and E[x | z = mean of q(z|x)] (below)",
-        )
-    )
-    paths.append(
-        plot_image_grid(
-            samples,
-            shape,
-            figures / "samples.png",
-            title=f"{dataset.name}: E[x | z] for z ~ p(z)",
-        )
-    )
-    mixture_figure = _mixture_figure(run, vae, cfg, dataset, device)
-    if mixture_figure is not None:
-        paths.append(mixture_figure)
-    paths += _latent_figures(run, vae, cfg, dataset, device)
+    mixture = best_mixture(run)
     ae = load_run_autoencoder(run, cfg, dataset, device)
-    if ae is not None:
-        _, interp = interpolation_study(run, vae, ae, cfg, dataset, device)
+    total = 4 + bool(metrics) + (mixture is not None) + (ae is not None)
+    paths: list[Path] = []
+    with tqdm(total=total, desc="figures", unit="figure", disable=not progress) as bar:
+
+        def drawing(what: str) -> None:
+            if paths:
+                bar.update()
+            bar.set_description_str(f"figures: {what}")
+
+        if metrics:
+            drawing("elbo_curves.png")
+            paths.append(
+                plot_elbo_curves(
+                    metrics,
+                    figures / "elbo_curves.png",
+                    title=f"{dataset.name}: training curves (latent {cfg.model.latent_dim})",
+                    objective=objective_name(
+                        cfg.train.elbo, cfg.train.particles, cfg.train.beta, cfg.train.kl_warmup
+                    ),
+                )
+            )
+        drawing("reconstructions.png")
+        n = 16
+        x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")[:n].to(device)
+        with seeded_rng(FIGURE_SEED):
+            recon = vae.reconstruct(x)
+            samples = vae.sample(64)
+        rows, labels = [x, recon], ["model\ninput", "recon-\nstruction"]
+        if cfg.data.pixels in ("dynamic", "static"):
+            rows.insert(0, unit_interval(dataset.test, dataset.levels)[:n])
+            labels.insert(0, "grey\noriginal")
         paths.append(
-            plot_interpolations(
-                interp,
+            plot_image_rows(
+                rows,
+                labels,
                 shape,
-                figures / "interpolation.png",
-                title=f"{dataset.name}: decoding straight lines between two test images' codes "
-                "(right: log p of each frame's most probable image under the VAE)",
+                figures / "reconstructions.png",
+                title=f"{dataset.name}: test images (above) and E[x | z = mean of q(z|x)] (below)",
             )
         )
+        drawing("samples.png")
+        paths.append(
+            plot_image_grid(
+                samples,
+                shape,
+                figures / "samples.png",
+                title=f"{dataset.name}: E[x | z] for z ~ p(z)",
+            )
+        )
+        if mixture is not None:
+            drawing("gmm_vs_vae.png")
+            paths.append(_mixture_figure(run, mixture, vae, cfg, dataset, device))
+        drawing("manifold.png")
+        paths += _latent_figures(run, vae, cfg, dataset, device, drawing)
+        if ae is not None:
+            drawing("interpolation.png (scoring the frames by importance sampling)")
+            _, interp = interpolation_study(run, vae, ae, cfg, dataset, device)
+            paths.append(
+                plot_interpolations(
+                    interp,
+                    shape,
+                    figures / "interpolation.png",
+                    title=f"{dataset.name}: decoding straight lines between two test images' "
+                    "codes (right: log p of each frame's most probable image under the VAE)",
+                )
+            )
+        bar.update()
+        bar.set_description_str("figures")
     return paths
 
 
 def _latent_figures(
-    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device
+    run: RunDirectory,
+    vae: VAE,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device,
+    drawing: Callable[[str], None] = lambda what: None,
 ) -> list[Path]:
     """The learned manifold (decoder means over a grid of the two most active latent
-    dimensions) and the test set's posterior means coloured by class."""
+    dimensions, its axes labelled with the z values) and the test set's posterior means
+    coloured by class (a t-SNE map for more than two latent dimensions)."""
     x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test").to(device)
     activity = vae.activity(x)
     dims = tuple(activity.argsort(descending=True)[:2].tolist())
@@ -126,11 +163,17 @@ def _latent_figures(
             grid,
             dataset.image_shape,
             run.figures_dir / "manifold.png",
-            title=f"{dataset.name}: E[x | z] {where},\nz at the quantiles of N(0, 1)",
+            title=f"{dataset.name}: E[x | z] {where},\nz at the quantiles of N(0, 1)"
+            + (", the other dimensions 0" if vae.latent_dim > 2 else ""),
             nrow=per_axis,
+            z_axes=_grid_z_axes(vae, dims, per_axis),
         )
     ]
     n = len(x) if vae.latent_dim <= 2 else min(len(x), TSNE_POINTS)  # t-SNE is quadratic
+    if vae.latent_dim > 2:
+        drawing(f"latent_space.png (t-SNE of {n:,} posterior means)")
+    else:
+        drawing("latent_space.png")
     points, axis = embed_2d(vae.posterior_means(x[:n]).cpu(), seed=FIGURE_SEED)
     paths.append(
         plot_latent_scatter(
@@ -145,12 +188,19 @@ def _latent_figures(
     return paths
 
 
-def _mixture_figure(
-    run: RunDirectory, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device
-) -> Path | None:
-    mixture = best_mixture(run)
-    if mixture is None:
+def _grid_z_axes(vae: VAE, dims: tuple[int, ...], per_axis: int) -> ZAxes | None:
+    """The z values along the rows and columns of ``vae.latent_grid_means(per_axis, dims)``
+    (which varies ``dims[0]`` down the rows and ``dims[1]`` along the columns); ``None`` for a
+    1-D latent space, whose grid is one line read row by row."""
+    if vae.latent_dim < 2:
         return None
+    values = prior_quantile_grid(1, per_axis)[:, 0].tolist()
+    return (f"z_{dims[0] + 1}", values, f"z_{dims[1] + 1}", values)
+
+
+def _mixture_figure(
+    run: RunDirectory, mixture: Mixture, vae: VAE, cfg: RunConfig, dataset: ImageDataset, device
+) -> Path:
     n, k = 32, mixture.n_components
     x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test").to(device)
     dims = tuple(vae.activity(x_test).argsort(descending=True)[:2].tolist())
@@ -176,12 +226,15 @@ def _mixture_figure(
         dataset.image_shape,
         run.figures_dir / "gmm_vs_vae.png",
         title=f"{dataset.name}: a finite mixture against the VAE's continuous mixture",
+        z_axes=[None, None, None, _grid_z_axes(vae, dims, 8)],
     )
 
 
-def regenerate_figures(run_dir: str | Path, device: str = "cpu") -> list[Path]:
+def regenerate_figures(
+    run_dir: str | Path, device: str = "cpu", progress: bool = False
+) -> list[Path]:
     """Redraw a run's figures from its directory alone (no retraining), holding its lock."""
     with RunDirectory.open(run_dir).writing():
         run, cfg, vae = load_vae(run_dir, device)
         dataset = load_data(cfg)
-        return write_figures(run, vae, cfg, dataset, torch.device(device))
+        return write_figures(run, vae, cfg, dataset, torch.device(device), progress)

@@ -24,6 +24,7 @@ from .interpolation import train_run_autoencoder
 from .registry import resolve
 from .report import write_report
 from .runs import RunDirectory, checkpoint_epoch, load_vae
+from .tensorboard import summary_writer_class
 from .train import load_data, train
 
 
@@ -45,27 +46,40 @@ def run_main_job(
     num_samples: int = 1000,
     baseline_components: Sequence[int] = DEFAULT_COMPONENTS,
     resume: str | Path | None = None,
+    tensorboard: bool = False,
 ) -> RunResult:
     """Train, evaluate (log p(x) with ``num_samples`` importance samples per test image),
     compare with finite mixtures of ``baseline_components`` components, and plot: everything
     ``pyro-vae run`` does. With ``resume`` (a run directory), ``cfg`` is that run's and
-    training continues from its checkpoint."""
+    training continues from its checkpoint. ``tensorboard``: also log each epoch's metrics to
+    ``RUN/tensorboard/`` (refused before the run exists when the package is missing)."""
     dataset = load_data(cfg)
     untrusted = Path(resume) if resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)  # before a run directory exists
     device = resolve_device(cfg.train.device)
     check_batch_size(cfg.train.batch_size, dataset)
+    if tensorboard:
+        summary_writer_class()  # a missing package: refused before a run directory exists
     run = RunDirectory.open(resume) if resume else RunDirectory.create(runs_dir, name)
     with run.writing():  # one lock from the first epoch to the report
-        trainer = train(cfg, run, progress=progress, dataset=dataset, resume=resume is not None)
+        trainer = train(
+            cfg,
+            run,
+            progress=progress,
+            dataset=dataset,
+            resume=resume is not None,
+            tensorboard=tensorboard,
+        )
         vae = trainer.vae.eval()
         evaluation, estimate = evaluate(
             vae, cfg, dataset, device, num_samples=num_samples, progress=progress
         )
         save_evaluation(run, evaluation, estimate)
-        baseline = compare_with_mixtures(run, vae, cfg, dataset, estimate, baseline_components)
+        baseline = compare_with_mixtures(
+            run, vae, cfg, dataset, estimate, baseline_components, progress=progress
+        )
         train_run_autoencoder(run, cfg, dataset, device, progress)
-        figures = write_figures(run, vae, cfg, dataset, device)
+        figures = write_figures(run, vae, cfg, dataset, device, progress=progress)
         write_report(run.path)
     return RunResult(run, cfg, trainer.history, evaluation, figures, baseline)
 

@@ -1,7 +1,8 @@
 """The options of ``pyro-vae run`` and ``pyro-vae train``, from one table.
 
 Each :class:`Option` says which configuration field it sets; the parser, the configuration built
-from parsed arguments and the ``--resume`` check all read the same table. Experiment scripts
+from parsed arguments and the ``--resume`` check all read the same table. Nothing here imports
+torch, Pyro or matplotlib: ``pyro-vae --help`` and usage errors answer at once. Experiment scripts
 reuse the options through :func:`training_parser` as an argparse parent parser.
 """
 
@@ -12,14 +13,12 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..data.datasets import DATASETS
-from ..data.pixels import PIXEL_SCHEMES
+from ..data.names import DATASET_NAMES, PIXEL_SCHEMES
 from ..errors import ConfigError
-from ..infer.objectives import ELBOS
-from ..infer.training import DEFAULT_EPOCHS
-from ..model.nets import ACTIVATIONS
+from ..infer.settings import DEFAULT_EPOCHS, ELBO_NAMES
+from ..model.names import ACTIVATION_NAMES
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from .registry import part_names
+from .names import part_names
 
 
 def positive_int(text: str) -> int:
@@ -102,7 +101,7 @@ def _table() -> list[Option]:
             "dataset",
             "data",
             dict(
-                choices=sorted(DATASETS),
+                choices=sorted(DATASET_NAMES),
                 help="named data set (default: %(default)s, embedded, no network)",
             ),
         ),
@@ -159,7 +158,7 @@ def _table() -> list[Option]:
             "model",
             "activation",
             "model",
-            dict(choices=sorted(ACTIVATIONS), help="(default: %(default)s)"),
+            dict(choices=sorted(ACTIVATION_NAMES), help="(default: %(default)s)"),
         ),
         Option(
             "--prior",
@@ -312,7 +311,7 @@ def _table() -> list[Option]:
             "elbo",
             "training",
             dict(
-                choices=sorted(ELBOS),
+                choices=sorted(ELBO_NAMES),
                 help="training objective: trace (Trace_ELBO), meanfield "
                 "(analytic KL), iwae (importance-weighted bound) (default: %(default)s)",
             ),
@@ -398,6 +397,12 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--runs-dir", default="runs", help="parent of run directories")
     out.add_argument("--name", default=None, help="run directory name (default: a timestamp)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
+    out.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log each epoch's metrics for TensorBoard into RUN_DIR/tensorboard/ (needs "
+        'the tensorboard package: pip install "pyro-vae[tensorboard]")',
+    )
     out.add_argument(
         "--resume",
         default=None,

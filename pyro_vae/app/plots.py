@@ -31,23 +31,36 @@ def _save(fig: plt.Figure, path: str | os.PathLike) -> Path:
     return path
 
 
+GAP_COLOUR = (0.35, 0.55, 0.85)
+"""The colour of the 1-pixel gaps between images in a grid: a blue that no grey pixel has, so
+that a white pixel at an image's edge is told from the gap."""
+
+
 def image_grid(images: torch.Tensor, image_shape: Sequence[int], nrow: int) -> np.ndarray:
-    """``[N, D]`` images in [0, 1] -> one ``[H', W']`` grid with a 1-pixel white border."""
+    """``[N, D]`` images in [0, 1] -> one ``[H', W', 3]`` RGB grid: grey images, separated
+    and framed by 1-pixel gaps of :data:`GAP_COLOUR`; the unused places of a last, shorter row
+    are white."""
     h, w = image_shape
     batch = images.detach().float().cpu().clamp(0, 1).reshape(-1, 1, h, w)
-    grid = make_grid(batch, nrow=nrow, padding=1, pad_value=1.0)
-    return grid[0].numpy()
+    grid = make_grid(batch, nrow=nrow, padding=1, pad_value=-1.0)[0]  # -1: no pixel's value
+    rgb = grid.unsqueeze(-1).expand(*grid.shape, 3).clone()
+    rgb[grid < 0] = torch.tensor(GAP_COLOUR)
+    columns = min(nrow, len(batch))
+    for k in range(len(batch), rgb.shape[1] // (w + 1) * (rgb.shape[0] // (h + 1))):
+        top, left = 1 + (k // columns) * (h + 1), 1 + (k % columns) * (w + 1)
+        rgb[top : top + h + 1, left : left + w + 1] = 1.0  # with its right and lower gap
+    return rgb.numpy()
+
+
+def grid_centres(count: int, size: int) -> list[float]:
+    """Pixel coordinates of the centres of ``count`` images of ``size`` pixels along one axis
+    of an :func:`image_grid` (1-pixel gaps before, between and after them)."""
+    return [1 + i * (size + 1) + (size - 1) / 2 for i in range(count)]
 
 
 def _show_images(ax, images: torch.Tensor, image_shape: Sequence[int], nrow: int) -> None:
     """Draw ``[N, D]`` images in [0, 1] on ``ax`` as one grey-scale grid, ``nrow`` per row."""
-    ax.imshow(
-        image_grid(images, image_shape, nrow=nrow),
-        cmap="gray",
-        vmin=0,
-        vmax=1,
-        interpolation="nearest",
-    )
+    ax.imshow(image_grid(images, image_shape, nrow=nrow), interpolation="nearest")
 
 
 def plot_elbo_curves(
@@ -58,13 +71,16 @@ def plot_elbo_curves(
 ) -> Path:
     """The training objective and the validation ELBO (nats per example) against epochs."""
     epochs = [m["epoch"] for m in metrics]
+    marker = "o" if len(epochs) <= 30 else None  # a short run (one epoch: one point) shows
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.plot(
         epochs,
         [m["train_objective"] for m in metrics],
+        marker=marker,
+        ms=4,
         label=f"train {objective} (minibatch average)",
     )
-    ax.plot(epochs, [m["val_elbo"] for m in metrics], label="validation")
+    ax.plot(epochs, [m["val_elbo"] for m in metrics], marker=marker, ms=4, label="validation")
     best = max(metrics, key=lambda m: m["val_elbo"])
     ax.scatter([best["epoch"]], [best["val_elbo"]], color="C1", zorder=3, s=18)
     ax.annotate(
@@ -83,8 +99,11 @@ def plot_elbo_curves(
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats per example")
     ax.set_title(title)
+    if len(epochs) == 1:
+        ax.set_xticks(epochs)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    # below the axes, clear of the curves and of the tick labels
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return _save(fig, path)
 
 
@@ -117,13 +136,36 @@ def plot_image_grid(
     path: str | os.PathLike,
     title: str,
     nrow: int = 8,
+    z_axes: ZAxes | None = None,
 ) -> Path:
-    """A square-ish grid of images ``[N, D]`` in [0, 1]."""
-    fig, ax = plt.subplots(figsize=(5.0, 5.0 * ((len(images) + nrow - 1) // nrow) / nrow + 0.4))
+    """A square-ish grid of images ``[N, D]`` in [0, 1]. ``z_axes``: (name of the value that
+    varies down the rows, its value in each row, name and values along the columns), for a
+    grid of decoded latent points; the axes are then labelled with those values."""
+    rows = (len(images) + nrow - 1) // nrow
+    fig, ax = plt.subplots(figsize=(5.0, 5.0 * rows / nrow + 0.4))
     _show_images(ax, images, image_shape, nrow)
-    ax.set_axis_off()
+    _label_z_axes(ax, z_axes, image_shape)
     ax.set_title(title)
     return _save(fig, path)
+
+
+ZAxes = tuple[str, Sequence[float], str, Sequence[float]]
+"""(name of the latent coordinate that varies down the rows, its value in each row, name and
+values along the columns) of a grid of decoded latent points."""
+
+
+def _label_z_axes(ax, z_axes: ZAxes | None, image_shape: Sequence[int]) -> None:
+    """Label a grid's rows and columns with their z values, or hide the axes (``None``)."""
+    if z_axes is None:
+        ax.set_axis_off()
+        return
+    row_name, row_values, col_name, col_values = z_axes
+    h, w = image_shape
+    ax.set_yticks(grid_centres(len(row_values), h), [f"{v:.2f}" for v in row_values])
+    ax.set_xticks(grid_centres(len(col_values), w), [f"{v:.2f}" for v in col_values], rotation=90)
+    ax.tick_params(labelsize=7, length=2)
+    ax.set_ylabel(row_name)
+    ax.set_xlabel(col_name)
 
 
 def plot_image_panels(
@@ -132,13 +174,18 @@ def plot_image_panels(
     path: str | os.PathLike,
     title: str,
     nrow: int = 8,
+    z_axes: Sequence[ZAxes | None] | None = None,
 ) -> Path:
-    """Image grids side by side, one titled panel each (``[N, D]`` images in [0, 1])."""
+    """Image grids side by side, one titled panel each (``[N, D]`` images in [0, 1]);
+    ``z_axes``: per panel, the z values of a grid of decoded latent points, or ``None``."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
-    for ax, (name, images) in zip(axes[0], panels, strict=True):
+    z_axes = z_axes or [None] * len(panels)
+    for ax, (name, images), panel_z in zip(axes[0], panels, z_axes, strict=True):
         _show_images(ax, images, image_shape, nrow)
         ax.set_title(name, fontsize=10)
-        ax.set_axis_off()
+        _label_z_axes(ax, panel_z, image_shape)
+    if any(z is not None for z in z_axes):
+        fig.subplots_adjust(wspace=0.4)  # room for a labelled panel's tick labels
     fig.suptitle(title)
     return _save(fig, path)
 

@@ -28,7 +28,6 @@ import pkgutil
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +56,7 @@ from ..model.parts import (
 from ..model.priors import PRIORS
 from ..model.vae import VAE
 from .config import ModelConfig, RunConfig
-
-ENTRY_POINT_GROUP = "pyro_vae.parts"
+from .names import ENTRY_POINT_GROUP, entry_points, part_names
 
 BUILTINS: dict[str, Mapping[str, type[nn.Module]]] = {
     "prior": PRIORS,
@@ -180,22 +178,6 @@ def _check_location(module_name: str, untrusted: Path | None) -> None:
 
 def _module_file_inside(module: Any, untrusted: Path | None) -> bool:
     return untrusted is not None and _inside(getattr(module, "__file__", None), untrusted)
-
-
-def entry_points(kind: str) -> dict[str, metadata.EntryPoint]:
-    """Parts of ``kind`` that installed packages publish, by short name."""
-    found = {}
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        prefix, _, short = ep.name.partition(".")
-        if prefix == kind and short:
-            found[short] = ep
-    return found
-
-
-def part_names(kind: str) -> list[str]:
-    """Short names usable for ``kind``: built-ins, then installed entry points."""
-    builtin = sorted(BUILTINS[kind])
-    return builtin + sorted(set(entry_points(kind)) - set(builtin))
 
 
 def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:

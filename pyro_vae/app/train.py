@@ -3,6 +3,7 @@ atomic checkpoint after every epoch, or continue a run from its last completed e
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ..infer.training import EpochRecord, Trainer, check_batch_size
 from .config import RunConfig
 from .registry import build_vae, load_model_state, resolve
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
+from .tensorboard import TensorBoardLogger, is_writer_rank
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
@@ -28,9 +30,11 @@ def train(
     dataset: ImageDataset | None = None,
     monitor_test: bool = False,
     resume: bool = False,
+    tensorboard: bool = False,
 ) -> Trainer:
     """Train the VAE of ``cfg``, checkpointing into ``run`` after every epoch
-    (``monitor_test``: also record the test ELBO of every epoch, for plots only).
+    (``monitor_test``: also record the test ELBO of every epoch, for plots only;
+    ``tensorboard``: also log each epoch's metrics to ``RUN/tensorboard/``).
 
     With ``resume``, continue from the run's checkpoint (model, optimizer, RNG state and
     history after its last completed epoch) up to ``cfg.train.epochs``: on CPU the result is the
@@ -41,7 +45,7 @@ def train(
     Holds the run's lock throughout: a second process writing the run is refused.
     """
     with run.writing():
-        return _train(cfg, run, progress, dataset, monitor_test, resume)
+        return _train(cfg, run, progress, dataset, monitor_test, resume, tensorboard)
 
 
 def _train(
@@ -51,6 +55,7 @@ def _train(
     dataset: ImageDataset | None,
     monitor_test: bool,
     resume: bool,
+    tensorboard: bool = False,
 ) -> Trainer:
     dataset = dataset if dataset is not None else load_data(cfg)
     untrusted = run.path if resume else None
@@ -75,10 +80,16 @@ def _train(
                 f"{cfg.train.epochs}"
             )
     run.write_config(cfg)
+    if progress:  # where to look while it runs (stderr, beside the progress bars)
+        print(f"run directory: {run.path}", file=sys.stderr, flush=True)
+
+    logger = TensorBoardLogger(run) if tensorboard and is_writer_rank() else None
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
         run.save_checkpoint(trainer.state_dict())  # then removes what described the old one
         run.write_metrics([asdict(r) for r in trainer.history])
+        if logger is not None:
+            logger(asdict(record))
 
     x_test = None
     if monitor_test:
@@ -108,6 +119,9 @@ def _train(
             f"interrupted during epoch {trainer.epoch + 1}; {run.path} holds the model after "
             f"epoch {trainer.epoch}. Continue with: pyro-vae train --resume {run.path}"
         ) from None
+    finally:
+        if logger is not None:
+            logger.close()
     return trainer
 
 

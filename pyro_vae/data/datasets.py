@@ -28,6 +28,7 @@ import torch
 
 from ..errors import DataFormatError, DatasetUnavailableError
 from .idx import read_idx
+from .names import DATA_DIMS  # noqa: F401  (re-exported: known without loading torch)
 
 CLASS_NAMES = {
     "digits": [str(d) for d in range(10)],
@@ -265,9 +266,6 @@ def _load_idx_dataset(
 
 MNIST = _IdxSource("mnist", "MNIST")
 FASHION_MNIST = _IdxSource("fashion-mnist", "FashionMNIST")
-
-DATA_DIMS: dict[str, int] = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
-"""Pixels per image of each named data set (known without loading it)."""
 
 Loader = Callable[[str | os.PathLike | None, bool], ImageDataset]
 DATASETS: dict[str, Loader] = {

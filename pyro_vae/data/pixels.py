@@ -23,9 +23,8 @@ import math
 import torch
 
 from .datasets import Split
+from .names import BINARY_SCHEMES, PIXEL_SCHEMES  # noqa: F401  (re-exported)
 
-PIXEL_SCHEMES = ("dynamic", "static", "grey", "dequantized")
-BINARY_SCHEMES = ("dynamic", "static")
 
 EVAL_SEEDS = {"train": 2, "val": 1, "test": 0}
 """Seeds of the one-off binarization / dequantization draw of each split."""

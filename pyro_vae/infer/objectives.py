@@ -26,6 +26,7 @@ from pyro.infer import ELBO, JitTrace_ELBO, Trace_ELBO, TraceMeanField_ELBO
 from pyro.poutine.messenger import Messenger
 
 from .marginal import log_importance_weights
+from .settings import SUPPORTS_JIT, SUPPORTS_KL_WEIGHT  # noqa: F401  (re-exported)
 
 
 class IWAE(ELBO):
@@ -93,9 +94,6 @@ ELBOS: dict[str, Callable[[int, bool], ELBO]] = {
 }
 """Training objectives by name (``--elbo``): ``factory(num_particles, jit) -> objective`` with
 a ``differentiable_loss(model, guide, x, num_data=N)`` method."""
-
-SUPPORTS_KL_WEIGHT = ("trace", "meanfield")
-SUPPORTS_JIT = ("trace",)
 
 
 class LatentScaleMessenger(Messenger):

@@ -52,14 +52,14 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from .names import PART_KINDS  # noqa: F401  (re-exported: known without loading torch)
+
 Observes = Literal["binary", "unit", "continuous"]
 """What a likelihood scores: ``binary`` x in {0, 1}; ``unit`` x in [0, 1] by a formula made
 for binary x (grey levels through the Bernoulli formula: not a density); ``continuous`` real x
 (a density, for dequantized pixels)."""
 
 OBSERVES: tuple[str, ...] = ("binary", "unit", "continuous")
-
-PART_KINDS: tuple[str, ...] = ("prior", "guide", "likelihood", "decoder")
 
 
 class Prior(nn.Module, ABC):
