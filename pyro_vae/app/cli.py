@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import __version__
 from ..data.datasets import DATASETS, default_data_dir, locate_dataset
 from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
+from ..infer import distributed
 from ..infer.objectives import objective_name
 from ..infer.training import check_batch_size, resolve_device
 from .config import RunConfig
@@ -188,9 +189,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    group = distributed.init_from_environment(args.device)
     ev = evaluate_run(
-        args.run_dir, args.num_samples, args.split, args.seed, args.device, not args.quiet
+        args.run_dir, args.num_samples, args.split, args.seed, args.device, not args.quiet, group
     )
+    if not group.is_main:
+        return 0
     print(
         f"{args.run_dir}: {ev['dataset']}, {ev['num_examples']} {args.split} images, "
         f"{ev['seconds']:.1f} s (nats per image):"
@@ -208,11 +212,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
     resolve_device(cfg.train.device)  # a device that is not there: refused before a run exists
+    group = distributed.init_from_environment(cfg.train.device)
     if args.resume:
         run = RunDirectory.open(args.resume)
-    else:
+    elif group.is_main:  # process 0 creates the run and tells the others where it is
         run = RunDirectory.create(args.runs_dir, args.name)
-    trainer = train(cfg, run, progress=not args.quiet, dataset=dataset, resume=bool(args.resume))
+    if group.active:
+        path = distributed.broadcast_text(str(run.path) if group.is_main else None, group)
+        run = RunDirectory(Path(path))
+    trainer = train(
+        cfg, run, progress=not args.quiet, dataset=dataset, resume=bool(args.resume), group=group
+    )
+    if not group.is_main:
+        return 0
     last = trainer.history[-1]
     print(f"run directory: {run.path}")
     print(
@@ -246,6 +258,10 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+DISTRIBUTED_COMMANDS = ("train", "evaluate")
+"""The commands that run as several processes (under torchrun)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -262,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if in_main_thread:
         signal.signal(signal.SIGTERM, on_sigterm)
     try:
+        if distributed.launched_distributed() and args.command not in DISTRIBUTED_COMMANDS:
+            raise ConfigError(
+                f"{args.command!r} runs as one process; under torchrun with several processes "
+                f"pyro-vae runs {' and '.join(DISTRIBUTED_COMMANDS)}"
+            )
         return args.func(args)
     except ConfigError as exc:
         parser.exit(2, f"pyro-vae: error: {exc}\n")
@@ -287,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     finally:
+        distributed.shutdown()
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
     return 0
