@@ -308,9 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     finally:
-        distributed.shutdown()
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+        distributed.shutdown()  # after the message: a SIGTERM now just ends the process
     return 0
 
 

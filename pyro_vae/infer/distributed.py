@@ -193,7 +193,8 @@ def collective(group: ProcessGroup, what: str) -> Iterator[None]:
         raise DistributedError(
             f"process {group.rank} of {group.world_size}: {what} failed: another process of "
             f"this job stopped or did not answer within {group.timeout_s:g} s "
-            f"({_first(exc)}). The other processes' messages say why."
+            f"({_first(exc)}). torchrun's summary and the other processes' messages say "
+            "which stopped first."
         ) from None
 
 
