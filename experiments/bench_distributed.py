@@ -50,6 +50,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=5, help="timed epochs (after one warm-up)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--repeats", type=int, default=3, help="round-robin rounds of all settings")
     p.add_argument("--reduce-repeats", type=int, default=50)
     p.add_argument("--bus-gbs", type=float, default=150.0, help="assumed all-reduce bus GB/s")
     p.add_argument("--latency-us", type=float, default=30.0, help="assumed all-reduce latency")
@@ -137,20 +138,32 @@ def estimate(nbytes: int, world: int, args: argparse.Namespace) -> float:
 
 def main() -> None:
     args = get_args_parser().parse_args()
-    rows = []
+    settings = []
     for world in args.processes:
-        settings = [("same per-process batch", args.batch_size)]
+        label = "same per-process batch" if world > 1 else "one process"
+        settings.append((world, label, args.batch_size))
         if world > 1 and args.batch_size % world == 0:
-            settings.append(("same global batch", args.batch_size // world))
-        for label, batch in settings:
+            settings.append((world, "same global batch", args.batch_size // world))
+    runs: list[list[dict]] = [[] for _ in settings]
+    for _ in range(args.repeats):  # round-robin: a busy machine slows all settings alike
+        for i, (world, label, batch) in enumerate(settings):
             row = measure(args, world, batch)
-            row["setting"] = label if world > 1 else "one process"
-            rows.append(row)
+            row["setting"] = label
+            runs[i].append(row)
             print(json.dumps(row), flush=True)
+    rows = []
+    for rounds in runs:
+        epochs = sorted(r["epoch_s"] for r in rounds)
+        row = dict(rounds[0], epoch_s=statistics.median(epochs), lo=epochs[0], hi=epochs[-1])
+        row["images_per_s"] = row["images_per_s"] * rounds[0]["epoch_s"] / row["epoch_s"]
+        reduces = [r["all_reduce_ms"] for r in rounds if r["all_reduce_ms"] is not None]
+        row["all_reduce_ms"] = statistics.median(reduces) if reduces else None
+        rows.append(row)
     base = rows[0]["images_per_s"]
     print(
         f"\n{args.dataset}, {args.hidden}-{args.latent_dim} MLP VAE, {args.threads} torch "
-        f"thread(s) per process, median of {args.epochs} epochs:"
+        f"thread(s) per process; epoch time: median over {args.repeats} rounds of each "
+        f"round's median of {args.epochs} epochs (range over rounds):"
     )
     print(
         "| processes | setting | batch per process / global | steps / epoch | epoch s | "
@@ -161,7 +174,8 @@ def main() -> None:
         reduce = f"{r['all_reduce_ms']:.3f}" if r["all_reduce_ms"] is not None else "-"
         print(
             f"| {r['processes']} | {r['setting']} | {r['per_process_batch']} / "
-            f"{r['global_batch']} | {r['steps_per_epoch']} | {r['epoch_s']:.3f} | "
+            f"{r['global_batch']} | {r['steps_per_epoch']} | {r['epoch_s']:.3f} "
+            f"({r['lo']:.3f}-{r['hi']:.3f}) | "
             f"{r['images_per_s']:,.0f} | {r['images_per_s'] / base:.2f}x | {reduce} |"
         )
     nbytes = rows[0]["bytes_per_step"]
@@ -191,7 +205,7 @@ def main() -> None:
             f"{compute + comm:.2f} | {8 * compute / (compute + comm):.1f}x |"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "mnist_bytes": mnist}, indent=2))
+        Path(args.json).write_text(json.dumps({"rows": rows, "runs": runs}, indent=2))
 
 
 def _mnist_model() -> torch.nn.Module:
