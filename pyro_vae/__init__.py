@@ -27,10 +27,12 @@ from .errors import (
     ConfigError,
     DataFormatError,
     DatasetUnavailableError,
+    DistributedError,
     PyroVAEError,
     TrainingDivergedError,
     TrainingInterrupted,
 )
+from .infer.distributed import ProcessGroup, init_from_environment, sharded_log_marginal
 from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
 from .infer.objectives import ELBOS
 from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
@@ -54,6 +56,7 @@ __all__ = [
     "DataConfig",
     "DataFormatError",
     "DatasetUnavailableError",
+    "DistributedError",
     "Decoder",
     "DiagonalGaussianGuide",
     "ELBOS",
@@ -70,6 +73,7 @@ __all__ = [
     "ModelConfig",
     "PIXEL_SCHEMES",
     "PRIORS",
+    "ProcessGroup",
     "Prior",
     "PyroVAEError",
     "RunConfig",
@@ -90,6 +94,7 @@ __all__ = [
     "eval_view",
     "evaluate_run",
     "heldout_elbo",
+    "init_from_environment",
     "load_checkpoint",
     "load_dataset",
     "load_model_state",
@@ -104,6 +109,7 @@ __all__ = [
     "run_main_job",
     "save_checkpoint",
     "seeded_rng",
+    "sharded_log_marginal",
     "train_view",
     "write_idx",
 ]

@@ -198,41 +198,27 @@ def collective(group: ProcessGroup, what: str) -> Iterator[None]:
         ) from None
 
 
-def _flat_grads(params: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-    return torch.cat(
-        [
-            (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).to(device)
-            for p in params
-        ]
-    )
-
-
 def sum_gradients(
     params: Iterable[torch.Tensor], group: ProcessGroup, *extra: float
 ) -> list[float]:
-    """Sum every parameter's gradient over the processes (one ``all_reduce`` of one flat
-    buffer; a missing gradient counts as zero and is filled in), and the numbers ``extra``
-    with them; returns the summed ``extra``."""
-    params = [p for p in params if p.requires_grad]
+    """Sum every parameter's gradient over the processes, and the numbers ``extra`` with them
+    (one ``all_reduce`` of one flat float32 buffer; a missing gradient counts as zero and is
+    filled in); returns the summed ``extra``."""
     if not group.active:
         return list(extra)
-    device = params[0].device if params else torch.device("cpu")
-    flat = (
-        torch.cat(
-            [_flat_grads(params, device), torch.tensor(extra, dtype=torch.float32, device=device)]
-        )
-        if extra
-        else _flat_grads(params, device)
-    )
-    if flat.dtype != torch.float32:
-        flat = flat.float()
+    params = [p for p in params if p.requires_grad]
+    device = params[0].device if params else group.comm_device
+    pieces = [
+        (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in params
+    ]
+    pieces.append(torch.tensor(extra, dtype=torch.float32, device=device))
+    flat = torch.cat(pieces)
     with collective(group, "summing the gradients"):
         dist.all_reduce(flat)
     offset = 0
     for p in params:
-        size = p.numel()
-        p.grad = flat[offset : offset + size].view_as(p).to(p.dtype).clone()
-        offset += size
+        p.grad = flat[offset : offset + p.numel()].view_as(p).to(p.dtype)
+        offset += p.numel()
     return flat[offset:].tolist()
 
 
@@ -248,16 +234,6 @@ def broadcast_module(module: torch.nn.Module, group: ProcessGroup) -> None:
     with collective(group, "sharing the parameters"), torch.no_grad():
         for tensor in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(tensor.data, src=0)
-
-
-def all_sum(values: list[float], group: ProcessGroup) -> list[float]:
-    """Each value summed over the processes (float64)."""
-    if not group.active:
-        return list(values)
-    t = torch.tensor(values, dtype=torch.float64, device=group.comm_device)
-    with collective(group, "summing the metrics"):
-        dist.all_reduce(t)
-    return t.tolist()
 
 
 def broadcast_text(text: str | None, group: ProcessGroup) -> str:
