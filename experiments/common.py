@@ -28,10 +28,10 @@ from pyro_vae import (
     MarginalEstimate,
     RunConfig,
     RunDirectory,
-    load_checkpoint,
     resolve,
 )
 from pyro_vae.app.evaluate import evaluate, save_evaluation
+from pyro_vae.app.evaluations import find_estimate
 from pyro_vae.app.options import nonnegative_int, positive_int
 from pyro_vae.infer.training import DEFAULT_EPOCHS
 
@@ -140,27 +140,18 @@ def evaluation(
     extra: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], MarginalEstimate]:
     """The run's importance-sampled log p(x) of ``split`` with ``num_samples`` samples per image:
-    read back from ``evaluation[_SPLIT].json`` and its per-image points when they hold exactly
+    read back from the run's ``is-K<K>`` entry and its per-image points when they hold exactly
     this (data set, pixels, split, K and seed), otherwise computed and saved there. ``extra``
     entries are added to the summary (and saved with a new one).
 
     A stale evaluation cannot be read back: ``trained_run`` removes a run directory it trains
     afresh, and continuing a run clears what was computed from its earlier model."""
-    suffix = "" if split == "test" else f"_{split}"
-    summary_file = run.file(f"evaluation{suffix}.json")
-    points_file = run.file(f"evaluation{suffix}_points.pt")
-    wanted = {
-        "dataset": dataset.name,
-        "pixels": cfg.data.pixels,
-        "split": split,
-        "num_samples": num_samples,
-        "seed": seed,
-    }
-    if summary_file.is_file() and points_file.is_file():
-        summary = run.read_json(summary_file.name)
-        if all(summary.get(key) == value for key, value in wanted.items()):
-            points = load_checkpoint(points_file)
-            names = [f.name for f in dataclasses.fields(MarginalEstimate)]
+    wanted = {"dataset": dataset.name, "pixels": cfg.data.pixels, "seed": seed}
+    found = find_estimate(run, f"is-K{num_samples}", split, **wanted)
+    if found is not None:
+        summary, points = found
+        names = [f.name for f in dataclasses.fields(MarginalEstimate)]
+        if all(k in points for k in names):
             return {**summary, **(extra or {})}, MarginalEstimate(**{k: points[k] for k in names})
     device = next(vae.parameters()).device
     summary, estimate = evaluate(

@@ -34,7 +34,8 @@ from pathlib import Path
 import pyro
 from common import evaluation, get_args_parser, run_config
 
-from pyro_vae import RunConfig, Trainer, build_vae, load_checkpoint, load_dataset
+from pyro_vae import RunConfig, Trainer, build_vae, load_dataset
+from pyro_vae.app.evaluations import per_image_log_px
 from pyro_vae.app.main_job import trained_run
 
 
@@ -130,10 +131,10 @@ def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) ->
     return timings
 
 
-def paired_difference(path: Path, baseline: Path) -> tuple[float, float]:
+def paired_difference(path: Path, baseline: Path, num_samples: int) -> tuple[float, float]:
     """Mean and standard error of the per-image difference in log p(x) to the baseline."""
-    a = load_checkpoint(path / "evaluation_points.pt")["log_px"]
-    b = load_checkpoint(baseline / "evaluation_points.pt")["log_px"]
+    a = per_image_log_px(path, f"is-K{num_samples}")
+    b = per_image_log_px(baseline, f"is-K{num_samples}")
     diff = (a - b).double()
     return diff.mean().item(), diff.std().item() / math.sqrt(len(diff))
 
@@ -156,7 +157,7 @@ def table(results: list[dict], root: Path, args: argparse.Namespace) -> str:
         if r["row"] == BASELINE:
             delta = "—"
         else:
-            d, se = paired_difference(path, base)
+            d, se = paired_difference(path, base, args.num_samples)
             delta = f"{d:+.2f} ± {se:.2f}"
         lines.append(
             f"| {r['row']} | {r['log_px']:.2f} ± {r['log_px_se']:.2f} | {delta} | "

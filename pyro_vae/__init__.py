@@ -7,7 +7,8 @@ program through Pyro's interfaces.
 
 from .app.checkpoint import load_checkpoint, save_checkpoint
 from .app.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from .app.evaluate import evaluate_run
+from .app.evaluate import Estimator, evaluate_run
+from .app.evaluations import Evaluations, read_evaluations
 from .app.main_job import run_main_job
 from .app.registry import (
     build_part,
@@ -32,6 +33,7 @@ from .errors import (
     TrainingDivergedError,
     TrainingInterrupted,
 )
+from .infer.ais import AISEstimate, BDMCResult, bdmc, log_marginal_ais, simulate
 from .infer.distributed import ProcessGroup, init_from_environment, sharded_log_marginal
 from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
 from .infer.objectives import ELBOS
@@ -48,6 +50,14 @@ from .rng import seeded_rng
 __version__ = "0.1.0"
 
 __all__ = [
+    "AISEstimate",
+    "BDMCResult",
+    "Estimator",
+    "Evaluations",
+    "bdmc",
+    "log_marginal_ais",
+    "read_evaluations",
+    "simulate",
     "BernoulliLikelihood",
     "CheckpointError",
     "ConfigError",

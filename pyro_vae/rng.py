@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,3 +66,56 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((kind, keys.numpy(), *rest))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ------------------------------------------------------------------ counter-based draws
+# Draws keyed by (seed, data index, step, stream, element) rather than taken from a stream, so
+# that each data point's numbers do not depend on which other points share its batch, on the
+# batch size, on the number of processes or on the device. Every operation stays below 2**63
+# in int64 (no reliance on overflow), so CPU and CUDA give the same bits.
+
+_LOW32 = 0xFFFFFFFF
+
+
+def _mul32(x: torch.Tensor, m: int) -> torch.Tensor:
+    """(x * m) mod 2**32 for 0 <= x < 2**32, in int64 without overflow."""
+    hi, lo = x >> 16, x & 0xFFFF
+    return ((((hi * m) & 0xFFFF) << 16) + lo * m) & _LOW32
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """Chris Wellons' ``lowbias32`` integer hash on int64 tensors holding 32-bit values."""
+    x = x & _LOW32
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def counter_uniform(
+    seed: int, index: torch.Tensor, step: int, stream: int, shape: tuple[int, ...], dim: int = 1
+) -> torch.Tensor:
+    """Uniform draws in (0, 1) (float64) of ``shape``, where ``shape[dim]`` runs over the data
+    points whose global indices are ``index``; every other coordinate is an element counter.
+    The same (seed, index, step, stream, element) always gives the same number."""
+    device = index.device
+    key = _hash32(torch.tensor(derived_seed(seed, step, stream) & _LOW32, device=device))
+    key = _hash32(key ^ _hash32(index.to(torch.int64)))  # one key per data point
+    view = [1] * len(shape)
+    view[dim] = len(index)
+    others = [s for i, s in enumerate(shape) if i != dim]
+    count = torch.arange(math.prod(others), device=device, dtype=torch.int64).reshape(others)
+    count = count.unsqueeze(dim)  # the element counter, broadcast over data points
+    bits = _hash32(_hash32(key.reshape(view) ^ count) + 0x9E3779B9)
+    return (bits.double() + 0.5) / 2.0**32
+
+
+def counter_normal(
+    seed: int, index: torch.Tensor, step: int, stream: int, shape: tuple[int, ...], dim: int = 1
+) -> torch.Tensor:
+    """Standard normal draws (float64) keyed like :func:`counter_uniform` (Box-Muller on two
+    independent uniform streams)."""
+    u1 = counter_uniform(seed, index, step, 2 * stream, shape, dim)
+    u2 = counter_uniform(seed, index, step, 2 * stream + 1, shape, dim)
+    return (-2.0 * u1.log()).sqrt() * torch.cos(2.0 * math.pi * u2)

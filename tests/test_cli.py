@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from conftest import make_idx_files
+from result_files import is_summary
 
 from pyro_vae import eval_view, load_checkpoint, load_dataset
 from pyro_vae.app.cli import main
@@ -43,7 +44,7 @@ def test_run_end_to_end_leaves_every_promised_file(tmp_path, capsys):
         assert m["val_elbo"] < 0
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == [32]
-    evaluation = json.loads((run / "evaluation.json").read_text())
+    evaluation = is_summary(run)
     assert evaluation["num_examples"] == 300 and evaluation["num_samples"] == 50
     assert evaluation["elbo"] < evaluation["log_px"] < 0
     assert f"{evaluation['log_px']:9.3f}" in out and "Pareto k-hat" in out
@@ -78,7 +79,7 @@ def test_evaluate_writes_log_px_with_diagnostics(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "val log p(x)" in out and "K=100" in out
     assert not (tmp_path / "r" / "evaluation.json").exists()  # the test's file is not touched
-    ev = json.loads((tmp_path / "r" / "evaluation_val.json").read_text())
+    ev = is_summary(tmp_path / "r", "val")
     assert ev["split"] == "val" and ev["num_examples"] == 300 and ev["num_samples"] == 100
     for key in (
         "log_px_se",
@@ -94,7 +95,7 @@ def test_evaluate_writes_log_px_with_diagnostics(tmp_path, capsys):
         assert ev[key] is not None, key
     assert 1 <= ev["ess_min"] <= ev["ess_median"] <= 100
     assert ev["bits_per_dim"] == pytest.approx(-ev["log_px"] / (64 * math.log(2)))
-    points = load_checkpoint(tmp_path / "r" / "evaluation_val_points.pt")
+    points = load_checkpoint(tmp_path / "r" / "evaluation_val_is-K100_points.pt")
     assert points["log_px"].shape == (300,)
     assert points["log_px"].mean().item() == pytest.approx(ev["log_px"])
 
@@ -142,9 +143,7 @@ def test_run_on_mnist_files_from_a_data_dir(tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert (
-        json.loads((tmp_path / "runs" / "m" / "evaluation.json").read_text())["num_examples"] == 40
-    )
+    assert is_summary(tmp_path / "runs" / "m")["num_examples"] == 40
 
 
 @pytest.mark.parametrize(
@@ -290,7 +289,7 @@ def test_swapped_parts_are_recorded_and_reload_from_the_run_directory(tmp_path, 
         else:
             key = flag[2:].replace("-", "_")
             assert str(config[section][key]) == value, flag
-    ev = json.loads((tmp_path / "p" / "evaluation.json").read_text())
+    ev = is_summary(tmp_path / "p")
     _, cfg, vae = load_vae(tmp_path / "p")
     data = load_dataset("digits")
     x = eval_view(data.test, data.levels, cfg.data.pixels, "test")

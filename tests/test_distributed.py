@@ -22,8 +22,10 @@ import pytest
 import torch
 from torch import nn
 
-from pyro_vae import RunConfig, Trainer, load_checkpoint, log_marginal
+from pyro_vae import RunConfig, Trainer, load_checkpoint, log_marginal, log_marginal_ais
 from pyro_vae.app.cli import main
+from pyro_vae.app.evaluations import load_points
+from pyro_vae.app.runs import RunDirectory
 from pyro_vae.errors import ConfigError
 from pyro_vae.infer import distributed
 from pyro_vae.infer.distributed import (
@@ -32,6 +34,7 @@ from pyro_vae.infer.distributed import (
     process_seed,
     shard_bounds,
     sharded_log_marginal,
+    sharded_log_marginal_ais,
 )
 from pyro_vae.infer.training import TensorData, TrainConfig
 from pyro_vae.model.decoders import MLPDecoder
@@ -197,6 +200,15 @@ def _evaluation(group) -> dict[str, torch.Tensor]:
     return {k: getattr(est, k) for k in ("log_px", "elbo", "ess", "khat")}
 
 
+AIS = dict(num_steps=4, num_chains=3, num_leapfrog=2, seed=11)
+
+
+def _ais(group) -> dict[str, torch.Tensor]:
+    vae = _vae()
+    est = sharded_log_marginal_ais(vae.model, vae.guide, _data(EVAL_N, 3), group=group, **AIS)
+    return {k: getattr(est, k) for k in ("log_px", "log_weights", "acceptance", "step_size")}
+
+
 def _worker(rank: int, world: int, port: int, out: str) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -210,6 +222,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     assert group.active and group.backend == "gloo"
     results = {name: _one_step(name, B, group) for name in STEP_CONFIGS}
     results["evaluation"] = _evaluation(group)
+    results["ais"] = _ais(group)
     results["straight"] = _two_epochs(group, resumed=False)
     results["resumed"] = _two_epochs(group, resumed=True)
     torch.save(results, Path(out) / f"rank{rank}.pt")
@@ -275,6 +288,17 @@ def test_a_distributed_run_is_reproducible_and_resumes_exactly(two_processes):
     assert not torch.allclose(one["decoder.0.weight"], straight["decoder.0.weight"])
 
 
+@pytest.mark.e2e
+def test_two_processes_give_every_image_the_one_process_ais_estimate(two_processes):
+    vae = _vae()
+    one = log_marginal_ais(vae.model, vae.guide, _data(EVAL_N, 3), **AIS)
+    for rank in range(2):
+        for key, value in two_processes[rank]["ais"].items():
+            expected = getattr(one, key).double()
+            assert value.shape == expected.shape, key
+            torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-9, msg=key)
+
+
 # ---------------------------------------------------------------------- torchrun, CLI
 
 TINY = ["--hidden", "16", "--latent-dim", "3", "--eval-particles", "2", "--quiet"]
@@ -336,9 +360,9 @@ def test_torchrun_trains_and_evaluates_like_one_process(tmp_path):
 
     evaluate = ["evaluate", str(two), "--num-samples", "60", "--device", "cpu", "--quiet"]
     _run(_pyro_vae(*evaluate))
-    single = torch.load(two / "evaluation_points.pt")
+    single = load_points(RunDirectory(two), "is-K60")
     assert "evaluation.json" in _run(_torchrun(*evaluate)).stdout
-    sharded = torch.load(two / "evaluation_points.pt")
+    sharded = load_points(RunDirectory(two), "is-K60")
     assert len(sharded["log_px"]) == 300
     for key in ("log_px", "elbo", "ess", "khat"):
         torch.testing.assert_close(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from result_files import is_summary
 
 from pyro_vae import (
     CheckpointError,
@@ -73,7 +74,7 @@ def test_user_prior_and_guide_train_resume_evaluate_draw_and_report(tmp_path, ca
     assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 3
     assert main(["evaluate", str(run), "--num-samples", "20", "--quiet"]) == 0
-    ev = json.loads((run / "evaluation.json").read_text())
+    ev = is_summary(run)
     parts = ev["model"]["parts"]
     assert parts["prior"]["class"] == "StudentTPrior"
     assert parts["prior"]["import_path"] == PRIOR and parts["prior"]["kwargs"] == {"df": 5.0}
@@ -241,14 +242,15 @@ V1_RUNS = sorted(p.name for p in (FIXTURES / "v1_runs").iterdir())
 def test_runs_written_by_version_0_1_evaluate_to_the_same_numbers(tmp_path, name, capsys):
     run = tmp_path / name
     shutil.copytree(FIXTURES / "v1_runs" / name, run)
-    before = json.loads((run / "evaluation.json").read_text())
+    before = is_summary(run)
     points = load_checkpoint(run / "evaluation_points.pt")
     assert json.loads((run / "config.json").read_text())["format"] == 1
     assert main(["evaluate", str(run), "--num-samples", str(before["num_samples"]), "--quiet"]) == 0
-    after = json.loads((run / "evaluation.json").read_text())
+    after = is_summary(run)
     # the first batch of 100 images draws from the run's seed as in 0.1; later batches now draw
     # from a seed derived from their first image's index (so that shards agree)
-    again = load_checkpoint(run / "evaluation_points.pt")
+    again = load_checkpoint(run / f"evaluation_is-K{before['num_samples']}_points.pt")
+    assert not (run / "evaluation_points.pt").exists()  # moved under its key, then replaced
     assert torch.equal(again["log_px"][:100], points["log_px"][:100])
     assert torch.equal(again["elbo"][:100], points["elbo"][:100])
     assert not torch.equal(again["log_px"][100:], points["log_px"][100:])

@@ -24,8 +24,9 @@ from ..infer import distributed
 from ..infer.objectives import objective_name
 from ..infer.training import check_batch_size, resolve_device
 from .config import RunConfig
-from .console import print_baseline, print_evaluation, print_files
-from .evaluate import evaluate_run
+from .console import print_baseline, print_bdmc, print_evaluation, print_files
+from .evaluate import Estimator, evaluate_run
+from .evaluations import summary_name
 from .figures import regenerate_figures
 from .main_job import run_main_job
 from .options import (
@@ -35,6 +36,7 @@ from .options import (
     positive_int,
     refuse_options_with_resume,
 )
+from .overview import HEADER, compare_runs, list_runs
 from .registry import resolve
 from .report import write_report
 from .runs import RunDirectory
@@ -97,25 +99,99 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "evaluate",
-        help="importance-sampled log p(x) of a trained run",
-        description="Estimate log p(x) of a trained run on a data split by importance sampling "
-        "with its guide as proposal (Burda et al. 2015): standard errors, the ELBO from the "
-        "same draws, effective sample sizes and Pareto k-hat. Writes evaluation.json and "
-        "evaluation_points.pt (evaluation_<split>.* for another split) into the run directory.",
+        help="log p(x) of a trained run: importance sampling, AIS, the BDMC sandwich",
+        description="Estimate log p(x) of a trained run on a data split. --method is "
+        "(default): importance sampling with the guide as proposal (Burda et al. 2015), with "
+        "standard errors, the ELBO from the same draws, effective sample sizes and Pareto "
+        "k-hat. --method ais: annealed importance sampling with HMC transitions (Neal 2001; "
+        "Wu et al. 2017), tighter where k-hat says IS cannot be trusted. --bdmc N: the "
+        "bidirectional Monte Carlo sandwich (Grosse et al. 2015) on N images simulated from "
+        "the model, which bounds log p(x) from both sides and says how far off AIS and IS "
+        "are. Each result is added to evaluation.json under its own key (is-K5000, "
+        "ais-T500-C8-L5, bdmc-N100-T500-C8-L5), keeping the others.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument(
+        "--method",
+        choices=["is", "ais"],
+        default=None,
+        help="estimator for the split (default: is; none when only --bdmc is given)",
+    )
     p.add_argument(
         "--num-samples",
         type=positive_int,
         default=5000,
         metavar="K",
-        help="importance samples per image (default: %(default)s)",
+        help="importance samples per image, for IS and for the IS row of --bdmc "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=500,
+        metavar="T",
+        help="AIS: intermediate distributions on the sigmoid schedule (default: %(default)s)",
+    )
+    p.add_argument(
+        "--chains",
+        type=positive_int,
+        default=8,
+        metavar="C",
+        help="AIS: independent chains per image (default: %(default)s)",
+    )
+    p.add_argument(
+        "--leapfrog",
+        type=positive_int,
+        default=5,
+        metavar="L",
+        help="AIS: leapfrog steps per HMC transition (default: %(default)s)",
+    )
+    p.add_argument(
+        "--ais-start",
+        choices=["guide", "prior"],
+        default="guide",
+        help="AIS: anneal from the guide q(z|x) (default) or from the prior p(z)",
+    )
+    p.add_argument(
+        "--bdmc",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="also run the BDMC sandwich on N images simulated from the model",
     )
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
-    p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
+    p.add_argument("--seed", type=int, default=0, help="seed of the estimators' draws")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "list",
+        help="one line per run: data, parts, epochs, best validation ELBO, log p(x), status",
+        description="List the runs in a directory of runs: data set, prior / guide / "
+        "likelihood, epochs done of those asked for, best validation ELBO, the test log p(x) "
+        "with the estimator that gave it, and whether the run is running, finished or "
+        "interrupted.",
+    )
+    p.add_argument("runs_dir", metavar="RUNS_DIR", nargs="?", default="runs")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser(
+        "compare",
+        help="log p(x) of several runs on the same test images, with paired differences",
+        description="Put the test log p(x) of two or more runs side by side, each with the "
+        "paired difference to the first run and its standard error over the same images. Runs "
+        "must have been evaluated the same way on the same test tensor (refused otherwise).",
+    )
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.add_argument(
+        "--estimate",
+        metavar="KEY",
+        default=None,
+        help="which evaluation to compare, e.g. is-K1000 or ais-T500-C8-L5 (default: the most "
+        "expensive one every run holds)",
+    )
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(
         "report",
@@ -190,18 +266,58 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     group = distributed.init_from_environment(args.device)
-    ev = evaluate_run(
-        args.run_dir, args.num_samples, args.split, args.seed, args.device, not args.quiet, group
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: give an integer >= 0")
+    settings = dict(
+        num_samples=args.num_samples,
+        num_steps=args.steps,
+        num_chains=args.chains,
+        num_leapfrog=args.leapfrog,
+        start=args.ais_start,
+        seed=args.seed,
+    )
+    method = args.method or (None if args.bdmc else "is")
+    estimator = Estimator(method=method, **settings) if method else None
+    sandwich = Estimator(method="ais", **settings) if args.bdmc else None
+    out = evaluate_run(
+        args.run_dir,
+        estimator,
+        args.split,
+        args.device,
+        not args.quiet,
+        args.bdmc,
+        sandwich,
+        group=group,
     )
     if not group.is_main:
         return 0
-    print(
-        f"{args.run_dir}: {ev['dataset']}, {ev['num_examples']} {args.split} images, "
-        f"{ev['seconds']:.1f} s (nats per image):"
-    )
-    print_evaluation(ev)
-    name = "evaluation.json" if args.split == "test" else f"evaluation_{args.split}.json"
-    print(f"written: {Path(args.run_dir) / name}")
+    written = Path(args.run_dir) / summary_name(args.split if estimator else "test")
+    if "evaluation" in out:
+        ev = out["evaluation"]
+        print(
+            f"{args.run_dir}: {ev['dataset']}, {ev['num_examples']} {args.split} images, "
+            f"{ev['seconds']:.1f} s (nats per image):"
+        )
+        print_evaluation(ev)
+    if "bdmc" in out:
+        print_bdmc(out["bdmc"])
+    print(f"written: {written} ({', '.join(s['key'] for s in out.values())})")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    lines = list_runs(args.runs_dir)
+    if not lines:
+        print(f"no runs in {args.runs_dir}")
+        return 0
+    print(HEADER)
+    for line in lines:
+        print(line.text())
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    print(compare_runs(args.run_dirs, args.estimate).text())
     return 0
 
 

@@ -16,32 +16,80 @@ def se_text(value: float | None) -> str:
 
 
 def print_evaluation(ev: dict) -> None:
+    """One evaluation (IS or AIS summary) in plain words; unknown values print as n/a."""
+    if ev.get("method") == "ais":
+        _print_ais(ev)
+        return
     k, n = ev["num_samples"], ev["num_examples"]
-    mc = ev["log_px_mc_se"]
+    mc = ev.get("log_px_mc_se")
     mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
     print(
-        f"  {ev['split']} log p(x)  {ev['log_px']:9.3f} ± {se_text(ev['log_px_se'])}  "
+        f"  {ev['split']} log p(x)  {ev['log_px']:9.3f} ± {se_text(ev.get('log_px_se'))}  "
         f"(importance sampling, K={k}{mc_text})"
     )
     print(
-        f"  {ev['split']} ELBO      {ev['elbo']:9.3f} ± {se_text(ev['elbo_se'])}  "
+        f"  {ev['split']} ELBO      {ev['elbo']:9.3f} ± {se_text(ev.get('elbo_se'))}  "
         f"(same draws; log p(x) - ELBO = {ev['gap']:.3f})"
     )
     print(
         f"  {ev['bits_per_dim']:.4f} bits/dim; effective sample size median "
         f"{ev['ess_median']:.0f} of {k}"
     )
-    if ev["khat_above_0.7"] is None:
+    above, kmax = ev.get("khat_above_0.7"), ev.get("khat_max")
+    kmax_text = f"{kmax:.2f}" if kmax is not None else "n/a"
+    if above is None:
         print(f"  (Pareto k-hat needs K >= 50; got K={k})")
-    elif ev["khat_above_0.7"]:
+    elif above:
         print(
-            f"  WARNING: Pareto k-hat > 0.7 for {ev['khat_above_0.7']} of {n} images (max "
-            f"{ev['khat_max']:.2f}): their importance weights are too heavy-tailed\n"
-            "  for those estimates to be trusted. Use a larger K, or a guide closer to the "
-            "posterior."
+            f"  WARNING: Pareto k-hat > 0.7 for {above} of {n} images (max {kmax_text}): their "
+            "importance weights are too heavy-tailed\n"
+            "  for those estimates to be trusted. Use a larger K, a guide closer to the "
+            "posterior, or AIS (--method ais)."
         )
     else:
-        print(f"  Pareto k-hat <= 0.7 for all {n} images (max {ev['khat_max']:.2f}): reliable")
+        print(f"  Pareto k-hat <= 0.7 for all {n} images (max {kmax_text}): reliable")
+
+
+def _print_ais(ev: dict) -> None:
+    mc = ev.get("log_px_mc_se")
+    mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
+    start = "prior" if ev.get("start") == "prior" else "guide"
+    print(
+        f"  {ev['split']} log p(x)  {ev['log_px']:9.3f} ± {se_text(ev.get('log_px_se'))}  "
+        f"(AIS from the {start}, T={ev['num_steps']}, C={ev['num_chains']} chains, "
+        f"L={ev['num_leapfrog']}{mc_text})"
+    )
+    print(
+        f"  {ev['bits_per_dim']:.4f} bits/dim; HMC acceptance mean "
+        f"{ev['acceptance_mean']:.2f} (target 0.65), lowest {ev['acceptance_min']:.2f}; "
+        f"ESS over chains mean {ev['ess_mean']:.1f} of {ev['num_chains']}"
+    )
+    if ev["acceptance_min"] < 0.2:
+        print(
+            "  WARNING: some images' chains barely moved (acceptance below 0.2): their "
+            "estimates are closer to importance sampling than to AIS. Use more steps (--steps)."
+        )
+
+
+def print_bdmc(b: dict) -> None:
+    """The BDMC sandwich in plain words."""
+    print(
+        f"BDMC on {b['num_examples']} images simulated from the model (AIS T={b['num_steps']}, "
+        f"C={b['num_chains']}, L={b['num_leapfrog']}, {b['seconds']:.1f} s):"
+    )
+    print(f"  lower bound (forward AIS)   {b['lower']:9.3f} ± {se_text(b.get('lower_se'))}")
+    print(f"  upper bound (reverse AIS)   {b['upper']:9.3f} ± {se_text(b.get('upper_se'))}")
+    print(
+        f"  gap                         {b['gap']:9.3f} ± {se_text(b.get('gap_se'))}  (the true "
+        "log p(x) lies between the bounds; AIS at these settings is off by at most the gap)"
+    )
+    if b.get("is_num_samples"):
+        d = -b["lower_minus_is"]  # IS minus the lower bound
+        side = "above" if d > 0 else "below"
+        print(
+            f"  importance sampling, K={b['is_num_samples']}: {b['is_log_px']:9.3f}, "
+            f"{abs(d):.3f} ± {se_text(b.get('lower_minus_is_se'))} {side} the AIS lower bound"
+        )
 
 
 def print_baseline(baseline: dict) -> None:

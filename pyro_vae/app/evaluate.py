@@ -1,10 +1,13 @@
-"""The evaluation job: importance-sampled log p(x) of a trained run on a data split, written
-into its run directory with the model's description."""
+"""The evaluation job: log p(x) of a trained run on a data split, by importance sampling or
+annealed importance sampling, and the BDMC sandwich on simulated images; each result is added
+to the run directory under its own key (see :mod:`.evaluations`)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +15,70 @@ import torch
 
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view, log_levels
-from ..infer.distributed import SINGLE, ProcessGroup, device_for, sharded_log_marginal
+from ..errors import ConfigError
+from ..infer.ais import STARTS, AISEstimate, BDMCResult, bdmc
+from ..infer.distributed import (
+    SINGLE,
+    ProcessGroup,
+    device_for,
+    sharded_log_marginal,
+    sharded_log_marginal_ais,
+)
 from ..infer.marginal import MarginalEstimate
 from ..infer.training import resolve_device
+from ..model.parts import density_everywhere
 from ..model.vae import VAE
 from .config import RunConfig
+from .evaluations import save_estimate
 from .registry import describe_parts
 from .runs import RunDirectory, load_vae
 from .train import load_data
+
+METHODS = ("is", "ais")
+
+
+@dataclass
+class Estimator:
+    """How to estimate log p(x): ``method="is"`` with K = ``num_samples`` guide draws, or
+    ``method="ais"`` with T = ``num_steps``, C = ``num_chains``, L = ``num_leapfrog``, from
+    the guide or the prior (``start``)."""
+
+    method: str = "is"
+    num_samples: int = 5000
+    num_steps: int = 500
+    num_chains: int = 8
+    num_leapfrog: int = 5
+    start: str = "guide"
+    seed: int = 0
+
+    def check(self, vae: VAE) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"--method {self.method!r}: choose from {', '.join(METHODS)}")
+        if self.start not in STARTS:
+            raise ConfigError(f"--ais-start {self.start!r}: choose from {', '.join(STARTS)}")
+        if self.method == "ais" and self.start == "guide" and not density_everywhere(vae.encoder):
+            raise ConfigError(
+                "this run's guide has no density at arbitrary z (a planar flow), which AIS "
+                "from the guide needs: add --ais-start prior"
+            )
+
+
+def tensor_fingerprint(x: torch.Tensor) -> str:
+    """SHA-256 of a tensor's values (dtype and shape included): two evaluations with the same
+    fingerprint scored the very same test tensor, so their per-image values can be paired."""
+    digest = hashlib.sha256(f"{x.dtype}{tuple(x.shape)}".encode())
+    digest.update(x.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _header(cfg: RunConfig, dataset: ImageDataset, split: str, seed: int, vae: VAE) -> dict:
+    return {
+        "dataset": dataset.name,
+        "split": split,
+        "pixels": cfg.data.pixels,
+        "seed": seed,
+        "model": describe_parts(vae, cfg.model),
+    }
 
 
 def evaluate(
@@ -31,66 +90,164 @@ def evaluate(
     split: str = "test",
     seed: int = 0,
     progress: bool = False,
+    estimator: Estimator | None = None,
     group: ProcessGroup = SINGLE,
-) -> tuple[dict[str, Any], MarginalEstimate]:
-    """Importance-sampled log p(x) of a split (fixed binarization/dequantization), with the
-    ELBO from the same draws, standard errors, ESS and Pareto k-hat; nats per image. With
-    several processes (``group``) each takes a block of the images and all get every image's
-    result, the same as one process's."""
+) -> tuple[dict[str, Any], MarginalEstimate | AISEstimate]:
+    """log p(x) of a split (fixed binarization/dequantization), nats per image, with standard
+    errors and the method's diagnostics (IS: the ELBO from the same draws, ESS, Pareto k-hat;
+    AIS: acceptance rates, ESS over chains). Default: importance sampling with K =
+    ``num_samples``. With several processes (``group``) each takes a block of the images and
+    all get every image's result, the same as one process's."""
+    est = estimator or Estimator(num_samples=num_samples, seed=seed)
+    est.check(vae)
     x = eval_view(dataset.split(split), dataset.levels, cfg.data.pixels, split).to(device)
     start = time.perf_counter()
-    estimate = sharded_log_marginal(
-        vae.model, vae.guide, x, num_samples, seed=seed, progress=progress, group=group
-    )
-    summary = estimate.summary(dataset.data_dim, log_levels(cfg.data.pixels, dataset.levels))
+    levels = log_levels(cfg.data.pixels, dataset.levels)
+    if est.method == "is":
+        result: MarginalEstimate | AISEstimate = sharded_log_marginal(
+            vae.model, vae.guide, x, est.num_samples, seed=est.seed, progress=progress, group=group
+        )
+        summary = {"method": "is", **result.summary(dataset.data_dim, levels)}
+    else:
+        result = sharded_log_marginal_ais(
+            vae.model,
+            vae.guide,
+            x,
+            num_steps=est.num_steps,
+            num_chains=est.num_chains,
+            num_leapfrog=est.num_leapfrog,
+            start=est.start,
+            seed=est.seed,
+            progress=progress,
+            group=group,
+        )
+        summary = result.summary(dataset.data_dim, levels)
     return {
-        "dataset": dataset.name,
-        "split": split,
-        "pixels": cfg.data.pixels,
-        "seed": seed,
+        **_header(cfg, dataset, split, est.seed, vae),
+        "data_sha256": tensor_fingerprint(x),
         **summary,
         "seconds": time.perf_counter() - start,
-        "model": describe_parts(vae, cfg.model),
-    }, estimate
+    }, result
 
 
-def save_evaluation(run: RunDirectory, summary: dict[str, Any], estimate: MarginalEstimate) -> None:
-    """``evaluation.json`` and ``evaluation_points.pt`` (per-image values) for the test split;
-    ``evaluation_<split>.json`` and ``evaluation_<split>_points.pt`` for another split."""
-    suffix = "" if summary.get("split", "test") == "test" else f"_{summary['split']}"
-    with run.writing():
-        run.write_json(f"evaluation{suffix}.json", summary)
-        run.save_tensors(
-            f"evaluation{suffix}_points.pt",
-            {
-                "log_px": estimate.log_px,
-                "elbo": estimate.elbo,
-                "ess": estimate.ess,
-                "khat": estimate.khat,
-                "num_samples": estimate.num_samples,
-            },
-        )
+def estimate_points(estimate: MarginalEstimate | AISEstimate) -> dict[str, Any]:
+    """The per-image values kept beside a summary (for paired differences)."""
+    if isinstance(estimate, AISEstimate):
+        return {
+            "log_px": estimate.log_px,
+            "log_weights": estimate.log_weights,
+            "acceptance": estimate.acceptance,
+            "step_size": estimate.step_size,
+        }
+    return {
+        "log_px": estimate.log_px,
+        "elbo": estimate.elbo,
+        "ess": estimate.ess,
+        "khat": estimate.khat,
+        "num_samples": estimate.num_samples,
+    }
+
+
+def save_evaluation(
+    run: RunDirectory, summary: dict[str, Any], estimate: MarginalEstimate | AISEstimate
+) -> str:
+    """Add an evaluation to the run (``evaluation[_<split>].json`` under its key, per-image
+    values beside it); returns the key."""
+    return save_estimate(run, summary, estimate_points(estimate), summary.get("split", "test"))
+
+
+def run_bdmc(
+    vae: VAE,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device: torch.device,
+    num_images: int,
+    estimator: Estimator,
+    progress: bool = False,
+) -> tuple[dict[str, Any], BDMCResult]:
+    """The BDMC sandwich on ``num_images`` images simulated from the trained model, with AIS
+    as ``estimator`` says, and importance sampling with K = ``estimator.num_samples`` on the
+    same images."""
+    estimator.check(vae)
+    like = eval_view(dataset.split("test"), dataset.levels, cfg.data.pixels, "test")
+    x_like = like[:1].expand(num_images, *like.shape[1:]).to(device)
+    start = time.perf_counter()
+    result = bdmc(
+        vae.model,
+        vae.guide,
+        x_like,
+        num_steps=estimator.num_steps,
+        num_chains=estimator.num_chains,
+        num_leapfrog=estimator.num_leapfrog,
+        start=estimator.start,
+        num_samples=estimator.num_samples,
+        seed=estimator.seed,
+        progress=progress,
+    )
+    summary = {
+        **_header(cfg, dataset, "simulated", estimator.seed, vae),
+        **result.summary(),
+        "seconds": time.perf_counter() - start,
+    }
+    summary["num_examples"] = num_images
+    return summary, result
+
+
+def save_bdmc(run: RunDirectory, summary: dict[str, Any], result: BDMCResult) -> str:
+    points = {"log_px": result.forward.log_px, "upper": result.reverse.log_px}
+    if result.importance is not None:
+        points["is_log_px"] = result.importance.log_px
+    return save_estimate(run, summary, points, "test")
 
 
 def evaluate_run(
     run_dir: str | Path,
-    num_samples: int = 5000,
+    estimator: Estimator | None = None,
     split: str = "test",
-    seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    bdmc_images: int = 0,
+    sandwich: Estimator | None = None,
     group: ProcessGroup = SINGLE,
 ) -> dict[str, Any]:
-    """``pyro-vae evaluate``: log p(x) of a trained run, written into its directory (holding
-    its lock from loading the model to writing the result; with several processes, process
-    0 holds it and writes, the others only read)."""
+    """``pyro-vae evaluate``: log p(x) of a trained run on ``split`` by ``estimator`` (default:
+    importance sampling, K = 5000; none when only a sandwich is asked for) and the BDMC
+    sandwich on ``bdmc_images`` simulated images by ``sandwich`` (AIS settings), each added to
+    the run directory under its key, holding the run's lock from loading the model to writing
+    the result. Returns ``{"evaluation": summary, "bdmc": summary}`` for what ran.
+
+    With several processes (``group``, under torchrun) the estimate's images are shared among
+    them; process 0 holds the lock, writes, and computes the BDMC sandwich alone."""
     dev = resolve_device(device_for(device, group))
+    if estimator is None and not bdmc_images:
+        estimator = Estimator()
+    if bdmc_images:
+        sandwich = sandwich or Estimator(method="ais")
+        if bdmc_images < 1:
+            raise ConfigError(f"--bdmc {bdmc_images}: give a positive number of images")
+    out: dict[str, Any] = {}
     with RunDirectory.open(run_dir).writing() if group.is_main else nullcontext():
         run, cfg, vae = load_vae(run_dir, dev)
+        for est in (estimator, sandwich if bdmc_images else None):
+            if est is not None:
+                est.check(vae)  # both refused before any long work starts
         dataset = load_data(cfg)
-        summary, estimate = evaluate(
-            vae, cfg, dataset, dev, num_samples, split, seed, progress, group
-        )
-        if group.is_main:
-            save_evaluation(run, summary, estimate)
-    return summary
+        if estimator is not None:
+            summary, estimate = evaluate(
+                vae,
+                cfg,
+                dataset,
+                dev,
+                split=split,
+                progress=progress and group.is_main,
+                estimator=estimator,
+                group=group,
+            )
+            if group.is_main:
+                summary["key"] = save_evaluation(run, summary, estimate)
+            out["evaluation"] = summary
+        if bdmc_images and sandwich is not None and group.is_main:
+            summary, result = run_bdmc(vae, cfg, dataset, dev, bdmc_images, sandwich, progress)
+            summary["key"] = save_bdmc(run, summary, result)
+            out["bdmc"] = summary
+    return out

@@ -37,6 +37,7 @@ import torch.distributed as dist
 
 from ..errors import ConfigError, DistributedError
 from ..rng import derived_seed
+from .ais import AISEstimate, log_marginal_ais
 from .marginal import MarginalEstimate, log_marginal
 
 TIMEOUT_ENV = "PYRO_VAE_DIST_TIMEOUT"
@@ -254,24 +255,30 @@ def broadcast_text(text: str | None, group: ProcessGroup) -> str:
 
 
 def gather_rows(tensors: dict[str, torch.Tensor], group: ProcessGroup) -> dict[str, torch.Tensor]:
-    """Concatenate, in rank order, each process's per-item tensors (first dimension: this
-    process's items; float64 on return). Every process receives the whole."""
+    """Concatenate, in rank order, each process's per-item tensors (``[items, ...]``, the
+    first dimension this process's items; float64 on return). Every process receives the
+    whole."""
     if not group.active:
         return tensors
     names = sorted(tensors)
     device = group.comm_device
-    local = torch.stack([tensors[k].double().reshape(-1) for k in names], 1).to(device)
+    columns = [tensors[k].double().reshape(len(tensors[k]), -1) for k in names]
+    widths = [c.shape[1] for c in columns]
+    local = torch.cat(columns, 1).to(device)
     count = torch.tensor([len(local)], dtype=torch.int64, device=device)
     counts = [torch.zeros_like(count) for _ in range(group.world_size)]
     with collective(group, "gathering the per-image results"):
         dist.all_gather(counts, count)
         longest = max(int(c.item()) for c in counts)
-        padded = torch.zeros(longest, len(names), dtype=torch.float64, device=device)
+        padded = torch.zeros(longest, local.shape[1], dtype=torch.float64, device=device)
         padded[: len(local)] = local
         parts = [torch.empty_like(padded) for _ in range(group.world_size)]
         dist.all_gather(parts, padded)
     whole = torch.cat([p[: int(c.item())] for p, c in zip(parts, counts, strict=True)]).cpu()
-    return {k: whole[:, i] for i, k in enumerate(names)}
+    out = {}
+    for name, piece in zip(names, whole.split(widths, 1), strict=True):
+        out[name] = piece.reshape(len(whole), *tensors[name].shape[1:])
+    return out
 
 
 def barrier(group: ProcessGroup, what: str = "waiting for the other processes") -> None:
@@ -332,3 +339,41 @@ def sharded_log_marginal(
         local = {k: torch.empty(0, dtype=torch.float64) for k in fields}
     whole = gather_rows(local, group)
     return MarginalEstimate(**{k: whole[k] for k in fields}, num_samples=num_samples)
+
+
+def sharded_log_marginal_ais(
+    model, guide, x: torch.Tensor, *args, group: ProcessGroup = SINGLE, **kwargs
+) -> AISEstimate:
+    """:func:`~pyro_vae.infer.ais.log_marginal_ais` of ``x`` with the images shared among the
+    processes in contiguous blocks (each point's draws are keyed by its index, so the results
+    are those of one process); every process gets the per-image results of all."""
+    if not group.active:
+        return log_marginal_ais(model, guide, x, *args, **kwargs)
+    start, stop = shard_bounds(len(x), group.rank, group.world_size)
+    progress = kwargs.pop("progress", False) and group.is_main
+    if stop > start:
+        part = log_marginal_ais(
+            model, guide, x[start:stop], *args, index_offset=start, progress=progress, **kwargs
+        )
+        local = {
+            "log_px": part.log_px,
+            "log_weights": part.log_weights.T,  # images first
+            "acceptance": part.acceptance,
+            "step_size": part.step_size,
+        }
+    else:
+        chains = kwargs.get("num_chains", 8)
+        local = {k: torch.empty(0, dtype=torch.float64) for k in ("log_px", "acceptance")}
+        local["step_size"] = torch.empty(0, dtype=torch.float64)
+        local["log_weights"] = torch.empty(0, chains, dtype=torch.float64)
+    whole = gather_rows(local, group)
+    return AISEstimate(
+        log_px=whole["log_px"],
+        log_weights=whole["log_weights"].T.contiguous(),
+        acceptance=whole["acceptance"],
+        step_size=whole["step_size"],
+        num_steps=kwargs.get("num_steps", 500),
+        num_chains=kwargs.get("num_chains", 8),
+        num_leapfrog=kwargs.get("num_leapfrog", 5),
+        start=kwargs.get("start", "guide"),
+    )

@@ -1,0 +1,225 @@
+"""Looking across runs: ``pyro-vae list`` (one line per run) and ``pyro-vae compare`` (runs
+evaluated on the same test tensor, side by side, with paired differences).
+
+Everything a run directory holds is read as untrusted input: a run that cannot be read is
+listed with the reason, and ``compare`` refuses with a message, never a traceback.
+
+The paired difference of runs A and B over the same N test images is
+d = (1/N) sum_n [log p_A(x_n) - log p_B(x_n)], with standard error sd(d_n) / sqrt(N): the
+images' own spread cancels, so two models can be told apart far more finely than their
+separate standard errors suggest.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError, ConfigError, PyroVAEError, first_line
+from .evaluations import Evaluations, describe_key, load_points, read_evaluations
+from .runs import LOCK_FILE, RunDirectory
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+def run_status(run: RunDirectory, epochs_done: int | None, epochs_wanted: int) -> str:
+    """``running`` while another process holds the run's lock, else ``finished`` when the
+    checkpoint holds every epoch asked for, ``interrupted`` when it holds fewer, ``empty``
+    without any epoch."""
+    lock = run.file(LOCK_FILE)
+    if fcntl is not None and lock.is_file() and not lock.is_symlink():
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(lock, flags)
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return "running"
+            finally:
+                os.close(fd)
+    if not epochs_done:
+        return "empty"
+    return "finished" if epochs_done >= epochs_wanted else "interrupted"
+
+
+@dataclass
+class RunLine:
+    """What ``pyro-vae list`` says about one run."""
+
+    name: str
+    dataset: str = ""
+    parts: str = ""
+    epochs: str = ""
+    best_val_elbo: float | None = None
+    log_px: str = ""
+    status: str = ""
+    problem: str = ""
+
+    def text(self) -> str:
+        if self.problem:
+            return f"{self.name:24s} unreadable: {self.problem}"
+        elbo = f"{self.best_val_elbo:9.3f}" if self.best_val_elbo is not None else f"{'-':>9s}"
+        return (
+            f"{self.name:24s} {self.dataset:14s} {self.parts:34s} {self.epochs:>7s} {elbo}  "
+            f"{self.log_px or '-':40s} {self.status}"
+        )
+
+
+HEADER = (
+    f"{'run':24s} {'data':14s} {'prior / guide / likelihood':34s} {'epochs':>7s} "
+    f"{'val ELBO':>9s}  {'test log p(x) (estimator)':40s} status"
+)
+
+
+def describe_run(path: Path) -> RunLine:
+    """One run's line; a run that cannot be read says why."""
+    line = RunLine(path.name)
+    try:
+        run = RunDirectory.open(path)
+        cfg = run.read_config()
+        metrics = [m for m in run.read_metrics() if isinstance(m, dict)]
+        m = cfg.model
+        line.dataset = f"{cfg.data.dataset}"
+        line.parts = f"{m.prior} / {m.guide} / {m.likelihood}"[:34]
+        epochs = [m.get("epoch") for m in metrics if isinstance(m.get("epoch"), int)]
+        done = max(epochs) if epochs else 0
+        line.epochs = f"{done}/{cfg.train.epochs}"
+        elbos = [
+            m["val_elbo"]
+            for m in metrics
+            if isinstance(m.get("val_elbo"), (int, float)) and math.isfinite(m["val_elbo"])
+        ]
+        line.best_val_elbo = max(elbos) if elbos else None
+        headline = read_evaluations(run).headline()
+        if headline:
+            key, summary = headline
+            line.log_px = f"{summary['log_px']:.3f} ({key})"
+        line.status = run_status(run, done, cfg.train.epochs)
+    except (PyroVAEError, OSError, ValueError, TypeError, KeyError) as exc:
+        line.problem = first_line(exc)
+    return line
+
+
+def list_runs(runs_dir: str | os.PathLike) -> list[RunLine]:
+    """A line per run directory (a folder holding ``config.json``) in ``runs_dir``, by name."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise ConfigError(
+            f"{root}: no such directory of runs (give the --runs-dir you trained into)"
+        )
+    return [
+        describe_run(p)
+        for p in sorted(root.iterdir())
+        if p.is_dir() and not p.is_symlink() and (p / "config.json").is_file()
+    ]
+
+
+# ------------------------------------------------------------------ compare
+@dataclass
+class Comparison:
+    """Runs compared on one estimator over the same test images."""
+
+    key: str
+    rows: list[dict[str, Any]]
+
+    def text(self) -> str:
+        lines = [
+            f"test log p(x), {describe_key(self.key)}; nats per image, ± standard error over "
+            f"the same {self.rows[0]['num_examples']} test images (higher is better):",
+            f"  {'run':28s} {'log p(x)':>18s}  {'paired difference to ' + self.rows[0]['run']}",
+        ]
+        for i, r in enumerate(self.rows):
+            diff = "(reference)" if i == 0 else f"{r['diff']:+.3f} ± {r['diff_se']:.3f}"
+            verdict = ""
+            if i and abs(r["diff"]) > 2 * r["diff_se"]:
+                verdict = "  better" if r["diff"] > 0 else "  worse"
+            elif i:
+                verdict = "  not distinguishable (within 2 standard errors)"
+            lines.append(
+                f"  {r['run']:28s} {r['log_px']:9.3f} ± {r['log_px_se']:.3f}  {diff}{verdict}"
+            )
+        return "\n".join(lines)
+
+
+def _common_key(evaluations: list[Evaluations], names: list[str]) -> str:
+    common = set(evaluations[0].estimates)
+    for e in evaluations[1:]:
+        common &= set(e.estimates)
+    if not common:
+        held = "; ".join(
+            f"{n}: {', '.join(sorted(e.estimates)) or 'none'}"
+            for n, e in zip(names, evaluations, strict=True)
+        )
+        raise ConfigError(
+            "these runs hold no evaluation made the same way (" + held + "). Evaluate them "
+            "alike first, e.g. pyro-vae evaluate RUN --num-samples 1000 for each."
+        )
+    best = Evaluations("test", {k: evaluations[0].estimates[k] for k in common}).headline()
+    assert best is not None
+    return best[0]
+
+
+def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> Comparison:
+    """Log p(x) of several runs by one estimator (``key``, default: the most expensive one
+    they all hold) with paired differences to the first run. Refuses runs whose test tensors
+    differ (data set, pixel treatment, image count or the evaluated tensor's fingerprint)."""
+    if len(run_dirs) < 2:
+        raise ConfigError("compare needs at least two run directories")
+    runs = [RunDirectory.open(p) for p in run_dirs]
+    names = [r.path.name for r in runs]
+    evaluations = [read_evaluations(r) for r in runs]
+    if key is None:
+        key = _common_key(evaluations, names)
+    rows, reference = [], None
+    for run, name, ev in zip(runs, names, evaluations, strict=True):
+        summary = ev.estimates.get(key)
+        if summary is None:
+            raise ConfigError(
+                f"{run.path} holds no {key} evaluation ({', '.join(sorted(ev.estimates)) or 'none'}"
+                f"); run pyro-vae evaluate {run.path} with those settings first"
+            )
+        log_px = load_points(run, key)["log_px"]
+        if not isinstance(log_px, torch.Tensor) or log_px.dim() != 1:
+            raise CheckpointError(f"{run.path}: the per-image values of {key} are not a vector")
+        identity = {
+            "dataset": summary.get("dataset"),
+            "pixels": summary.get("pixels"),
+            "num_examples": summary.get("num_examples"),
+            "data_sha256": summary.get("data_sha256"),
+        }
+        if reference is None:
+            reference = (identity, log_px, name)
+        else:
+            ref_identity, ref_px, ref_name = reference
+            differ = [k for k in identity if identity[k] != ref_identity[k]]
+            if differ or len(log_px) != len(ref_px):
+                details = ", ".join(f"{k} {ref_identity[k]!r} vs {identity[k]!r}" for k in differ)
+                raise ConfigError(
+                    f"{ref_name} and {name} were not evaluated on the same test images "
+                    f"({details or 'different image counts'}): a paired comparison needs the "
+                    "same test tensor"
+                )
+        row = {
+            "run": name,
+            "path": str(run.path),
+            "log_px": float(log_px.double().mean()),
+            "log_px_se": float(log_px.double().std() / math.sqrt(len(log_px))),
+            "num_examples": len(log_px),
+        }
+        if reference[2] != name:
+            d = (log_px - reference[1]).double()
+            row["diff"] = float(d.mean())
+            row["diff_se"] = float(d.std() / math.sqrt(len(d)))
+        rows.append(row)
+    return Comparison(key, rows)
