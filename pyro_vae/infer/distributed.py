@@ -15,8 +15,10 @@ is the one-process loss on those G examples::
 
 so the summed gradient (one ``all_reduce`` of all gradients, flattened into one buffer) is
 the gradient of the one-process loss on the G examples (shards may be uneven at an epoch's
-end). Evaluation splits the images into contiguous blocks (:func:`shard_bounds`) and gathers
-the per-image results (:func:`gather_rows`).
+end). ``DistributedDataParallel`` is not used: it hooks a module's ``forward``, and Pyro calls
+``model`` and ``guide`` instead; one reduction of one buffer per step is what it would do
+without overlap. Evaluation splits the images into contiguous blocks (:func:`shard_bounds`)
+and gathers the per-image results (:func:`gather_rows`).
 
 A process that dies ends the job: torchrun stops the others (they see SIGTERM), and a
 collective that waits longer than ``PYRO_VAE_DIST_TIMEOUT`` seconds (default 300) fails with
@@ -256,8 +258,8 @@ def broadcast_text(text: str | None, group: ProcessGroup) -> str:
 
 def gather_rows(tensors: dict[str, torch.Tensor], group: ProcessGroup) -> dict[str, torch.Tensor]:
     """Concatenate, in rank order, each process's per-item tensors (``[items, ...]``, the
-    first dimension this process's items; float64 on return). Every process receives the
-    whole."""
+    first dimension this process's items; sent as float64, returned in their own dtype).
+    Every process receives the whole."""
     if not group.active:
         return tensors
     names = sorted(tensors)
@@ -277,7 +279,7 @@ def gather_rows(tensors: dict[str, torch.Tensor], group: ProcessGroup) -> dict[s
     whole = torch.cat([p[: int(c.item())] for p, c in zip(parts, counts, strict=True)]).cpu()
     out = {}
     for name, piece in zip(names, whole.split(widths, 1), strict=True):
-        out[name] = piece.reshape(len(whole), *tensors[name].shape[1:])
+        out[name] = piece.reshape(len(whole), *tensors[name].shape[1:]).to(tensors[name].dtype)
     return out
 
 
