@@ -349,7 +349,7 @@ def test_torchrun_trains_and_evaluates_like_one_process(tmp_path):
     common = ["train", "--epochs", "2", *TINY, "--runs-dir", str(tmp_path)]
     out = _run(_torchrun(*common, "--name", "two")).stdout
     assert out.count("run directory:") == 1  # process 0 alone prints
-    _run(_pyro_vae(*common, "--name", "one"))
+    assert main([*common, "--name", "one"]) == 0  # one process, in this one
     two, one = tmp_path / "two", tmp_path / "one"
     assert _shape(two) == _shape(one)
     config = json.loads((two / "config.json").read_text())["distributed"]
@@ -359,7 +359,7 @@ def test_torchrun_trains_and_evaluates_like_one_process(tmp_path):
     assert state["epoch"] == 2 and state["steps"] == 2 * -(-1197 // 256)  # global batch 2 x 128
 
     evaluate = ["evaluate", str(two), "--num-samples", "60", "--device", "cpu", "--quiet"]
-    _run(_pyro_vae(*evaluate))
+    assert main(evaluate) == 0
     single = load_points(RunDirectory(two), "is-K60")
     assert "evaluation.json" in _run(_torchrun(*evaluate)).stdout
     sharded = load_points(RunDirectory(two), "is-K60")
