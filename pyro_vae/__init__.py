@@ -37,11 +37,13 @@ if TYPE_CHECKING:
         ConfigError,
         DataFormatError,
         DatasetUnavailableError,
+        DistributedError,
         PyroVAEError,
         TrainingDivergedError,
         TrainingInterrupted,
     )
     from .infer.ais import AISEstimate, BDMCResult, bdmc, log_marginal_ais, simulate
+    from .infer.distributed import ProcessGroup, init_from_environment, sharded_log_marginal
     from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
     from .infer.objectives import ELBOS
     from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
@@ -57,6 +59,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "DistributedError": "errors",
+    "ProcessGroup": "infer.distributed",
+    "init_from_environment": "infer.distributed",
+    "sharded_log_marginal": "infer.distributed",
     "AISEstimate": "infer.ais",
     "BDMCResult": "infer.ais",
     "bdmc": "infer.ais",
@@ -159,6 +165,7 @@ __all__ = [
     "DataConfig",
     "DataFormatError",
     "DatasetUnavailableError",
+    "DistributedError",
     "Decoder",
     "DiagonalGaussianGuide",
     "ELBOS",
@@ -175,6 +182,7 @@ __all__ = [
     "ModelConfig",
     "PIXEL_SCHEMES",
     "PRIORS",
+    "ProcessGroup",
     "Prior",
     "PyroVAEError",
     "RunConfig",
@@ -195,6 +203,7 @@ __all__ = [
     "eval_view",
     "evaluate_run",
     "heldout_elbo",
+    "init_from_environment",
     "load_checkpoint",
     "load_dataset",
     "load_model_state",
@@ -209,6 +218,7 @@ __all__ = [
     "run_main_job",
     "save_checkpoint",
     "seeded_rng",
+    "sharded_log_marginal",
     "train_view",
     "write_idx",
 ]

@@ -45,3 +45,7 @@ def first_line(exc: BaseException) -> str:
     ``IndexError()`` from a garbage pickle, say), for quoting inside a one-line error."""
     lines = str(exc).splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+class DistributedError(PyroVAEError):
+    """A process of a distributed job failed, stopped or did not answer in time."""

@@ -264,10 +264,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..infer import distributed
     from .console import print_bdmc, print_evaluation
     from .evaluate import Estimator, evaluate_run
     from .evaluations import summary_name
 
+    group = distributed.init_from_environment(args.device)
     if args.seed < 0:
         raise ConfigError(f"--seed {args.seed}: give an integer >= 0")
     settings = dict(
@@ -282,8 +284,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     estimator = Estimator(method=method, **settings) if method else None
     sandwich = Estimator(method="ais", **settings) if args.bdmc else None
     out = evaluate_run(
-        args.run_dir, estimator, args.split, args.device, not args.quiet, args.bdmc, sandwich
+        args.run_dir,
+        estimator,
+        args.split,
+        args.device,
+        not args.quiet,
+        args.bdmc,
+        sandwich,
+        group=group,
     )
+    if not group.is_main:
+        return 0
     written = Path(args.run_dir) / summary_name(args.split if estimator else "test")
     if "evaluation" in out:
         ev = out["evaluation"]
@@ -319,6 +330,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ..infer import distributed
     from ..infer.training import check_batch_size, resolve_device
     from .registry import resolve
     from .runs import RunDirectory
@@ -333,10 +345,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     resolve_device(cfg.train.device)  # a device that is not there: refused before a run exists
     if args.tensorboard:
         summary_writer_class()  # likewise a missing tensorboard package
+    group = distributed.init_from_environment(cfg.train.device)
     if args.resume:
         run = RunDirectory.open(args.resume)
-    else:
+    elif group.is_main:  # process 0 creates the run and tells the others where it is
         run = RunDirectory.create(args.runs_dir, args.name)
+    if group.active:
+        path = distributed.broadcast_text(str(run.path) if group.is_main else None, group)
+        run = RunDirectory(Path(path))
     trainer = train(
         cfg,
         run,
@@ -344,7 +360,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         dataset=dataset,
         resume=bool(args.resume),
         tensorboard=args.tensorboard,
+        group=group,
     )
+    if not group.is_main:
+        return 0
     last = trainer.history[-1]
     print(f"run directory: {run.path}")
     print(
@@ -386,6 +405,19 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+DISTRIBUTED_COMMANDS = ("train", "evaluate")
+"""The commands that run as several processes (under torchrun)."""
+
+
+def _under_torchrun() -> bool:
+    """Started by torchrun with several processes (checked without importing torch)."""
+    if "RANK" not in os.environ:
+        return False
+    from ..infer.distributed import launched_distributed
+
+    return launched_distributed()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -404,6 +436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if in_main_thread:
         signal.signal(signal.SIGTERM, on_sigterm)
     try:
+        if _under_torchrun() and args.command not in DISTRIBUTED_COMMANDS:
+            raise ConfigError(
+                f"{args.command!r} runs as one process; under torchrun with several processes "
+                f"pyro-vae runs {' and '.join(DISTRIBUTED_COMMANDS)}"
+            )
         return args.func(args)
     except ConfigError as exc:
         parser.exit(2, f"pyro-vae: error: {exc}\n")
@@ -431,6 +468,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+        module = sys.modules.get("pyro_vae.infer.distributed")  # loaded only by those commands
+        if module is not None:
+            module.shutdown()  # after the message: a SIGTERM now just ends the process
     return 0
 
 

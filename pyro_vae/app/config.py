@@ -23,7 +23,7 @@ from typing import Any
 from ..checks import Problems
 from ..data.names import DATASET_NAMES, PIXEL_SCHEMES
 from ..errors import ConfigError
-from ..infer.settings import DEFAULT_EPOCHS, TrainConfig
+from ..infer.settings import DEFAULT_EPOCHS, MAX_SEED, TrainConfig
 from ..model.names import ACTIVATION_NAMES, PART_KINDS
 from .checkpoint import atomic_write_text
 
@@ -33,6 +33,7 @@ __all__ = [
     "CONFIG_FORMAT",
     "DEFAULT_EPOCHS",
     "DataConfig",
+    "DistributedConfig",
     "ModelConfig",
     "RunConfig",
     "TrainConfig",
@@ -97,6 +98,31 @@ class ModelConfig:
         return p
 
 
+@dataclass
+class DistributedConfig:
+    """How many processes trained the run (its latest epochs): a record, not an option;
+    torchrun's ``--nproc_per_node`` and ``--nnodes`` choose it. With several processes,
+    process r draws its random numbers in epoch e from ``derived_seed(process_seeds[r], e)``,
+    ``process_seeds[r] = derived_seed(seed, r)`` (:mod:`pyro_vae.infer.distributed`); one
+    process draws from ``seed`` as it always did."""
+
+    processes: int = 1
+    backend: str | None = None  # gloo or nccl with several processes
+    process_seeds: list[int] = field(default_factory=list)
+
+    def problems(self) -> Problems:
+        p = Problems()
+        p.integer("distributed processes", self.processes)
+        if self.backend is not None:
+            p.choice("distributed backend", self.backend, ("gloo", "nccl"))
+        if not isinstance(self.process_seeds, list):
+            p.append(f"process_seeds must be a list, got {self.process_seeds!r}")
+        else:
+            for seed in self.process_seeds:
+                p.integer("each process seed", seed, minimum=0, maximum=MAX_SEED)
+        return p
+
+
 def _depth(value: Any) -> int:
     if isinstance(value, dict):
         return 1 + max((_depth(v) for v in value.values()), default=0)
@@ -141,6 +167,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def copy(self) -> RunConfig:
         """A deep copy (sections and their lists and dicts are not shared)."""
@@ -150,7 +177,7 @@ class RunConfig:
         """Every invalid option of the three sections (types, ranges, names); whether the
         parts exist and fit their options is the registry's to check."""
         p = Problems()
-        for section in (self.data, self.model, self.train):
+        for section in (self.data, self.model, self.train, self.distributed):
             p += section.problems()
         return p
 
@@ -174,7 +201,12 @@ class RunConfig:
         fmt = raw.pop("format", CONFIG_FORMAT)
         if fmt not in (1, CONFIG_FORMAT) or isinstance(fmt, bool):
             raise ConfigError(f"configuration format {fmt!r} is not supported")
-        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+        sections = {
+            "data": DataConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
+            "distributed": DistributedConfig,
+        }
         unknown = set(raw) - set(sections)
         if unknown:
             raise ConfigError(f"unknown configuration sections: {', '.join(sorted(unknown))}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,15 @@ import torch
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view, log_levels
 from ..errors import ConfigError
-from ..infer.ais import STARTS, AISEstimate, BDMCResult, bdmc, log_marginal_ais
-from ..infer.marginal import MarginalEstimate, log_marginal
+from ..infer.ais import STARTS, AISEstimate, BDMCResult, bdmc
+from ..infer.distributed import (
+    SINGLE,
+    ProcessGroup,
+    device_for,
+    sharded_log_marginal,
+    sharded_log_marginal_ais,
+)
+from ..infer.marginal import MarginalEstimate
 from ..infer.training import resolve_device
 from ..model.parts import density_everywhere
 from ..model.vae import VAE
@@ -83,23 +91,25 @@ def evaluate(
     seed: int = 0,
     progress: bool = False,
     estimator: Estimator | None = None,
+    group: ProcessGroup = SINGLE,
 ) -> tuple[dict[str, Any], MarginalEstimate | AISEstimate]:
     """log p(x) of a split (fixed binarization/dequantization), nats per image, with standard
     errors and the method's diagnostics (IS: the ELBO from the same draws, ESS, Pareto k-hat;
     AIS: acceptance rates, ESS over chains). Default: importance sampling with K =
-    ``num_samples``."""
+    ``num_samples``. With several processes (``group``) each takes a block of the images and
+    all get every image's result, the same as one process's."""
     est = estimator or Estimator(num_samples=num_samples, seed=seed)
     est.check(vae)
     x = eval_view(dataset.split(split), dataset.levels, cfg.data.pixels, split).to(device)
     start = time.perf_counter()
     levels = log_levels(cfg.data.pixels, dataset.levels)
     if est.method == "is":
-        result: MarginalEstimate | AISEstimate = log_marginal(
-            vae.model, vae.guide, x, est.num_samples, seed=est.seed, progress=progress
+        result: MarginalEstimate | AISEstimate = sharded_log_marginal(
+            vae.model, vae.guide, x, est.num_samples, seed=est.seed, progress=progress, group=group
         )
         summary = {"method": "is", **result.summary(dataset.data_dim, levels)}
     else:
-        result = log_marginal_ais(
+        result = sharded_log_marginal_ais(
             vae.model,
             vae.guide,
             x,
@@ -109,6 +119,7 @@ def evaluate(
             start=est.start,
             seed=est.seed,
             progress=progress,
+            group=group,
         )
         summary = result.summary(dataset.data_dim, levels)
     return {
@@ -197,13 +208,17 @@ def evaluate_run(
     progress: bool = True,
     bdmc_images: int = 0,
     sandwich: Estimator | None = None,
+    group: ProcessGroup = SINGLE,
 ) -> dict[str, Any]:
     """``pyro-vae evaluate``: log p(x) of a trained run on ``split`` by ``estimator`` (default:
     importance sampling, K = 5000; none when only a sandwich is asked for) and the BDMC
     sandwich on ``bdmc_images`` simulated images by ``sandwich`` (AIS settings), each added to
     the run directory under its key, holding the run's lock from loading the model to writing
-    the result. Returns ``{"evaluation": summary, "bdmc": summary}`` for what ran."""
-    dev = resolve_device(device)
+    the result. Returns ``{"evaluation": summary, "bdmc": summary}`` for what ran.
+
+    With several processes (``group``, under torchrun) the estimate's images are shared among
+    them; process 0 holds the lock, writes, and computes the BDMC sandwich alone."""
+    dev = resolve_device(device_for(device, group))
     if estimator is None and not bdmc_images:
         estimator = Estimator()
     if bdmc_images:
@@ -211,7 +226,7 @@ def evaluate_run(
         if bdmc_images < 1:
             raise ConfigError(f"--bdmc {bdmc_images}: give a positive number of images")
     out: dict[str, Any] = {}
-    with RunDirectory.open(run_dir).writing():
+    with RunDirectory.open(run_dir).writing() if group.is_main else nullcontext():
         run, cfg, vae = load_vae(run_dir, dev)
         for est in (estimator, sandwich if bdmc_images else None):
             if est is not None:
@@ -219,11 +234,19 @@ def evaluate_run(
         dataset = load_data(cfg)
         if estimator is not None:
             summary, estimate = evaluate(
-                vae, cfg, dataset, dev, split=split, progress=progress, estimator=estimator
+                vae,
+                cfg,
+                dataset,
+                dev,
+                split=split,
+                progress=progress and group.is_main,
+                estimator=estimator,
+                group=group,
             )
-            summary["key"] = save_evaluation(run, summary, estimate)
+            if group.is_main:
+                summary["key"] = save_evaluation(run, summary, estimate)
             out["evaluation"] = summary
-        if bdmc_images and sandwich is not None:
+        if bdmc_images and sandwich is not None and group.is_main:
             summary, result = run_bdmc(vae, cfg, dataset, dev, bdmc_images, sandwich, progress)
             summary["key"] = save_bdmc(run, summary, result)
             out["bdmc"] = summary

@@ -4,6 +4,7 @@ atomic checkpoint after every epoch, or continue a run from its last completed e
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,11 +13,12 @@ import pyro
 from ..data.datasets import ImageDataset, load_dataset
 from ..data.pixels import eval_view
 from ..errors import CheckpointError, ConfigError, TrainingInterrupted, first_line
-from ..infer.training import EpochRecord, Trainer, check_batch_size
-from .config import RunConfig
+from ..infer.distributed import SINGLE, ProcessGroup, barrier, device_for, process_seed
+from ..infer.training import EpochRecord, Trainer, check_batch_size, resolve_device
+from .config import DistributedConfig, RunConfig
 from .registry import build_vae, load_model_state, resolve
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
-from .tensorboard import TensorBoardLogger, is_writer_rank
+from .tensorboard import TensorBoardLogger
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
@@ -31,6 +33,7 @@ def train(
     monitor_test: bool = False,
     resume: bool = False,
     tensorboard: bool = False,
+    group: ProcessGroup = SINGLE,
 ) -> Trainer:
     """Train the VAE of ``cfg``, checkpointing into ``run`` after every epoch
     (``monitor_test``: also record the test ELBO of every epoch, for plots only;
@@ -42,10 +45,14 @@ def train(
     model (evaluations, figures, the report) stays until the first new epoch's checkpoint
     replaces the one it describes (:meth:`RunDirectory.save_checkpoint`).
 
-    Holds the run's lock throughout: a second process writing the run is refused.
+    Holds the run's lock throughout: a second process writing the run is refused. With
+    several processes (``group``, under torchrun) they train together; process 0 alone holds
+    the lock and writes, and all wait for it at the end.
     """
-    with run.writing():
-        return _train(cfg, run, progress, dataset, monitor_test, resume, tensorboard)
+    with run.writing() if group.is_main else nullcontext():
+        trainer = _train(cfg, run, progress, dataset, monitor_test, resume, tensorboard, group)
+    barrier(group, "waiting for process 0 to write the run")
+    return trainer
 
 
 def _train(
@@ -56,6 +63,7 @@ def _train(
     monitor_test: bool,
     resume: bool,
     tensorboard: bool = False,
+    group: ProcessGroup = SINGLE,
 ) -> Trainer:
     dataset = dataset if dataset is not None else load_data(cfg)
     untrusted = run.path if resume else None
@@ -79,11 +87,21 @@ def _train(
                 f"{run.path} has already trained {state['epoch']} epochs, more than "
                 f"{cfg.train.epochs}"
             )
-    run.write_config(cfg)
-    if progress:  # where to look while it runs (stderr, beside the progress bars)
-        print(f"run directory: {run.path}", file=sys.stderr, flush=True)
+    cfg.distributed = DistributedConfig(
+        processes=group.world_size,
+        backend=group.backend,
+        process_seeds=[
+            process_seed(cfg.train.seed, r, group.world_size) for r in range(group.world_size)
+        ]
+        if group.active
+        else [],
+    )
+    if group.is_main:
+        run.write_config(cfg)
+        if progress:  # where to look while it runs (stderr, beside the progress bars)
+            print(f"run directory: {run.path}", file=sys.stderr, flush=True)
 
-    logger = TensorBoardLogger(run) if tensorboard and is_writer_rank() else None
+    logger = TensorBoardLogger(run) if tensorboard and group.is_main else None
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
         run.save_checkpoint(trainer.state_dict())  # then removes what described the old one
@@ -99,9 +117,11 @@ def _train(
         cfg.train,
         dataset,
         pixels=cfg.data.pixels,
-        progress=progress,
-        on_epoch_end=on_epoch_end,
+        device=resolve_device(device_for(cfg.train.device, group)),
+        progress=progress and group.is_main,
+        on_epoch_end=on_epoch_end if group.is_main else None,
         x_test=x_test,
+        group=group,
     )
     if state is not None:
         try:
@@ -111,7 +131,8 @@ def _train(
                 f"{run.checkpoint_path} does not match {run.config_path} ({first_line(exc)})"
             ) from exc
         # the metrics file may lag the checkpoint by the epoch a crash interrupted
-        run.write_metrics([asdict(r) for r in trainer.history])
+        if group.is_main:
+            run.write_metrics([asdict(r) for r in trainer.history])
     try:
         trainer.fit()
     except KeyboardInterrupt:

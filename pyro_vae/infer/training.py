@@ -17,6 +17,11 @@ averaged over the epoch's minibatches (each example counted once): the ELBO for 
 importance-weighted bound for ``iwae``. ``val_elbo`` is the plain ELBO of the fixed validation
 set with ``eval_particles`` samples per example, drawn from a fixed seed so that epochs differ
 only through the parameters.
+
+With several processes (:mod:`.distributed`, under torchrun) each step's minibatch is the
+``batch_size`` examples of every process together, the gradients are summed so that all take
+the one-process step on that global minibatch, and the numbers above are those of the global
+minibatches; process 0 alone computes the validation ELBO.
 """
 
 from __future__ import annotations
@@ -38,7 +43,15 @@ from ..data.pixels import eval_view, train_view
 from ..data.validate import check_observations
 from ..errors import ConfigError, TrainingDivergedError
 from ..model.parts import default_pixels, observes
-from ..rng import rng_state, seeded_rng, set_rng_state
+from ..rng import derived_seed, rng_state, seeded_rng, set_rng_state
+from .distributed import (
+    SINGLE,
+    ProcessGroup,
+    broadcast_module,
+    epoch_permutation,
+    process_seed,
+    sum_gradients,
+)
 from .objectives import ELBOS, LatentScaleMessenger
 from .objectives import kl_weight as kl_schedule
 from .settings import DEFAULT_EPOCHS, MAX_SEED, TrainConfig  # noqa: F401  (re-exported)
@@ -197,8 +210,10 @@ class Trainer:
         on_epoch_end: Callable[[Trainer, EpochRecord], None] | None = None,
         x_test: torch.Tensor | None = None,
         pixels: str | None = None,
+        group: ProcessGroup = SINGLE,
     ) -> None:
         cfg.validate()
+        self.group = group
         self.cfg = cfg = cfg.with_epochs_for(data.name)
         pyro.clear_param_store()
         self.device = device if device is not None else resolve_device(cfg.device)
@@ -217,6 +232,10 @@ class Trainer:
         # monitored only (Kingma & Welling's Fig. 2 plots it), never used for any choice
         self.x_test = x_test.to(self.device) if x_test is not None else None
         self.optimizer = make_optimizer(self.vae.parameters(), cfg.lr)
+        # With several processes: the seed of this process's random numbers (guide samples,
+        # binarization noise), re-derived for every epoch so a resumed run draws the same.
+        self.process_seed = process_seed(cfg.seed, group.rank, group.world_size)
+        self._shared = False  # process 0's parameters given to all (at the first epoch)
         # One (model, guide, objective) per KL weight, built once and kept: a JIT-compiled
         # ELBO caches its graph by id(model) and id(guide) (``vae.model`` makes a new bound
         # method, sometimes with a new id, every time), and Pyro's JitTrace_ELBO keeps using the
@@ -236,8 +255,13 @@ class Trainer:
     def x_val(self) -> torch.Tensor:
         return self.data.val
 
+    @property
+    def global_batch_size(self) -> int:
+        """Examples per step, all processes together."""
+        return self.cfg.batch_size * self.group.world_size
+
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.num_train / self.cfg.batch_size)
+        return math.ceil(self.num_train / self.global_batch_size)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -290,51 +314,89 @@ class Trainer:
         epoch = self.epoch + 1 if epoch is None else epoch
         return kl_schedule(epoch, self.cfg.beta, self.cfg.kl_warmup)
 
-    def step(self, x: torch.Tensor, validate: bool = False, weight: float = 1.0) -> float:
+    def step(
+        self, x: torch.Tensor, validate: bool = False, weight: float = 1.0, share: float = 1.0
+    ) -> float:
         """One SVI step on the minibatch ``x``; returns the whole-data loss estimate
-        (-ELBO, or the negative of the objective ``cfg.elbo`` names)."""
+        (-ELBO, or the negative of the objective ``cfg.elbo`` names). With several processes
+        ``x`` is this process's shard (possibly empty), a fraction ``share`` of the global
+        minibatch, and the loss returned is the global minibatch's."""
+        if self.group.active:
+            return self._shared_step(x, validate, weight, share)
         model, guide, elbo = self.objective(weight)
         with pyro.validation_enabled(validate):
             loss = elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
         if not torch.isfinite(loss):
-            saved = (
-                f"The last good checkpoint (epoch {self.epoch}) is intact."
-                if self.epoch
-                else "No epoch had completed, so nothing was saved."
-            )
-            raise TrainingDivergedError(
-                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step "
-                f"{self.steps + 1}. {saved} Try a smaller --lr, a larger --batch-size, or check "
-                "the data for extreme values."
-            )
+            self._diverged(loss.item())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.steps += 1
         return loss.item()
 
+    def _shared_step(self, x: torch.Tensor, validate: bool, weight: float, share: float) -> float:
+        """The step of one of several processes: its loss scaled by its share b_r / G, the
+        gradients and losses summed over the processes (:mod:`.distributed`)."""
+        model, guide, elbo = self.objective(weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        local = 0.0
+        if len(x):
+            with pyro.validation_enabled(validate):
+                loss = share * elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
+            loss.backward()
+            local = loss.item()
+        (total,) = sum_gradients(self.vae.parameters(), self.group, local)
+        if not math.isfinite(total):  # every process sees the same sum, and stops alike
+            self._diverged(total)
+        self.optimizer.step()
+        self.steps += 1
+        return total
+
+    def _diverged(self, value: float) -> None:
+        saved = (
+            f"The last good checkpoint (epoch {self.epoch}) is intact."
+            if self.epoch
+            else "No epoch had completed, so nothing was saved."
+        )
+        raise TrainingDivergedError(
+            f"the loss became {value} at epoch {self.epoch + 1}, step "
+            f"{self.steps + 1}. {saved} Try a smaller --lr, a larger --batch-size, or check "
+            "the data for extreme values."
+        )
+
     def train_epoch(self, bar: tqdm | None = None) -> EpochRecord:
         """One pass over a fresh shuffle (and fresh binarization) of the training set."""
         start = time.perf_counter()
-        cfg, n = self.cfg, self.num_train
+        cfg, n, group = self.cfg, self.num_train, self.group
+        if group.active:  # this process's stream, and a shuffle shared by all
+            if not self._shared:
+                broadcast_module(self.vae, group)
+                self._shared = True
+            torch.manual_seed(derived_seed(self.process_seed, self.epoch + 1))
+            perm = epoch_permutation(n, cfg.seed, self.epoch + 1).to(self.device)
         x_all = self.data.epoch()
-        perm = torch.randperm(n, device=self.device)
-        b = cfg.batch_size
+        if not group.active:
+            perm = torch.randperm(n, device=self.device)
+        b, g, rank = cfg.batch_size, self.global_batch_size, group.rank
         weight = self.kl_weight()
         total = 0.0
         for i in range(self.steps_per_epoch()):
-            idx = perm[i * b : (i + 1) * b]
+            idx = perm[i * g : (i + 1) * g]  # the global minibatch
+            mine = idx[rank * b : (rank + 1) * b]  # this process's shard of it
             # Pyro's validation (support and shape checks) on the run's first step only.
-            loss = self.step(x_all[idx], validate=self.steps == 0, weight=weight)
+            loss = self.step(
+                x_all[mine], validate=self.steps == 0, weight=weight, share=len(mine) / len(idx)
+            )
             total += loss * len(idx) / n  # = sum over the batch of -ELBO_n
             if bar is not None:
                 bar.update(1)
         self.epoch += 1
         self.vae.eval()
-        val = heldout_elbo(self.vae.model, self.vae.guide, self.x_val, cfg.eval_particles)
-        test = None
-        if self.x_test is not None:
-            test = heldout_elbo(self.vae.model, self.vae.guide, self.x_test, cfg.eval_particles)
+        val = test = None
+        if group.is_main:  # the others' records are never written
+            val = heldout_elbo(self.vae.model, self.vae.guide, self.x_val, cfg.eval_particles)
+            if self.x_test is not None:
+                test = heldout_elbo(self.vae.model, self.vae.guide, self.x_test, cfg.eval_particles)
         self.vae.train()
         elapsed = time.perf_counter() - start
         self.wall_seconds += elapsed
@@ -345,7 +407,7 @@ class Trainer:
             kl_weight=weight,
             test_elbo=test,
             train_objective=-total / n,
-            val_elbo=val,
+            val_elbo=val if val is not None else math.nan,
             epoch_seconds=elapsed,
             wall_seconds=self.wall_seconds,
         )
