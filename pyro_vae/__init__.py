@@ -27,11 +27,13 @@ from .errors import (
     ConfigError,
     DataFormatError,
     DatasetUnavailableError,
+    InsufficientMemoryError,
     PyroVAEError,
     TrainingDivergedError,
     TrainingInterrupted,
 )
 from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
+from .infer.memory import MemoryEstimate, available_memory, check_memory, estimate_memory
 from .infer.objectives import ELBOS
 from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
 from .model.decoders import DECODERS, MLPDecoder
@@ -62,11 +64,13 @@ __all__ = [
     "Guide",
     "ImageData",
     "ImageDataset",
+    "InsufficientMemoryError",
     "LIKELIHOODS",
     "Likelihood",
     "MLP",
     "MLPDecoder",
     "MarginalEstimate",
+    "MemoryEstimate",
     "ModelConfig",
     "PIXEL_SCHEMES",
     "PRIORS",
@@ -82,11 +86,14 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingInterrupted",
     "VAE",
+    "available_memory",
     "binarize",
+    "check_memory",
     "build_part",
     "build_vae",
     "dequantize",
     "describe_parts",
+    "estimate_memory",
     "eval_view",
     "evaluate_run",
     "heldout_elbo",

@@ -37,7 +37,7 @@ from .options import (
 from .registry import resolve
 from .report import write_report
 from .runs import RunDirectory
-from .train import load_data, resume_config, train
+from .train import check_fits_in_memory, load_data, resume_config, train
 
 
 def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RunConfig:
@@ -207,7 +207,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     untrusted = Path(args.resume) if args.resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
-    resolve_device(cfg.train.device)  # a device that is not there: refused before a run exists
+    device = resolve_device(cfg.train.device)  # not there: refused before a run exists
+    check_fits_in_memory(cfg, dataset, device, untrusted=untrusted)  # likewise too large
     if args.resume:
         run = RunDirectory.open(args.resume)
     else:

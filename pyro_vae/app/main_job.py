@@ -24,7 +24,7 @@ from .interpolation import train_run_autoencoder
 from .registry import resolve
 from .report import write_report
 from .runs import RunDirectory, checkpoint_epoch, load_vae
-from .train import load_data, train
+from .train import check_fits_in_memory, load_data, train
 
 
 @dataclass
@@ -55,6 +55,7 @@ def run_main_job(
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)  # before a run directory exists
     device = resolve_device(cfg.train.device)
     check_batch_size(cfg.train.batch_size, dataset)
+    check_fits_in_memory(cfg, dataset, device, num_samples, untrusted)
     run = RunDirectory.open(resume) if resume else RunDirectory.create(runs_dir, name)
     with run.writing():  # one lock from the first epoch to the report
         trainer = train(cfg, run, progress=progress, dataset=dataset, resume=resume is not None)

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, ConfigError, RunInUseError
+from ..infer.memory import BYTES, MemoryEstimate, check_memory, parameter_count
 from ..model.vae import VAE
 from .checkpoint import (
     atomic_write_text,
@@ -323,6 +324,11 @@ def load_vae(
         with torch.device("meta"):
             shapes = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted=run.path)
         load_model_state(shapes, state.get("model"), run.checkpoint_path, check_only=True)
+        weights = MemoryEstimate(
+            {"model weights": BYTES * parameter_count(shapes)},
+            {"model weights": f"the model section of {run.config_path}"},
+        )
+        check_memory(weights, device, what=f"the model of {run.path}")
     except NotOnMeta:
         pass
     vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted=run.path)

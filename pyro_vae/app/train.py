@@ -7,18 +7,52 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pyro
+import torch
 
 from ..data.datasets import ImageDataset, load_dataset
 from ..data.pixels import eval_view
 from ..errors import CheckpointError, ConfigError, TrainingInterrupted, first_line
+from ..infer.memory import check_memory, estimate_memory
 from ..infer.training import EpochRecord, Trainer, check_batch_size
 from .config import RunConfig
-from .registry import build_vae, load_model_state, resolve
+from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
     return load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
+
+
+def check_fits_in_memory(
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device: torch.device,
+    num_samples: int | None = None,
+    untrusted: Path | None = None,
+) -> None:
+    """Refuse a resolved configuration whose run would not fit in the memory free on
+    ``device`` (:func:`~pyro_vae.infer.memory.estimate_memory`, counted on a model built on the
+    ``meta`` device), before a run directory exists; ``num_samples``: the run also estimates
+    log p(x) with that many importance samples per test image."""
+    try:
+        with torch.device("meta"):
+            vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels, untrusted=untrusted)
+    except NotOnMeta:  # a part that reads values while built: resolve() built it for real
+        return
+    t = cfg.train
+    estimate = estimate_memory(
+        vae,
+        dataset.data_dim,
+        cfg.model.latent_dim,
+        t.batch_size,
+        particles=t.particles,
+        eval_particles=t.eval_particles,
+        num_train=len(dataset.train),
+        num_val=len(dataset.val),
+        num_samples=num_samples,
+        num_test=len(dataset.test),
+    )
+    check_memory(estimate, device, what="this run")
 
 
 def train(
