@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, ConfigError, RunInUseError
+from ..errors import CheckpointError, ConfigError, RunInUseError, first_line
 from ..infer.memory import BYTES, MemoryEstimate, check_memory, parameter_count
 from ..model.vae import VAE
 from .checkpoint import (
@@ -104,6 +104,8 @@ class RunDirectory:
         runs_dir = Path(runs_dir)
         if name is not None and (not name or "/" in name or name in (".", "..")):
             raise ConfigError(f"--name {name!r}: give a plain directory name")
+        if runs_dir.exists() and not runs_dir.is_dir():
+            raise ConfigError(f"--runs-dir {runs_dir} is a file, not a directory; choose another")
         runs_dir.mkdir(parents=True, exist_ok=True)
         if name is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -261,13 +263,26 @@ class RunDirectory:
         if not self.metrics_path.is_file():
             return []
         records = []
-        for i, line in enumerate(self.metrics_path.read_text().splitlines(), 1):
+        redo = f"delete the file and run pyro-vae train --resume {self.path} to rewrite it"
+        try:
+            lines = self.metrics_path.read_text().splitlines()
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{self.metrics_path}: not text ({exc.reason}); {redo}") from None
+        for i, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise CheckpointError(f"{self.metrics_path}:{i}: not valid JSON ({exc})") from exc
+                record = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise CheckpointError(
+                    f"{self.metrics_path}:{i}: not valid JSON ({first_line(exc)}); {redo}"
+                ) from None
+            if not _is_metrics_record(record):
+                raise CheckpointError(
+                    f"{self.metrics_path}:{i}: not a metrics record (a JSON object with an "
+                    f"integer epoch and numbers train_objective and val_elbo); {redo}"
+                )
+            records.append(record)
         return records
 
     def write_text(self, name: str, text: str) -> Path:
@@ -307,6 +322,19 @@ class RunDirectory:
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.checkpoint_path, map_location=map_location)
+
+
+def _is_metrics_record(record: Any) -> bool:
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("epoch"), int)
+        and not isinstance(record.get("epoch"), bool)
+        and number(record.get("train_objective"))
+        and number(record.get("val_elbo"))
+    )
 
 
 def load_vae(
