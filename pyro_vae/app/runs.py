@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shutil
 import stat
 import threading
@@ -67,6 +68,13 @@ DERIVED_FILES = (
 )
 """Files computed from the trained model (name patterns); with ``figures/`` they describe the
 checkpoint on disk and go when a new checkpoint replaces it."""
+
+TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+"""The name of a temporary file of :mod:`.checkpoint`'s writers: ``.NAME.<8 random>.tmp``."""
+_DIRECTORY_FLAGS = (
+    getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+_MAX_ORPHAN_DEPTH = 4
 
 _HELD: dict[tuple[str, int], list[int]] = {}
 """The run locks this process holds: (real path, thread) -> [descriptor, depth]."""
@@ -158,6 +166,7 @@ class RunDirectory:
         _HELD[key] = [fd, 1]
         try:
             with confined_to(self.path):
+                self.remove_orphaned_temporaries()
                 self._settle_derived()
                 yield self
         finally:
@@ -196,6 +205,26 @@ class RunDirectory:
                     "until that process has finished (or stop it), then run this command again."
                 ) from None
         return fd
+
+    # ------------------------------------------------------------------ orphans
+    def remove_orphaned_temporaries(self) -> list[str]:
+        """Remove the temporary files a killed writer left (``.NAME.XXXXXXXX.tmp``, the
+        writers' own pattern) in the run directory and the directories below it; called by
+        :meth:`writing` once it holds the lock, so no live writer owns them. Directories are
+        opened without following links and a link at such a name is removed, never followed.
+        Returns the removed paths, relative to the run."""
+        removed: list[str] = []
+        if not ({os.open, os.unlink} <= os.supports_dir_fd and os.scandir in os.supports_fd):
+            return removed  # no descriptor-relative calls (Windows): left alone
+        try:
+            fd = os.open(self.path, os.O_RDONLY | _DIRECTORY_FLAGS)
+        except OSError:
+            return removed
+        try:
+            _remove_orphans_in(fd, "", removed, depth=0)
+        finally:
+            os.close(fd)
+        return removed
 
     # ------------------------------------------------------------------ derived files
     def derived_files(self) -> list[Path]:
@@ -322,6 +351,30 @@ class RunDirectory:
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.checkpoint_path, map_location=map_location)
+
+
+def _remove_orphans_in(dir_fd: int, prefix: str, removed: list[str], depth: int) -> None:
+    """Remove orphaned temporary files in the directory ``dir_fd`` and (not following links)
+    the directories below it, down to a small depth."""
+    with os.scandir(dir_fd) as entries:
+        for entry in list(entries):
+            if entry.is_dir(follow_symlinks=False):
+                if depth >= _MAX_ORPHAN_DEPTH:
+                    continue
+                try:
+                    sub = os.open(entry.name, os.O_RDONLY | _DIRECTORY_FLAGS, dir_fd=dir_fd)
+                except OSError:  # replaced by a link meanwhile, or unreadable: leave it
+                    continue
+                try:
+                    _remove_orphans_in(sub, f"{prefix}{entry.name}/", removed, depth + 1)
+                finally:
+                    os.close(sub)
+            elif TEMPORARY_NAME.match(entry.name):
+                try:
+                    os.unlink(entry.name, dir_fd=dir_fd)  # a link itself, never its target
+                except FileNotFoundError:
+                    continue
+                removed.append(prefix + entry.name)
 
 
 def _is_metrics_record(record: Any) -> bool:
