@@ -37,7 +37,7 @@ from .options import (
 from .registry import resolve
 from .report import write_report
 from .runs import RunDirectory
-from .train import check_fits_in_memory, load_data, resume_config, train
+from .train import check_fits_in_memory, completed_epochs, load_data, resume_config, train
 
 
 def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RunConfig:
@@ -211,6 +211,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_fits_in_memory(cfg, dataset, device, untrusted=untrusted)  # likewise too large
     if args.resume:
         run = RunDirectory.open(args.resume)
+        done = completed_epochs(run)
+        if done >= cfg.train.epochs:
+            print(
+                f"{run.path} is complete: it has trained {done} of {cfg.train.epochs} epochs; "
+                "nothing to do (give --epochs N to train further)."
+            )
+            return 0
     else:
         run = RunDirectory.create(args.runs_dir, args.name)
     trainer = train(cfg, run, progress=not args.quiet, dataset=dataset, resume=bool(args.resume))

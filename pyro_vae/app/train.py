@@ -3,6 +3,7 @@ atomic checkpoint after every epoch, or continue a run from its last completed e
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def train(
     dataset: ImageDataset | None = None,
     monitor_test: bool = False,
     resume: bool = False,
+    continue_with: str | None = None,
 ) -> Trainer:
     """Train the VAE of ``cfg``, checkpointing into ``run`` after every epoch
     (``monitor_test``: also record the test ELBO of every epoch, for plots only).
@@ -72,10 +74,12 @@ def train(
     model (evaluations, figures, the report) stays until the first new epoch's checkpoint
     replaces the one it describes (:meth:`RunDirectory.save_checkpoint`).
 
-    Holds the run's lock throughout: a second process writing the run is refused.
+    Holds the run's lock throughout: a second process writing the run is refused. Ctrl-C or
+    SIGTERM raise :class:`TrainingInterrupted` naming the epoch the checkpoint holds and the
+    command that finishes the job (``continue_with``; default ``pyro-vae train --resume RUN``).
     """
     with run.writing():
-        return _train(cfg, run, progress, dataset, monitor_test, resume)
+        return _train(cfg, run, progress, dataset, monitor_test, resume, continue_with)
 
 
 def _train(
@@ -85,6 +89,7 @@ def _train(
     dataset: ImageDataset | None,
     monitor_test: bool,
     resume: bool,
+    continue_with: str | None,
 ) -> Trainer:
     dataset = dataset if dataset is not None else load_data(cfg)
     untrusted = run.path if resume else None
@@ -109,9 +114,11 @@ def _train(
                 f"{cfg.train.epochs}"
             )
     run.write_config(cfg)
+    saved = [checkpoint_epoch(state, run.checkpoint_path) if state is not None else 0]
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
         run.save_checkpoint(trainer.state_dict())  # then removes what described the old one
+        saved[0] = record.epoch
         run.write_metrics([asdict(r) for r in trainer.history])
 
     x_test = None
@@ -138,11 +145,26 @@ def _train(
     try:
         trainer.fit()
     except KeyboardInterrupt:
+        # the checkpoint's epoch, not the trainer's: Ctrl-C during an epoch's validation pass
+        # comes after the trainer counted the epoch and before its checkpoint was written
+        kept = saved[0]
+        holds = (
+            f"{run.path} holds the model after epoch {kept}"
+            if kept
+            else f"no epoch had completed, so {run.path} holds no checkpoint yet"
+        )
+        command = continue_with or f"pyro-vae train --resume {shlex.quote(str(run.path))}"
         raise TrainingInterrupted(
-            f"interrupted during epoch {trainer.epoch + 1}; {run.path} holds the model after "
-            f"epoch {trainer.epoch}. Continue with: pyro-vae train --resume {run.path}"
+            f"interrupted during epoch {kept + 1}; {holds}. Continue with: {command}"
         ) from None
     return trainer
+
+
+def completed_epochs(run: RunDirectory) -> int:
+    """The epochs the run's checkpoint holds (0 before its first epoch ended)."""
+    if not run.checkpoint_path.is_file():
+        return 0
+    return checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
 
 
 def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
@@ -151,11 +173,7 @@ def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
     run = RunDirectory.open(run_dir)
     cfg = run.resolved_config()
     if epochs is not None:
-        done = (
-            checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
-            if run.checkpoint_path.is_file()
-            else 0
-        )
+        done = completed_epochs(run)
         if epochs < done:
             raise ConfigError(
                 f"{run_dir} has already trained {done} epochs; --epochs {epochs} would cut it short"
