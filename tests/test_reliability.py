@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -207,8 +208,9 @@ def test_a_huge_learning_rate_is_stopped_as_diverged_not_finished(tmp_path, caps
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "training diverged at epoch 1: the validation ELBO is -" in err
-    # the bound: 10 nats per pixel below the coin-flip model, -64 log 2 - 640 on digits
-    assert "below -684.4" in err and "smaller --lr (this run: 1000)" in err
+    # the bound: the coin-flip model less 10 nats per pixel and latent dimension, on digits
+    # -64 log 2 - 10 (64 + 3)
+    assert "below -714.4" in err and "smaller --lr (this run: 1000)" in err
     assert not (tmp_path / "lr" / "checkpoint.pt").exists()
 
 
@@ -240,14 +242,28 @@ def test_a_fall_far_below_the_best_validation_elbo_is_divergence(digits):
     def record(epoch: int, val: float) -> EpochRecord:
         return EpochRecord(epoch, 1, 1, val, val, 0.0, 0.0)
 
-    trainer.history = [record(1, -500.0), record(2, 20.0), record(3, 20.0 - 639.0)]
-    assert trainer.divergence(trainer.history[-1]) is None  # 639 < 10 nats x 64 dimensions
-    trainer.history[-1] = record(3, 20.0 - 641.0)
+    trainer.history = [record(1, -500.0), record(2, 20.0), record(3, 20.0 - 659.0)]
+    assert trainer.divergence(trainer.history[-1]) is None  # 659 < 10 nats x (64 + 2)
+    trainer.history[-1] = record(3, 20.0 - 661.0)
     assert "below its best, 20" in trainer.divergence(trainer.history[-1])
     # a density has no coin-flip bound: a poor first epoch is not divergence
     trainer.history = [record(1, -5000.0)]
     assert trainer.divergence(trainer.history[-1]) is None
     assert "is nan" in trainer.divergence(record(2, float("nan")))
+
+
+def test_a_wide_latent_space_starting_below_the_coin_flip_model_is_not_divergence(digits):
+    # an untrained guide's KL term grows with the latent size: one epoch of --latent-dim
+    # 20000 on digits measured a training objective of -1149, below -64 log 2 - 10 x 64
+    cfg = RunConfig()
+    cfg.model.hidden, cfg.model.latent_dim = [8], 20000
+    vae = build_vae(cfg.model, digits.data_dim, "dynamic")
+    trainer = Trainer(vae, cfg.train, digits, progress=False)
+    first = EpochRecord(1, 10, 1197, -1149.0, -1100.0, 0.0, 0.0)
+    trainer.history = [first]
+    assert trainer.divergence(first) is None
+    far = EpochRecord(1, 10, 1197, -1149.0, -64 * math.log(2) - 10 * 20064 - 1, 0.0, 0.0)
+    assert "below" in trainer.divergence(far)
 
 
 def test_corrupt_and_malicious_checkpoints_in_a_run_directory(tmp_path, capsys):

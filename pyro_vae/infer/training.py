@@ -423,18 +423,22 @@ class Trainer:
         return record
 
     def divergence(self, record: EpochRecord) -> str | None:
-        """Why the epoch of ``record`` counts as diverged, or None. With D data dimensions and
-        s = ``DIVERGENCE_NATS_PER_DIM`` * D nats per example:
+        """Why the epoch of ``record`` counts as diverged, or None. With D data dimensions, K
+        latent dimensions and s = ``DIVERGENCE_NATS_PER_DIM`` * (D + K) nats per example:
 
         * the validation ELBO is not finite;
         * for binary or unit data, the validation ELBO or the training objective is below
-          -D log 2 - s: s worse than the trivial model that gives each pixel probability 1/2
-          (an untrained Bernoulli decoder starts near it; any model that learns beats it);
+          -D log 2 - s: far worse than the trivial model that gives each pixel probability 1/2
+          (an untrained Bernoulli decoder starts near it, less the KL term of an untrained
+          guide, well under a nat per latent dimension; any model that learns beats it);
         * the validation ELBO fell more than s below its best so far.
 
-        The bounds are far from any sane run (digits: -684 against -23 after training), so
-        only a diverging objective, e.g. ``--lr 1e3`` (-9e6 after one epoch), crosses them."""
-        slack = DIVERGENCE_NATS_PER_DIM * self.data.data_dim
+        The bounds are far from any sane run (digits, K = 20: -884 against -23 after
+        training), so only a diverging objective, e.g. ``--lr 1e3`` (-9e6 after one epoch),
+        crosses them."""
+        dims = self.data.data_dim + int(getattr(self.vae, "latent_dim", 0) or 0)
+        slack = DIVERGENCE_NATS_PER_DIM * dims
+        per = f"{DIVERGENCE_NATS_PER_DIM:g} nats per pixel and per latent dimension"
         val = record.val_elbo
         if not math.isfinite(val):
             return f"the validation ELBO is {val}"
@@ -447,15 +451,15 @@ class Trainer:
             ):
                 if value < floor:
                     return (
-                        f"the {name} is {value:.6g} nats per example, below {floor:.1f}: more "
-                        f"than {DIVERGENCE_NATS_PER_DIM:g} nats per pixel worse than a model "
-                        f"that gives every pixel probability 1/2 ({trivial:.1f})"
+                        f"the {name} is {value:.6g} nats per example, below {floor:.1f}: the "
+                        f"{trivial:.1f} of a model that gives every pixel probability 1/2, "
+                        f"less {per}"
                     )
         best = max((r.val_elbo for r in self.history[:-1]), default=None)
         if best is not None and val < best - slack:
             return (
-                f"the validation ELBO is {val:.6g} nats per example, more than "
-                f"{DIVERGENCE_NATS_PER_DIM:g} nats per dimension below its best, {best:.6g}"
+                f"the validation ELBO is {val:.6g} nats per example, more than {per} below "
+                f"its best, {best:.6g}"
             )
         return None
 
