@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         DataFormatError,
         DatasetUnavailableError,
         DistributedError,
+        InsufficientMemoryError,
         PyroVAEError,
         TrainingDivergedError,
         TrainingInterrupted,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from .infer.ais import AISEstimate, BDMCResult, bdmc, log_marginal_ais, simulate
     from .infer.distributed import ProcessGroup, init_from_environment, sharded_log_marginal
     from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
+    from .infer.memory import MemoryEstimate, available_memory, check_memory, estimate_memory
     from .infer.objectives import ELBOS
     from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
     from .model.decoders import DECODERS, MLPDecoder
@@ -59,6 +61,11 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "InsufficientMemoryError": "errors",
+    "MemoryEstimate": "infer.memory",
+    "available_memory": "infer.memory",
+    "check_memory": "infer.memory",
+    "estimate_memory": "infer.memory",
     "DistributedError": "errors",
     "ProcessGroup": "infer.distributed",
     "init_from_environment": "infer.distributed",
@@ -174,11 +181,13 @@ __all__ = [
     "Guide",
     "ImageData",
     "ImageDataset",
+    "InsufficientMemoryError",
     "LIKELIHOODS",
     "Likelihood",
     "MLP",
     "MLPDecoder",
     "MarginalEstimate",
+    "MemoryEstimate",
     "ModelConfig",
     "PIXEL_SCHEMES",
     "PRIORS",
@@ -195,11 +204,14 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingInterrupted",
     "VAE",
+    "available_memory",
     "binarize",
+    "check_memory",
     "build_part",
     "build_vae",
     "dequantize",
     "describe_parts",
+    "estimate_memory",
     "eval_view",
     "evaluate_run",
     "heldout_elbo",

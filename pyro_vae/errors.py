@@ -16,6 +16,11 @@ class ConfigError(PyroVAEError, ValueError):
     """An invalid option or combination of options."""
 
 
+class InsufficientMemoryError(ConfigError):
+    """The sizes asked for need more memory than the device has free (estimated before
+    allocating anything)."""
+
+
 class DatasetUnavailableError(PyroVAEError):
     """A named data set cannot be found locally and cannot be downloaded."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyro_vae import DataFormatError, RunConfig, Trainer, build_vae, load_checkpoint
+from pyro_vae import DataFormatError, EpochRecord, RunConfig, Trainer, build_vae, load_checkpoint
 from pyro_vae.app.cli import main
 from pyro_vae.data.validate import check_observations
 from pyro_vae.infer import objectives as objectives_module
@@ -199,6 +200,70 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(
     assert "smaller --lr" in err
     state = load_checkpoint(tmp_path / "d" / "checkpoint.pt")
     assert state["epoch"] == 2 and len(_metrics(tmp_path / "d")) == 2
+
+
+def test_a_huge_learning_rate_is_stopped_as_diverged_not_finished(tmp_path, capsys):
+    args = ["--epochs", "3", "--hidden", "16", "--latent-dim", "3", "--lr", "1e3", "--quiet"]
+    code = main(["train", *args, "--runs-dir", str(tmp_path), "--name", "lr"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "training diverged at epoch 1: the validation ELBO is -" in err
+    # the bound: the coin-flip model less 10 nats per pixel and latent dimension, on digits
+    # -64 log 2 - 10 (64 + 3)
+    assert "below -714.4" in err and "smaller --lr (this run: 1000)" in err
+    assert not (tmp_path / "lr" / "checkpoint.pt").exists()
+
+
+def test_divergence_after_good_epochs_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    real = Trainer.train_epoch
+
+    def lr_jumps_after_epoch_2(self, bar=None):
+        if self.epoch == 2:
+            for group in self.optimizer.param_groups:
+                group["lr"] = 1e3
+        return real(self, bar)
+
+    monkeypatch.setattr(Trainer, "train_epoch", lr_jumps_after_epoch_2)
+    args = ["--epochs", "6", "--hidden", "16", "--latent-dim", "3", "--quiet"]
+    code = main(["train", *args, "--runs-dir", str(tmp_path), "--name", "d"])
+    err = capsys.readouterr().err
+    assert code == 1 and "training diverged at epoch 3" in err
+    assert "The last good checkpoint (epoch 2) is intact" in err
+    assert load_checkpoint(tmp_path / "d" / "checkpoint.pt")["epoch"] == 2
+    assert len(_metrics(tmp_path / "d")) == 2
+
+
+def test_a_fall_far_below_the_best_validation_elbo_is_divergence(digits):
+    cfg = RunConfig()
+    cfg.model.hidden, cfg.model.latent_dim, cfg.model.likelihood = [8], 2, "gaussian"
+    vae = build_vae(cfg.model, digits.data_dim, "dequantized")
+    trainer = Trainer(vae, cfg.train, digits, pixels="dequantized", progress=False)
+
+    def record(epoch: int, val: float) -> EpochRecord:
+        return EpochRecord(epoch, 1, 1, val, val, 0.0, 0.0)
+
+    trainer.history = [record(1, -500.0), record(2, 20.0), record(3, 20.0 - 659.0)]
+    assert trainer.divergence(trainer.history[-1]) is None  # 659 < 10 nats x (64 + 2)
+    trainer.history[-1] = record(3, 20.0 - 661.0)
+    assert "below its best, 20" in trainer.divergence(trainer.history[-1])
+    # a density has no coin-flip bound: a poor first epoch is not divergence
+    trainer.history = [record(1, -5000.0)]
+    assert trainer.divergence(trainer.history[-1]) is None
+    assert "is nan" in trainer.divergence(record(2, float("nan")))
+
+
+def test_a_wide_latent_space_starting_below_the_coin_flip_model_is_not_divergence(digits):
+    # an untrained guide's KL term grows with the latent size: one epoch of --latent-dim
+    # 20000 on digits measured a training objective of -1149, below -64 log 2 - 10 x 64
+    cfg = RunConfig()
+    cfg.model.hidden, cfg.model.latent_dim = [8], 20000
+    vae = build_vae(cfg.model, digits.data_dim, "dynamic")
+    trainer = Trainer(vae, cfg.train, digits, progress=False)
+    first = EpochRecord(1, 10, 1197, -1149.0, -1100.0, 0.0, 0.0)
+    trainer.history = [first]
+    assert trainer.divergence(first) is None
+    far = EpochRecord(1, 10, 1197, -1149.0, -64 * math.log(2) - 10 * 20064 - 1, 0.0, 0.0)
+    assert "below" in trainer.divergence(far)
 
 
 def test_corrupt_and_malicious_checkpoints_in_a_run_directory(tmp_path, capsys):

@@ -342,3 +342,35 @@ def test_sigterm_during_a_resumed_epoch_keeps_what_describes_the_kept_checkpoint
     for name, data in before.items():
         assert (run / name).read_bytes() == data, name
     assert not (run / runs_module.STALE_MARKER).exists()
+
+
+# --------------------------------------------------------------------------- orphans
+
+
+def test_orphaned_temporary_files_are_removed_when_the_run_is_next_written(tmp_path, run_dir):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep me")
+    (outside / ".x.abcdef12.tmp").write_text("not the run's")
+    orphans = [run_dir / ".checkpoint.pt.deadbeef.tmp", run_dir / "figures" / ".s.png.0a1b2c3d.tmp"]
+    (run_dir / "figures").mkdir(exist_ok=True)
+    for path in orphans:
+        path.write_bytes(b"half a file")
+    link = run_dir / ".report.md.abcdef12.tmp"
+    link.symlink_to(outside / "precious")  # a link at a temporary name: removed, not followed
+    (run_dir / "linked").symlink_to(outside, target_is_directory=True)  # never entered
+    kept = [run_dir / ".notes.tmp", run_dir / "mine.abcdef12.tmp", run_dir / ".a.b.short.tmp"]
+    for path in kept:
+        path.write_text("not a writer's temporary name")
+    with RunDirectory(run_dir).writing():
+        pass
+    assert not any(os.path.lexists(p) for p in [*orphans, link])
+    assert all(p.is_file() for p in kept)
+    assert (outside / "precious").read_text() == "keep me"
+    assert (outside / ".x.abcdef12.tmp").is_file()
+
+
+def test_a_resume_cleans_what_a_killed_writer_left(run_dir, capsys):
+    (run_dir / ".checkpoint.pt.0123abcd.tmp").write_bytes(b"torn")
+    assert main(["train", "--resume", str(run_dir), "--epochs", "3", "--quiet"]) == 0
+    assert not list(run_dir.rglob("*.tmp"))

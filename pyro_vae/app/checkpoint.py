@@ -123,6 +123,10 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -
             _atomic_write_by_path(path, write)
     except OSError as exc:  # name the file meant, not a temporary one
         raise OSError(exc.errno, exc.strerror or first_line(exc), str(path)) from exc
+    except RuntimeError as exc:  # torch.save's writer on a full disk: "inline_container.cc"
+        raise OSError(
+            errno.EIO, f"could not be written (torch said: {first_line(exc)})", str(path)
+        ) from exc
 
 
 def _atomic_write_at(path: Path, write: Callable[[IO[bytes]], None]) -> None:

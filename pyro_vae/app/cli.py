@@ -335,19 +335,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .registry import resolve
     from .runs import RunDirectory
     from .tensorboard import summary_writer_class
-    from .train import load_data, train
+    from .train import check_fits_in_memory, completed_epochs, load_data, train
 
     cfg = _config_or_resume(args, args.subparser)
     dataset = load_data(cfg)
     untrusted = Path(args.resume) if args.resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
-    resolve_device(cfg.train.device)  # a device that is not there: refused before a run exists
+    device = resolve_device(cfg.train.device)  # not there: refused before a run exists
+    check_fits_in_memory(cfg, dataset, device, untrusted=untrusted)  # likewise too large
     if args.tensorboard:
         summary_writer_class()  # likewise a missing tensorboard package
     group = distributed.init_from_environment(cfg.train.device)
     if args.resume:
         run = RunDirectory.open(args.resume)
+        done = completed_epochs(run)
+        if done >= cfg.train.epochs:
+            if group.is_main:
+                print(
+                    f"{run.path} is complete: it has trained {done} of {cfg.train.epochs} "
+                    "epochs; nothing to do (give --epochs N to train further)."
+                )
+            return 0
     elif group.is_main:  # process 0 creates the run and tells the others where it is
         run = RunDirectory.create(args.runs_dir, args.name)
     if group.active:

@@ -11,8 +11,9 @@ def print_files(result_paths: Sequence[Path], root: Path) -> None:
         print(f"  {path.relative_to(root)}")
 
 
-def se_text(value: float | None) -> str:
-    return f"{value:.3f}" if value is not None else "n/a"
+def se_text(value: float | None, digits: int = 3) -> str:
+    """A number with ``digits`` decimals, or "n/a" for a value that is missing (JSON null)."""
+    return f"{value:.{digits}f}" if value is not None else "n/a"
 
 
 def print_evaluation(ev: dict) -> None:
@@ -24,16 +25,16 @@ def print_evaluation(ev: dict) -> None:
     mc = ev.get("log_px_mc_se")
     mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
     print(
-        f"  {ev['split']} log p(x)  {ev['log_px']:9.3f} ± {se_text(ev.get('log_px_se'))}  "
-        f"(importance sampling, K={k}{mc_text})"
+        f"  {ev['split']} log p(x)  {se_text(ev.get('log_px')):>9s} ± "
+        f"{se_text(ev.get('log_px_se'))}  (importance sampling, K={k}{mc_text})"
     )
     print(
-        f"  {ev['split']} ELBO      {ev['elbo']:9.3f} ± {se_text(ev.get('elbo_se'))}  "
-        f"(same draws; log p(x) - ELBO = {ev['gap']:.3f})"
+        f"  {ev['split']} ELBO      {se_text(ev.get('elbo')):>9s} ± {se_text(ev.get('elbo_se'))}  "
+        f"(same draws; log p(x) - ELBO = {se_text(ev.get('gap'))})"
     )
     print(
-        f"  {ev['bits_per_dim']:.4f} bits/dim; effective sample size median "
-        f"{ev['ess_median']:.0f} of {k}"
+        f"  {se_text(ev['bits_per_dim'], 4)} bits/dim; effective sample size median "
+        f"{se_text(ev['ess_median'], 0)} of {k}"
     )
     above, kmax = ev.get("khat_above_0.7"), ev.get("khat_max")
     kmax_text = f"{kmax:.2f}" if kmax is not None else "n/a"

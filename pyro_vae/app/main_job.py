@@ -5,6 +5,7 @@ autoencoder beside, draw every figure and write the report; and ``trained_run``,
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 
 from ..data.datasets import ImageDataset
+from ..errors import TrainingInterrupted
 from ..infer.training import EpochRecord, check_batch_size, resolve_device
 from ..model.vae import VAE
 from .baseline import DEFAULT_COMPONENTS, compare_with_mixtures
@@ -25,7 +27,7 @@ from .registry import resolve
 from .report import write_report
 from .runs import RunDirectory, checkpoint_epoch, load_vae
 from .tensorboard import summary_writer_class
-from .train import load_data, train
+from .train import check_fits_in_memory, load_data, train
 
 
 @dataclass
@@ -60,7 +62,9 @@ def run_main_job(
     check_batch_size(cfg.train.batch_size, dataset)
     if tensorboard:
         summary_writer_class()  # a missing package: refused before a run directory exists
+    check_fits_in_memory(cfg, dataset, device, num_samples, untrusted)
     run = RunDirectory.open(resume) if resume else RunDirectory.create(runs_dir, name)
+    finish = _finish_command(run, num_samples, baseline_components)
     with run.writing():  # one lock from the first epoch to the report
         trainer = train(
             cfg,
@@ -69,19 +73,38 @@ def run_main_job(
             dataset=dataset,
             resume=resume is not None,
             tensorboard=tensorboard,
+            continue_with=finish,
         )
-        vae = trainer.vae.eval()
-        evaluation, estimate = evaluate(
-            vae, cfg, dataset, device, num_samples=num_samples, progress=progress
-        )
-        save_evaluation(run, evaluation, estimate)
-        baseline = compare_with_mixtures(
-            run, vae, cfg, dataset, estimate, baseline_components, progress=progress
-        )
-        train_run_autoencoder(run, cfg, dataset, device, progress)
-        figures = write_figures(run, vae, cfg, dataset, device, progress=progress)
-        write_report(run.path)
+        try:
+            vae = trainer.vae.eval()
+            evaluation, estimate = evaluate(
+                vae, cfg, dataset, device, num_samples=num_samples, progress=progress
+            )
+            save_evaluation(run, evaluation, estimate)
+            baseline = compare_with_mixtures(
+                run, vae, cfg, dataset, estimate, baseline_components, progress=progress
+            )
+            train_run_autoencoder(run, cfg, dataset, device, progress)
+            figures = write_figures(run, vae, cfg, dataset, device, progress=progress)
+            write_report(run.path)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(
+                f"interrupted after training; {run.path} holds the model after epoch "
+                f"{trainer.epoch}, but not yet all of its evaluation, baselines, figures and "
+                f"report. Finish with: {finish}"
+            ) from None
     return RunResult(run, cfg, trainer.history, evaluation, figures, baseline)
+
+
+def _finish_command(run: RunDirectory, num_samples: int, components: Sequence[int]) -> str:
+    """The command that finishes an interrupted ``pyro-vae run``: training, then everything
+    after it (the options that config.json does not record are repeated)."""
+    words = ["pyro-vae", "run", "--resume", shlex.quote(str(run.path))]
+    if num_samples != 1000:
+        words += ["--num-samples", str(num_samples)]
+    if list(components) != list(DEFAULT_COMPONENTS):
+        words += ["--baseline-components", *map(str, components)]
+    return " ".join(words)
 
 
 def trained_run(

@@ -617,6 +617,11 @@ def load_model_state(
                 f"{tuple(saved.shape)} in the checkpoint but {tuple(tensor.shape)} in the model "
                 "built from config.json"
             )
+        if saved.is_floating_point() and not bool(torch.isfinite(saved).all()):
+            raise CheckpointError(
+                f"{where}: parameter {key!r} holds NaN or infinite values: the checkpoint is "
+                "corrupt or from a diverged run; it cannot be evaluated or continued"
+            )
     extra = [key for key in state if key not in expected]
     if extra:
         raise CheckpointError(

@@ -395,24 +395,32 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
 # ----------------------------------------------------------------------------- rendering
 
 
+def _md(text: object) -> str:
+    """Text for Markdown: ``<``, ``>`` and ``&`` escaped outside `code` spans, so that a run
+    name or a part's option carrying raw HTML shows as text (inside code spans Markdown shows
+    them literally already)."""
+    parts = str(text).split("`")
+    return "`".join(p if i % 2 else html.escape(p, quote=False) for i, p in enumerate(parts))
+
+
 def render_markdown(blocks: list[Block]) -> str:
     lines: list[str] = []
     for b in blocks:
         if b.kind == "h1":
-            lines += [f"# {b.text}", ""]
+            lines += [f"# {_md(b.text)}", ""]
         elif b.kind == "h2":
-            lines += [f"## {b.text}", ""]
+            lines += [f"## {_md(b.text)}", ""]
         elif b.kind == "p":
-            lines += [b.text, ""]
+            lines += [_md(b.text), ""]
         elif b.kind == "ul":
-            lines += [f"- {item}" for item in b.items] + [""]
+            lines += [f"- {_md(item)}" for item in b.items] + [""]
         elif b.kind == "table":
-            lines.append("| " + " | ".join(b.header) + " |")
+            lines.append("| " + " | ".join(_md(h) for h in b.header) + " |")
             lines.append("|" + "---|" * len(b.header))
-            lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in b.items]
+            lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in b.items]
             lines.append("")
         elif b.kind == "figure":
-            lines += [f"![{Path(b.src).stem}]({b.src})", "", b.text, ""]
+            lines += [f"![{Path(b.src).stem}]({b.src})", "", _md(b.text), ""]
     return "\n".join(lines)
 
 

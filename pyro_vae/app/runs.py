@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shutil
 import stat
 import threading
@@ -33,7 +34,8 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, ConfigError, RunInUseError
+from ..errors import CheckpointError, ConfigError, RunInUseError, first_line
+from ..infer.memory import BYTES, MemoryEstimate, check_memory, parameter_count
 from ..model.vae import VAE
 from .checkpoint import (
     atomic_write_text,
@@ -66,6 +68,13 @@ DERIVED_FILES = (
 )
 """Files computed from the trained model (name patterns); with ``figures/`` they describe the
 checkpoint on disk and go when a new checkpoint replaces it."""
+
+TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+"""The name of a temporary file of :mod:`.checkpoint`'s writers: ``.NAME.<8 random>.tmp``."""
+_DIRECTORY_FLAGS = (
+    getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+_MAX_ORPHAN_DEPTH = 4
 
 _HELD: dict[tuple[str, int], list[int]] = {}
 """The run locks this process holds: (real path, thread) -> [descriptor, depth]."""
@@ -103,6 +112,8 @@ class RunDirectory:
         runs_dir = Path(runs_dir)
         if name is not None and (not name or "/" in name or name in (".", "..")):
             raise ConfigError(f"--name {name!r}: give a plain directory name")
+        if runs_dir.exists() and not runs_dir.is_dir():
+            raise ConfigError(f"--runs-dir {runs_dir} is a file, not a directory; choose another")
         runs_dir.mkdir(parents=True, exist_ok=True)
         if name is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -155,6 +166,7 @@ class RunDirectory:
         _HELD[key] = [fd, 1]
         try:
             with confined_to(self.path):
+                self.remove_orphaned_temporaries()
                 self._settle_derived()
                 yield self
         finally:
@@ -193,6 +205,26 @@ class RunDirectory:
                     "until that process has finished (or stop it), then run this command again."
                 ) from None
         return fd
+
+    # ------------------------------------------------------------------ orphans
+    def remove_orphaned_temporaries(self) -> list[str]:
+        """Remove the temporary files a killed writer left (``.NAME.XXXXXXXX.tmp``, the
+        writers' own pattern) in the run directory and the directories below it; called by
+        :meth:`writing` once it holds the lock, so no live writer owns them. Directories are
+        opened without following links and a link at such a name is removed, never followed.
+        Returns the removed paths, relative to the run."""
+        removed: list[str] = []
+        if not ({os.open, os.unlink} <= os.supports_dir_fd and os.scandir in os.supports_fd):
+            return removed  # no descriptor-relative calls (Windows): left alone
+        try:
+            fd = os.open(self.path, os.O_RDONLY | _DIRECTORY_FLAGS)
+        except OSError:
+            return removed
+        try:
+            _remove_orphans_in(fd, "", removed, depth=0)
+        finally:
+            os.close(fd)
+        return removed
 
     # ------------------------------------------------------------------ derived files
     def derived_files(self) -> list[Path]:
@@ -260,13 +292,26 @@ class RunDirectory:
         if not self.metrics_path.is_file():
             return []
         records = []
-        for i, line in enumerate(self.metrics_path.read_text().splitlines(), 1):
+        redo = f"delete the file and run pyro-vae train --resume {self.path} to rewrite it"
+        try:
+            lines = self.metrics_path.read_text().splitlines()
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{self.metrics_path}: not text ({exc.reason}); {redo}") from None
+        for i, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise CheckpointError(f"{self.metrics_path}:{i}: not valid JSON ({exc})") from exc
+                record = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise CheckpointError(
+                    f"{self.metrics_path}:{i}: not valid JSON ({first_line(exc)}); {redo}"
+                ) from None
+            if not _is_metrics_record(record):
+                raise CheckpointError(
+                    f"{self.metrics_path}:{i}: not a metrics record (a JSON object with an "
+                    f"integer epoch and numbers train_objective and val_elbo); {redo}"
+                )
+            records.append(record)
         return records
 
     def write_text(self, name: str, text: str) -> Path:
@@ -308,6 +353,43 @@ class RunDirectory:
         return load_checkpoint(self.checkpoint_path, map_location=map_location)
 
 
+def _remove_orphans_in(dir_fd: int, prefix: str, removed: list[str], depth: int) -> None:
+    """Remove orphaned temporary files in the directory ``dir_fd`` and (not following links)
+    the directories below it, down to a small depth."""
+    with os.scandir(dir_fd) as entries:
+        for entry in list(entries):
+            if entry.is_dir(follow_symlinks=False):
+                if depth >= _MAX_ORPHAN_DEPTH:
+                    continue
+                try:
+                    sub = os.open(entry.name, os.O_RDONLY | _DIRECTORY_FLAGS, dir_fd=dir_fd)
+                except OSError:  # replaced by a link meanwhile, or unreadable: leave it
+                    continue
+                try:
+                    _remove_orphans_in(sub, f"{prefix}{entry.name}/", removed, depth + 1)
+                finally:
+                    os.close(sub)
+            elif TEMPORARY_NAME.match(entry.name):
+                try:
+                    os.unlink(entry.name, dir_fd=dir_fd)  # a link itself, never its target
+                except FileNotFoundError:
+                    continue
+                removed.append(prefix + entry.name)
+
+
+def _is_metrics_record(record: Any) -> bool:
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("epoch"), int)
+        and not isinstance(record.get("epoch"), bool)
+        and number(record.get("train_objective"))
+        and number(record.get("val_elbo"))
+    )
+
+
 def load_vae(
     run_dir: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[RunDirectory, RunConfig, VAE]:
@@ -323,6 +405,11 @@ def load_vae(
         with torch.device("meta"):
             shapes = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted=run.path)
         load_model_state(shapes, state.get("model"), run.checkpoint_path, check_only=True)
+        weights = MemoryEstimate(
+            {"model weights": BYTES * parameter_count(shapes)},
+            {"model weights": f"the model section of {run.config_path}"},
+        )
+        check_memory(weights, device, what=f"the model of {run.path}")
     except NotOnMeta:
         pass
     vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted=run.path)

@@ -3,26 +3,61 @@ atomic checkpoint after every epoch, or continue a run from its last completed e
 
 from __future__ import annotations
 
+import shlex
 import sys
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
 import pyro
+import torch
 
 from ..data.datasets import ImageDataset, load_dataset
 from ..data.pixels import eval_view
 from ..errors import CheckpointError, ConfigError, TrainingInterrupted, first_line
 from ..infer.distributed import SINGLE, ProcessGroup, barrier, device_for, process_seed
+from ..infer.memory import check_memory, estimate_memory
 from ..infer.training import EpochRecord, Trainer, check_batch_size, resolve_device
 from .config import DistributedConfig, RunConfig
-from .registry import build_vae, load_model_state, resolve
+from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
 from .tensorboard import TensorBoardLogger
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
     return load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
+
+
+def check_fits_in_memory(
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device: torch.device,
+    num_samples: int | None = None,
+    untrusted: Path | None = None,
+) -> None:
+    """Refuse a resolved configuration whose run would not fit in the memory free on
+    ``device`` (:func:`~pyro_vae.infer.memory.estimate_memory`, counted on a model built on the
+    ``meta`` device), before a run directory exists; ``num_samples``: the run also estimates
+    log p(x) with that many importance samples per test image."""
+    try:
+        with torch.device("meta"):
+            vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels, untrusted=untrusted)
+    except NotOnMeta:  # a part that reads values while built: resolve() built it for real
+        return
+    t = cfg.train
+    estimate = estimate_memory(
+        vae,
+        dataset.data_dim,
+        cfg.model.latent_dim,
+        t.batch_size,
+        particles=t.particles,
+        eval_particles=t.eval_particles,
+        num_train=len(dataset.train),
+        num_val=len(dataset.val),
+        num_samples=num_samples,
+        num_test=len(dataset.test),
+    )
+    check_memory(estimate, device, what="this run")
 
 
 def train(
@@ -34,6 +69,7 @@ def train(
     resume: bool = False,
     tensorboard: bool = False,
     group: ProcessGroup = SINGLE,
+    continue_with: str | None = None,
 ) -> Trainer:
     """Train the VAE of ``cfg``, checkpointing into ``run`` after every epoch
     (``monitor_test``: also record the test ELBO of every epoch, for plots only;
@@ -47,10 +83,14 @@ def train(
 
     Holds the run's lock throughout: a second process writing the run is refused. With
     several processes (``group``, under torchrun) they train together; process 0 alone holds
-    the lock and writes, and all wait for it at the end.
+    the lock and writes, and all wait for it at the end. Ctrl-C or SIGTERM raise
+    :class:`TrainingInterrupted` naming the epoch the checkpoint holds and the command that
+    finishes the job (``continue_with``; default ``pyro-vae train --resume RUN``).
     """
     with run.writing() if group.is_main else nullcontext():
-        trainer = _train(cfg, run, progress, dataset, monitor_test, resume, tensorboard, group)
+        trainer = _train(
+            cfg, run, progress, dataset, monitor_test, resume, tensorboard, group, continue_with
+        )
     barrier(group, "waiting for process 0 to write the run")
     return trainer
 
@@ -64,6 +104,7 @@ def _train(
     resume: bool,
     tensorboard: bool = False,
     group: ProcessGroup = SINGLE,
+    continue_with: str | None = None,
 ) -> Trainer:
     dataset = dataset if dataset is not None else load_data(cfg)
     untrusted = run.path if resume else None
@@ -100,11 +141,13 @@ def _train(
         run.write_config(cfg)
         if progress:  # where to look while it runs (stderr, beside the progress bars)
             print(f"run directory: {run.path}", file=sys.stderr, flush=True)
+    saved = [checkpoint_epoch(state, run.checkpoint_path) if state is not None else 0]
 
     logger = TensorBoardLogger(run) if tensorboard and group.is_main else None
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
         run.save_checkpoint(trainer.state_dict())  # then removes what described the old one
+        saved[0] = record.epoch
         run.write_metrics([asdict(r) for r in trainer.history])
         if logger is not None:
             logger(asdict(record))
@@ -136,14 +179,29 @@ def _train(
     try:
         trainer.fit()
     except KeyboardInterrupt:
+        # the checkpoint's epoch, not the trainer's: Ctrl-C during an epoch's validation pass
+        # comes after the trainer counted the epoch and before its checkpoint was written
+        kept = saved[0]
+        holds = (
+            f"{run.path} holds the model after epoch {kept}"
+            if kept
+            else f"no epoch had completed, so {run.path} holds no checkpoint yet"
+        )
+        command = continue_with or f"pyro-vae train --resume {shlex.quote(str(run.path))}"
         raise TrainingInterrupted(
-            f"interrupted during epoch {trainer.epoch + 1}; {run.path} holds the model after "
-            f"epoch {trainer.epoch}. Continue with: pyro-vae train --resume {run.path}"
+            f"interrupted during epoch {kept + 1}; {holds}. Continue with: {command}"
         ) from None
     finally:
         if logger is not None:
             logger.close()
     return trainer
+
+
+def completed_epochs(run: RunDirectory) -> int:
+    """The epochs the run's checkpoint holds (0 before its first epoch ended)."""
+    if not run.checkpoint_path.is_file():
+        return 0
+    return checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
 
 
 def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
@@ -152,11 +210,7 @@ def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
     run = RunDirectory.open(run_dir)
     cfg = run.resolved_config()
     if epochs is not None:
-        done = (
-            checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
-            if run.checkpoint_path.is_file()
-            else 0
-        )
+        done = completed_epochs(run)
         if epochs < done:
             raise ConfigError(
                 f"{run_dir} has already trained {done} epochs; --epochs {epochs} would cut it short"

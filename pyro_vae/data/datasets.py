@@ -180,11 +180,12 @@ def _find_idx_files(source: _IdxSource, data_dir: Path | None) -> dict[str, Path
     return None
 
 
-def _how_to_supply(source: _IdxSource, data_dir: Path | None) -> str:
+def _how_to_supply(source: _IdxSource, data_dir: Path | None, download: bool = True) -> str:
     names = ", ".join(f"{stem}[.gz]" for stem in IDX_FILES.values())
     where = data_dir if data_dir is not None else "DIR"
+    why = "could not be downloaded" if download else "--no-download forbids downloading it"
     text = (
-        f"Data set {source.name!r} is not available offline and could not be downloaded.\n"
+        f"Data set {source.name!r} is not available offline and {why}.\n"
         f"Supply its four IDX files ({names}) in one directory and pass --data-dir {where}\n"
         f"(a flat directory, or torchvision's layout {where}/{source.torchvision_name}/raw, "
         f"both work), or run once where the network is reachable to let torchvision download "
@@ -230,6 +231,12 @@ def _load_idx_dataset(
     source: _IdxSource, data_dir: str | os.PathLike | None, download: bool
 ) -> ImageDataset:
     data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+    if data_dir is not None and not data_dir.is_dir():
+        what = "is not a directory" if data_dir.exists() else "is missing: no such directory"
+        raise DatasetUnavailableError(
+            f"--data-dir {data_dir} {what}. Give the directory that holds the four "
+            f"{source.name} IDX files ({', '.join(IDX_FILES.values())}, each .gz or not)."
+        )
     files = _find_idx_files(source, data_dir)
     if files is None and download:
         root = data_dir if data_dir is not None else default_data_dir()
@@ -241,7 +248,7 @@ def _load_idx_dataset(
             ) from exc
         files = _find_idx_files(source, data_dir if data_dir is not None else root)
     if files is None:
-        raise DatasetUnavailableError(_how_to_supply(source, data_dir))
+        raise DatasetUnavailableError(_how_to_supply(source, data_dir, download))
 
     train_images, train_labels = _read_pair(files["train_images"], files["train_labels"])
     test_images, test_labels = _read_pair(files["test_images"], files["test_labels"])

@@ -8,12 +8,15 @@ uncompressed files it downloaded itself and fails obscurely on a truncated one; 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -40,15 +43,76 @@ _TORCH_TO_IDX: dict[torch.dtype, int] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes(path: Path) -> bytes:
+MAX_IDX_BYTES = 1 << 33
+"""The largest array an IDX header may announce (8 GB; MNIST's training images are 47 MB)."""
+_CHUNK = 1 << 22
+
+
+def _read_at_most(stream: IO[bytes], limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``stream``, in chunks: memory follows what is really there,
+    never a size a header claims, and a compressed stream is inflated no further than that."""
+    out = bytearray()
+    while len(out) < limit:
+        piece = stream.read(min(_CHUNK, limit - len(out)))
+        if not piece:
+            break
+        out += piece
+    return bytes(out)
+
+
+def _parse_idx(path: Path, stream: IO[bytes]) -> torch.Tensor:
+    """The array of an IDX stream; its header bounds every later read (a gzip bomb posing as an
+    IDX file is refused once it inflates one byte past what its header announces)."""
+    magic = _read_at_most(stream, 4)
+    if len(magic) < 4:
+        raise DataFormatError(f"{path}: too short to be an IDX file ({len(magic)} bytes).")
+    zero, type_code, ndim = struct.unpack(">HBB", magic)
+    if zero != 0 or type_code not in _IDX_TYPES or ndim == 0:
+        raise DataFormatError(
+            f"{path}: not an IDX file (magic bytes {magic.hex()}; expected 0000 followed by a "
+            "type code 08/09/0b/0c/0d/0e and the number of dimensions)."
+        )
+    sizes = _read_at_most(stream, 4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise DataFormatError(f"{path}: truncated inside the IDX header.")
+    shape = struct.unpack(f">{ndim}i", sizes)
+    if any(s < 0 for s in shape):
+        raise DataFormatError(f"{path}: negative size in the IDX header {shape}.")
+    dtype = _IDX_TYPES[type_code]
+    expected = math.prod(shape) * dtype.itemsize
+    if expected > MAX_IDX_BYTES:
+        raise DataFormatError(
+            f"{path}: the IDX header announces shape {tuple(shape)} ({expected:,} bytes), more "
+            f"than the {MAX_IDX_BYTES:,} bytes pyro-vae reads; refused before reading it."
+        )
+    raw = _read_at_most(stream, expected + 1)
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "longer than its header says"
+        found = f"{len(raw)} bytes" if len(raw) <= expected else "more"
+        raise DataFormatError(
+            f"{path}: {what}: the header promises shape {tuple(shape)} ({expected} bytes of "
+            f"data) but the file holds {found}. Download the file again."
+        )
+    array = np.frombuffer(raw, dtype=dtype, count=math.prod(shape))
+    return torch.from_numpy(array.astype(dtype.newbyteorder("="))).reshape(shape)
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """Read an IDX file (``.gz`` or not) into a tensor of its stored type and shape.
+
+    Raises :class:`DataFormatError` naming the file and the problem if the header is invalid or
+    the data is shorter or longer than the header promises. Reads are bounded by the header:
+    memory never exceeds the announced array (at most ``MAX_IDX_BYTES``) plus one chunk.
+    """
+    path = Path(path)
     with open(path, "rb") as f:
         head = f.read(2)
         f.seek(0)
         if head != _GZIP_MAGIC:
-            return f.read()
+            return _parse_idx(path, f)
         try:
             with gzip.GzipFile(fileobj=f) as gz:
-                return gz.read()
+                return _parse_idx(path, gz)
         except (EOFError, OSError, zlib.error) as exc:
             raise DataFormatError(
                 f"{path}: the gzip stream is corrupt or truncated ({exc}). "
@@ -56,44 +120,9 @@ def _read_bytes(path: Path) -> bytes:
             ) from exc
 
 
-def read_idx(path: str | os.PathLike) -> torch.Tensor:
-    """Read an IDX file (``.gz`` or not) into a tensor of its stored type and shape.
-
-    Raises :class:`DataFormatError` naming the file and the problem if the header is invalid or
-    the data is shorter or longer than the header promises.
-    """
-    path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataFormatError(f"{path}: too short to be an IDX file ({len(raw)} bytes).")
-    zero, type_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or type_code not in _IDX_TYPES or ndim == 0:
-        raise DataFormatError(
-            f"{path}: not an IDX file (magic bytes {raw[:4].hex()}; expected 0000 followed by a "
-            "type code 08/09/0b/0c/0d/0e and the number of dimensions)."
-        )
-    header_len = 4 + 4 * ndim
-    if len(raw) < header_len:
-        raise DataFormatError(f"{path}: truncated inside the IDX header.")
-    shape = struct.unpack(f">{ndim}i", raw[4:header_len])
-    if any(s < 0 for s in shape):
-        raise DataFormatError(f"{path}: negative size in the IDX header {shape}.")
-    dtype = _IDX_TYPES[type_code]
-    expected = math.prod(shape) * dtype.itemsize
-    found = len(raw) - header_len
-    if found != expected:
-        what = "truncated" if found < expected else "longer than its header says"
-        raise DataFormatError(
-            f"{path}: {what}: the header promises shape {tuple(shape)} ({expected} bytes of "
-            f"data) but the file holds {found} bytes. Download the file again."
-        )
-    array = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=header_len)
-    return torch.from_numpy(array.astype(dtype.newbyteorder("="))).reshape(shape)
-
-
 def write_idx(path: str | os.PathLike, tensor: torch.Tensor, compress: bool | None = None) -> None:
-    """Write ``tensor`` as an IDX file; gzip-compressed if ``compress`` (default: if the name
-    ends in ``.gz``)."""
+    """Write ``tensor`` as an IDX file, atomically; gzip-compressed if ``compress`` (default: if
+    the name ends in ``.gz``)."""
     path = Path(path)
     if tensor.dtype not in _TORCH_TO_IDX:
         raise DataFormatError(f"IDX cannot store dtype {tensor.dtype}.")
@@ -103,6 +132,22 @@ def write_idx(path: str | os.PathLike, tensor: torch.Tensor, compress: bool | No
     header = struct.pack(">HBB", 0, type_code, tensor.dim())
     header += struct.pack(f">{tensor.dim()}i", *tensor.shape)
     body = tensor.contiguous().numpy().astype(_IDX_TYPES[type_code]).tobytes()
-    opener = gzip.open if compress else open
-    with opener(path, "wb") as f:
-        f.write(header + body)
+    # atomically: a fresh temporary file beside the target (created exclusively, never
+    # following a link), flushed, then moved over the target
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if compress:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
+                    gz.write(header + body)
+            else:
+                f.write(header + body)
+            f.flush()
+            os.fsync(f.fileno())
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), 0o644)  # a data file, not mkstemp's private 0600
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

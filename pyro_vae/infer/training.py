@@ -56,6 +56,10 @@ from .objectives import ELBOS, LatentScaleMessenger
 from .objectives import kl_weight as kl_schedule
 from .settings import DEFAULT_EPOCHS, MAX_SEED, TrainConfig  # noqa: F401  (re-exported)
 
+DIVERGENCE_NATS_PER_DIM = 10.0
+"""How far below a sane bound (in nats per data dimension) an epoch's ELBO must fall for the
+run to count as diverged (see :meth:`Trainer.divergence`)."""
+
 EVAL_SEED = 20131220
 """Seed of the guide samples used for held-out ELBOs (fixed: common random numbers)."""
 
@@ -414,11 +418,71 @@ class Trainer:
         self.history.append(record)
         return record
 
+    def divergence(self, record: EpochRecord) -> str | None:
+        """Why the epoch of ``record`` counts as diverged, or None. With D data dimensions, K
+        latent dimensions and s = ``DIVERGENCE_NATS_PER_DIM`` * (D + K) nats per example:
+
+        * the validation ELBO is not finite;
+        * for binary or unit data, the validation ELBO or the training objective is below
+          -D log 2 - s: far worse than the trivial model that gives each pixel probability 1/2
+          (an untrained Bernoulli decoder starts near it, less the KL term of an untrained
+          guide, well under a nat per latent dimension; any model that learns beats it);
+        * the validation ELBO fell more than s below its best so far.
+
+        The bounds are far from any sane run (digits, K = 20: -884 against -23 after
+        training), so only a diverging objective, e.g. ``--lr 1e3`` (-9e6 after one epoch),
+        crosses them."""
+        dims = self.data.data_dim + int(getattr(self.vae, "latent_dim", 0) or 0)
+        slack = DIVERGENCE_NATS_PER_DIM * dims
+        per = f"{DIVERGENCE_NATS_PER_DIM:g} nats per pixel and per latent dimension"
+        val = record.val_elbo
+        if not math.isfinite(val):
+            return f"the validation ELBO is {val}"
+        if observes(self.vae.likelihood) in ("binary", "unit"):
+            trivial = -self.data.data_dim * math.log(2)
+            floor = trivial - slack
+            for name, value in (
+                ("validation ELBO", val),
+                ("training objective", record.train_objective),
+            ):
+                if value < floor:
+                    return (
+                        f"the {name} is {value:.6g} nats per example, below {floor:.1f}: the "
+                        f"{trivial:.1f} of a model that gives every pixel probability 1/2, "
+                        f"less {per}"
+                    )
+        best = max((r.val_elbo for r in self.history[:-1]), default=None)
+        if best is not None and val < best - slack:
+            return (
+                f"the validation ELBO is {val:.6g} nats per example, more than {per} below "
+                f"its best, {best:.6g}"
+            )
+        return None
+
+    def _stop_if_diverged(self, record: EpochRecord) -> None:
+        why = self.divergence(record)
+        if why is None:
+            return
+        kept = record.epoch - 1
+        saved = (
+            f"The last good checkpoint (epoch {kept}) is intact."
+            if kept
+            else "No epoch had completed before it, so no checkpoint was saved."
+        )
+        raise TrainingDivergedError(
+            f"training diverged at epoch {record.epoch}: {why}. {saved} Try a smaller --lr "
+            f"(this run: {self.cfg.lr:g}) or a larger --batch-size."
+        )
+
     def fit(self) -> list[EpochRecord]:
-        """Train until ``cfg.epochs`` epochs are done (continuing from ``self.epoch``)."""
+        """Train until ``cfg.epochs`` epochs are done (continuing from ``self.epoch``); stop
+        with :class:`TrainingDivergedError` at an epoch whose objective diverged (before
+        ``on_epoch_end``, so the last checkpoint stays the last good one)."""
         epochs = self.cfg.epochs
         assert epochs is not None
         remaining = epochs - self.epoch
+        if remaining <= 0:  # a finished run: nothing to do, no empty progress bar
+            return self.history
         bar_ctx = (
             tqdm(
                 total=remaining * self.steps_per_epoch(),
@@ -433,6 +497,7 @@ class Trainer:
         with bar_ctx as bar:
             while self.epoch < epochs:
                 record = self.train_epoch(bar)
+                self._stop_if_diverged(record)
                 if bar is not None:
                     bar.set_postfix(
                         epoch=record.epoch,
