@@ -201,3 +201,12 @@ def test_compare_pairs_the_same_test_images_and_refuses_different_ones(trained, 
     (b / "evaluation.json").write_text(json.dumps(data))
     assert exit_code(["compare", str(a), str(b)]) == 2
     assert "not evaluated on the same test images" in capsys.readouterr().err
+
+
+def test_a_number_of_samples_that_cannot_fit_is_refused_before_any_work(trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path)
+    argv = ["evaluate", str(run), "--num-samples", "1000000000", "--quiet"]
+    assert exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert "--num-samples 1000000000 would need about" in err and "Traceback" not in err
+    assert not (run / "evaluation.json").exists()

@@ -25,6 +25,7 @@ from ..infer.distributed import (
     sharded_log_marginal_ais,
 )
 from ..infer.marginal import MarginalEstimate
+from ..infer.memory import check_memory, estimate_memory
 from ..infer.training import resolve_device
 from ..model.parts import density_everywhere
 from ..model.vae import VAE
@@ -232,6 +233,16 @@ def evaluate_run(
             if est is not None:
                 est.check(vae)  # both refused before any long work starts
         dataset = load_data(cfg)
+        if estimator is not None and estimator.method == "is":  # K log-weights per image
+            need = estimate_memory(
+                vae,
+                dataset.data_dim,
+                cfg.model.latent_dim,
+                batch_size=1,
+                num_samples=estimator.num_samples,
+                num_test=len(dataset.split(split)),
+            )
+            check_memory(need, dev, what=f"--num-samples {estimator.num_samples}")
         if estimator is not None:
             summary, estimate = evaluate(
                 vae,
