@@ -8,6 +8,7 @@ refused); the ``e2e`` ones start real process groups: two processes spawned here
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import signal
@@ -347,11 +348,15 @@ def _shape(run: Path) -> dict:
 @pytest.mark.e2e
 def test_torchrun_trains_and_evaluates_like_one_process(tmp_path):
     common = ["train", "--epochs", "2", *TINY, "--runs-dir", str(tmp_path)]
+    logging = importlib.util.find_spec("tensorboard") is not None
+    common += ["--tensorboard"] if logging else []  # written by process 0 alone
     out = _run(_torchrun(*common, "--name", "two")).stdout
     assert out.count("run directory:") == 1  # process 0 alone prints
     assert main([*common, "--name", "one"]) == 0  # one process, in this one
     two, one = tmp_path / "two", tmp_path / "one"
     assert _shape(two) == _shape(one)
+    if logging:
+        assert len(list((two / "tensorboard").iterdir())) == 1  # one event file
     config = json.loads((two / "config.json").read_text())["distributed"]
     assert config["processes"] == 2 and config["backend"] == "gloo"
     assert config["process_seeds"] == [process_seed(0, r, 2) for r in range(2)]

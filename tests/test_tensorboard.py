@@ -5,10 +5,8 @@ import json
 import sys
 
 import pytest
-import torch
 
 from pyro_vae.app.cli import main
-from pyro_vae.app.tensorboard import is_writer_rank
 
 TINY = ["--epochs", "3", "--hidden", "32", "--latent-dim", "4", "--quiet", "--eval-particles", "2"]
 
@@ -59,17 +57,6 @@ def test_without_the_package_the_option_is_refused_before_a_run_exists(
     assert info.value.code == 2 and "Traceback" not in err
     assert "--tensorboard needs the tensorboard package" in err and "pip install" in err
     assert not (tmp_path / "x").exists()
-
-
-def test_only_rank_0_writes(tmp_path, monkeypatch, capsys):
-    assert is_writer_rank()  # no process group: this process writes
-    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
-    monkeypatch.setattr(torch.distributed, "get_rank", lambda group=None: 1)
-    assert not is_writer_rank()
-    args = ["--runs-dir", str(tmp_path), "--name", "r1", "--tensorboard"]
-    assert main(["train", *TINY[:1], "1", *TINY[2:], *args]) == 0
-    assert (tmp_path / "r1" / "checkpoint.pt").is_file()
-    assert not (tmp_path / "r1" / "tensorboard").exists()
 
 
 def test_a_link_in_place_of_the_directory_is_refused(tmp_path, capsys):

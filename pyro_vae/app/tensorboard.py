@@ -11,20 +11,11 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any
 
-import torch
-
 from ..errors import ConfigError
 from .checkpoint import make_directory
 from .runs import RunDirectory
 
 SUBDIRECTORY = "tensorboard"
-
-
-def is_writer_rank() -> bool:
-    """Whether this process writes the run's files: always, unless it is a rank other than 0 of
-    an initialized ``torch.distributed`` process group."""
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def summary_writer_class() -> type:
