@@ -204,16 +204,19 @@ class AnnealedTarget:
 
     # -- densities ----------------------------------------------------------------------
     def _reduce(self, trace, names: set[str] | None, x: torch.Tensor) -> torch.Tensor:
+        """The sites' log-densities summed per (chain, point), in the model's own dtype (the
+        caller takes the values to float64 once they are detached)."""
         shape = (self.num_chains, len(x))
         trace.compute_log_prob()
-        total = torch.zeros(shape, dtype=torch.float64, device=x.device)
-        for name, site in trace.nodes.items():
-            if site["type"] == "sample" and (names is None or name in names):
-                total = total + _per_datapoint(name, site, self.nesting, self.data_plate, shape)
-        return total
+        terms = [
+            _per_datapoint(name, site, self.nesting, self.data_plate, shape)
+            for name, site in trace.nodes.items()
+            if site["type"] == "sample" and (names is None or name in names)
+        ]
+        return sum(terms[1:], terms[0]) if terms else x.new_zeros(shape)
 
     def log_densities(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log pi_0(z), log p(x, z)), each ``[C, B]`` float64, differentiable in z."""
+        """(log pi_0(z), log p(x, z)), each ``[C, B]``, differentiable in z."""
         values = self.unflatten(z)
         latent = {s.name for s in self.sites}
         model_trace = self._trace(self.model, x, values)
@@ -258,11 +261,17 @@ class AnnealedTarget:
 
     def _guide_log_density(self, values: dict[str, torch.Tensor], x: torch.Tensor):
         shape = (self.num_chains, len(x))
-        total = torch.zeros(shape, dtype=torch.float64, device=x.device)
-        for name, site in (self._guide_sites or {}).items():
-            scored = {**site, "unscaled_log_prob": site["fn"].log_prob(values[name])}
-            total = total + _per_datapoint(name, scored, self.nesting, self.data_plate, shape)
-        return total
+        terms = [
+            _per_datapoint(
+                name,
+                {**site, "unscaled_log_prob": site["fn"].log_prob(values[name])},
+                self.nesting,
+                self.data_plate,
+                shape,
+            )
+            for name, site in (self._guide_sites or {}).items()
+        ]
+        return sum(terms[1:], terms[0])
 
 
 GUIDE_DENSITY_MISSING = (
@@ -319,7 +328,7 @@ def evaluate_state(density: Density, z: torch.Tensor) -> State:
         base, joint = density(z)
         (grad_base,) = torch.autograd.grad(base.sum(), z, retain_graph=True)
         (grad_joint,) = torch.autograd.grad(joint.sum(), z)
-    return State(z.detach(), base.detach(), joint.detach(), grad_base, grad_joint)
+    return State(z.detach(), base.detach().double(), joint.detach().double(), grad_base, grad_joint)
 
 
 def hmc_transition(
@@ -466,10 +475,16 @@ def _initial_state(
     target: AnnealedTarget, x: torch.Tensor, index: torch.Tensor, seed: int
 ) -> torch.Tensor:
     """C draws from pi_0 per point, each point's from a generator seeded by its index (one
-    small pass per point, once per run; the T x L loop is fully vectorized)."""
+    small pass per point, once per run; the T x L loop is fully vectorized). Only the
+    generator of ``x``'s device is reseeded, inside one ``fork_rng`` that restores them all."""
     pieces = []
-    for i in range(len(x)):
-        with seeded_rng(derived_seed(seed, int(index[i]), 0x5EED)):
+    cuda = x.device.type == "cuda"
+    with torch.random.fork_rng(devices=[x.device] if cuda else []):
+        for i in range(len(x)):
+            point_seed = derived_seed(seed, int(index[i]), 0x5EED)
+            if cuda:
+                torch.cuda.manual_seed(point_seed)
+            torch.default_generator.manual_seed(point_seed)
             pieces.append(target.flatten(target.initial(x[i : i + 1])))
     return torch.cat(pieces, dim=1)
 
