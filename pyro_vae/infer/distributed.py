@@ -239,6 +239,16 @@ def broadcast_module(module: torch.nn.Module, group: ProcessGroup) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
+def broadcast_number(value: float, group: ProcessGroup, what: str = "sharing a number") -> float:
+    """Process 0's ``value`` in every process (so that all take the same decision on it)."""
+    if not group.active:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=group.comm_device)
+    with collective(group, what):
+        dist.broadcast(tensor, src=0)
+    return float(tensor.item())
+
+
 def broadcast_text(text: str | None, group: ProcessGroup) -> str:
     """Process 0's ``text`` in every process (as bytes in a tensor: nothing is unpickled)."""
     if not group.active:

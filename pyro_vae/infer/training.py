@@ -48,6 +48,7 @@ from .distributed import (
     SINGLE,
     ProcessGroup,
     broadcast_module,
+    broadcast_number,
     epoch_permutation,
     process_seed,
     sum_gradients,
@@ -396,11 +397,14 @@ class Trainer:
                 bar.update(1)
         self.epoch += 1
         self.vae.eval()
-        val = test = None
+        val = math.nan
+        test = None
         if group.is_main:  # the others' records are never written
             val = heldout_elbo(self.vae.model, self.vae.guide, self.x_val, cfg.eval_particles)
             if self.x_test is not None:
                 test = heldout_elbo(self.vae.model, self.vae.guide, self.x_test, cfg.eval_particles)
+        # every process decides on divergence from the same number: process 0's
+        val = broadcast_number(val, group, "sharing the validation ELBO")
         self.vae.train()
         elapsed = time.perf_counter() - start
         self.wall_seconds += elapsed
@@ -411,7 +415,7 @@ class Trainer:
             kl_weight=weight,
             test_elbo=test,
             train_objective=-total / n,
-            val_elbo=val if val is not None else math.nan,
+            val_elbo=val,
             epoch_seconds=elapsed,
             wall_seconds=self.wall_seconds,
         )
