@@ -308,7 +308,7 @@ def test_sigterm_during_a_resumed_epoch_keeps_what_describes_the_kept_checkpoint
     run = root / "r"
     derived = [
         "evaluation.json",
-        "evaluation_points.pt",
+        "evaluation_is-K20_points.pt",
         "baseline.json",
         "baseline_mixtures.pt",
         "autoencoder.pt",
