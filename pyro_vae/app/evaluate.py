@@ -46,7 +46,7 @@ class Estimator:
 
     method: str = "is"
     num_samples: int = 5000
-    num_steps: int = 500
+    num_steps: int = 100
     num_chains: int = 8
     num_leapfrog: int = 5
     start: str = "guide"
