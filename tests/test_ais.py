@@ -189,7 +189,7 @@ def test_the_guide_is_traced_once_per_batch_only_when_it_does_not_depend_on_z(pr
     torch.manual_seed(0)
     vae = build_vae(ModelConfig(latent_dim=3, hidden=[16], prior=prior), 20)
     x = torch.bernoulli(torch.full((4, 20), 0.3), generator=torch.Generator().manual_seed(0))
-    target = AnnealedTarget(vae.model, vae.guide, x, 2, "guide", (), {}, "data", 1)
+    target = AnnealedTarget(vae.model, vae.guide, 2, "guide", (), {}, "data", 1)
     z0 = target.flatten(target.initial(x))
     target.prepare(x, z0)
     assert (target._guide_sites is not None) == cached

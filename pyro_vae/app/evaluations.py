@@ -60,13 +60,21 @@ def describe_key(key: str) -> str:
     return f"BDMC on {parts.get('N', '?')} simulated images, {words}{start}"
 
 
+def _stem(split: str) -> str:
+    return "evaluation" if split == "test" else f"evaluation_{split}"
+
+
 def summary_name(split: str) -> str:
-    return "evaluation.json" if split == "test" else f"evaluation_{split}.json"
+    return f"{_stem(split)}.json"
 
 
 def points_name(split: str, key: str) -> str:
-    stem = "evaluation" if split == "test" else f"evaluation_{split}"
-    return f"{stem}_{key}_points.pt"
+    return f"{_stem(split)}_{key}_points.pt"
+
+
+def legacy_points_name(split: str) -> str:
+    """Where version 0.1 kept a split's per-image values."""
+    return f"{_stem(split)}_points.pt"
 
 
 @dataclass
@@ -184,8 +192,7 @@ def save_estimate(
         existing = read_evaluations(run, split)
         if existing.legacy:  # a 0.1 file: move its points file under the new name
             (old_key,) = existing.legacy
-            stem = "evaluation" if split == "test" else f"evaluation_{split}"
-            legacy_points = run.file(f"{stem}_points.pt")
+            legacy_points = run.file(legacy_points_name(split))
             if legacy_points.is_file() and not legacy_points.is_symlink():
                 legacy_points.replace(run.file(points_name(split, old_key)))
         section = existing.bdmc if summary.get("method") == "bdmc" else existing.estimates
@@ -199,8 +206,7 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
     """The per-image values of one estimate (``log_px`` and what the method adds)."""
     path = run.file(points_name(split, key))
     if not path.is_file():
-        stem = "evaluation" if split == "test" else f"evaluation_{split}"
-        legacy = run.file(f"{stem}_points.pt")  # a 0.1 run, not yet re-evaluated
+        legacy = run.file(legacy_points_name(split))  # a 0.1 run, not yet re-evaluated
         if key in read_evaluations(run, split).legacy and legacy.is_file():
             path = legacy
         else:

@@ -52,6 +52,7 @@ from .marginal import (
     _per_datapoint,
     guess_max_plate_nesting,
     log_marginal,
+    mean_and_se,
 )
 
 TARGET_ACCEPT = 0.65
@@ -102,7 +103,6 @@ class AnnealedTarget:
         self,
         model: Callable,
         guide: Callable,
-        x: torch.Tensor,
         num_chains: int,
         start: str,
         args: tuple,
@@ -115,7 +115,7 @@ class AnnealedTarget:
         encoder = getattr(getattr(guide, "__self__", None), "encoder", None)
         if start == "guide" and encoder is not None and not density_everywhere(encoder):
             raise ValueError(GUIDE_DENSITY_MISSING)
-        self.model, self.guide, self.x = model, guide, x
+        self.model, self.guide = model, guide
         self.args, self.kwargs = args, kwargs
         self.num_chains, self.start, self.data_plate = num_chains, start, data_plate
         self.nesting = max(max_plate_nesting, 1)
@@ -402,9 +402,7 @@ class AISEstimate:
         """Means over data points with standard errors, HMC diagnostics and bits per dimension
         (``log_levels`` as in :meth:`MarginalEstimate.summary`)."""
         n = len(self.log_px)
-        lp = self.log_px.double()
-        se = lp.std().item() / math.sqrt(n) if n > 1 else float("nan")
-        mean = lp.mean().item()
+        mean, se = mean_and_se(self.log_px)
         out: dict[str, Any] = {
             "method": "ais",
             "num_examples": n,
@@ -469,6 +467,14 @@ def _anneal(
                 eps = eps * torch.exp(ADAPT_RATE * (rate - target_accept))
             bar.update(1)
     return log_w, accepted / max(num_steps - 1, 1), eps
+
+
+def _plate_nesting(
+    model: Callable, guide: Callable, x: torch.Tensor, seed: int, args: tuple, kwargs: dict
+) -> int:
+    """How many plates deep the program goes, from one seeded trace of its first point."""
+    with seeded_rng(seed), poutine.block():
+        return guess_max_plate_nesting(model, guide, x[:1], *args, **kwargs)
 
 
 def _initial_state(
@@ -547,10 +553,9 @@ def log_marginal_ais(
             raise ValueError(f"init must be [len(x), D] latent values, got {tuple(init.shape)}")
     batch_size = min(n, batch_size or max(1, max_rows // num_chains))
     if max_plate_nesting is None:
-        with seeded_rng(seed), poutine.block():
-            max_plate_nesting = guess_max_plate_nesting(model, guide, x[:1], *args, **kwargs)
+        max_plate_nesting = _plate_nesting(model, guide, x, seed, args, kwargs)
     target = AnnealedTarget(
-        model, guide, x, num_chains, start, args, kwargs, data_plate, max_plate_nesting
+        model, guide, num_chains, start, args, kwargs, data_plate, max_plate_nesting
     )
     starts = range(0, n, batch_size)
     results: dict[str, list[torch.Tensor]] = {"log_w": [], "acc": [], "eps": []}
@@ -622,18 +627,16 @@ class BDMCResult:
         return self.reverse.log_px - self.forward.log_px
 
     def summary(self) -> dict[str, Any]:
-        n = len(self.gap)
-
         def mean_se(t: torch.Tensor) -> tuple[float, float | None]:
-            t = t.double()
-            return t.mean().item(), _finite(t.std().item() / math.sqrt(n)) if n > 1 else None
+            mean, se = mean_and_se(t)
+            return mean, _finite(se)
 
         lower, lower_se = mean_se(self.forward.log_px)
         upper, upper_se = mean_se(self.reverse.log_px)
         gap, gap_se = mean_se(self.gap)
         out: dict[str, Any] = {
             "method": "bdmc",
-            "num_examples": n,
+            "num_examples": len(self.gap),
             "num_steps": self.forward.num_steps,
             "num_chains": self.forward.num_chains,
             "num_leapfrog": self.forward.num_leapfrog,
@@ -676,11 +679,8 @@ def simulate(
     like ``x_like``) and z* flattened to ``[N, D]`` in the layout AIS uses. The model must have
     one observed site, whose value is its input x (``poutine.uncondition`` samples it)."""
     if max_plate_nesting is None:
-        with seeded_rng(seed), poutine.block():
-            max_plate_nesting = guess_max_plate_nesting(model, guide, x_like[:1], *args, **kwargs)
-    target = AnnealedTarget(
-        model, guide, x_like, 1, start, args, kwargs, data_plate, max_plate_nesting
-    )
+        max_plate_nesting = _plate_nesting(model, guide, x_like, seed, args, kwargs)
+    target = AnnealedTarget(model, guide, 1, start, args, kwargs, data_plate, max_plate_nesting)
     with seeded_rng(derived_seed(seed, 0xBD3C)), torch.no_grad():
         target.initial(x_like[:1])  # the latent layout
         trace = target._trace(poutine.uncondition(model), x_like, None)

@@ -169,6 +169,13 @@ def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:
     return khat
 
 
+def mean_and_se(values: torch.Tensor) -> tuple[float, float]:
+    """The mean over data points and its standard error sd / sqrt(n) (NaN for one point)."""
+    t = values.double()
+    n = len(t)
+    return t.mean().item(), t.std().item() / math.sqrt(n) if n > 1 else float("nan")
+
+
 def _finite(value: float) -> float | None:
     """JSON has no NaN: unknown values become None."""
     return value if math.isfinite(value) else None
@@ -199,15 +206,9 @@ class MarginalEstimate:
         bits per dimension refer to the discrete images: bpd = (-log p + D log L) / (D log 2).
         """
         n = len(self.log_px)
-
-        def mean_se(t: torch.Tensor) -> tuple[float, float]:
-            t = t.double()
-            se = t.std().item() / math.sqrt(n) if n > 1 else float("nan")
-            return t.mean().item(), se
-
-        log_px, log_px_se = mean_se(self.log_px)
-        elbo, elbo_se = mean_se(self.elbo)
-        gap, gap_se = mean_se(self.log_px - self.elbo)
+        log_px, log_px_se = mean_and_se(self.log_px)
+        elbo, elbo_se = mean_and_se(self.elbo)
+        gap, gap_se = mean_and_se(self.log_px - self.elbo)
         finite_k = self.khat[torch.isfinite(self.khat)]
         k_known = not torch.isnan(self.khat).all()
         above = int((self.khat > KHAT_THRESHOLD).sum()) if k_known else None
