@@ -46,7 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--images", type=int, default=100, help="test images (the first N)")
     parser.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, help="rows of the table")
-    parser.add_argument("--num-samples", type=int, nargs="+", default=[1000, 5000], metavar="K")
+    parser.add_argument(
+        "--num-samples", dest="sample_sizes", type=int, nargs="+", default=[1000, 5000], metavar="K"
+    )
     parser.add_argument("--steps", type=int, nargs="+", default=[10, 100, 500], metavar="T")
     parser.add_argument("--chains", type=int, default=8, metavar="C")
     parser.add_argument("--leapfrog", type=int, default=5, metavar="L")
@@ -59,7 +61,6 @@ def main() -> None:
     )
     parser.add_argument("--num-threads", type=int, default=None)
     args = parser.parse_args()
-    args.num_samples_table = args.num_samples
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     out_dir = Path(args.runs_dir)
@@ -82,7 +83,7 @@ def main() -> None:
     lines = [
         f"{args.dataset}, {args.epochs} epochs each; the first {args.images} statically "
         "binarized test images; nats per image. Δ: paired difference to IS with "
-        f"K = {args.num_samples[0]} on the same images (± its standard error). AIS from the "
+        f"K = {args.sample_sizes[0]} on the same images (± its standard error). AIS from the "
         f"guide with C = {args.chains} chains and L = {args.leapfrog} leapfrog steps per HMC "
         "transition (step size adapted per image towards acceptance 0.65).",
         "",
@@ -93,20 +94,19 @@ def main() -> None:
         "",
         f"BDMC on {args.bdmc} images simulated from each model (z* ~ p(z), x ~ p(x|z*)): "
         "forward AIS is a stochastic lower bound, reverse AIS from z* an upper bound; the truth "
-        f"lies between. IS with K = {args.num_samples[0]} on the same images.",
+        f"lies between. IS with K = {args.sample_sizes[0]} on the same images.",
         "",
         "| model | T | lower | upper | gap | IS − lower |",
         "|---|---|---|---|---|---|",
     ]
     ranking: dict[str, dict[str, float]] = {}
     for row in rows:
-        args.num_samples = args.num_samples_table[0]  # what config_for/run_config may read
         cfg = config_for(row, args)
         run, vae, _ = trained_run(cfg, args.train_runs_dir, slug(row.name), dataset, progress)
         x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")[: args.images]
         points: dict[str, torch.Tensor] = {}
         keys: dict[str, str] = {}
-        for k in args.num_samples_table:
+        for k in args.sample_sizes:
             key = f"{slug(row.name)}|is-K{k}|n{args.images}"
             res = cached(
                 key,
@@ -138,7 +138,7 @@ def main() -> None:
             res = cached(key, run_ais)
             points[f"AIS, T = {t}"] = torch.tensor(res["log_px"])
             keys[f"AIS, T = {t}"] = key
-        reference = points[f"IS, K = {args.num_samples_table[0]}"]
+        reference = points[f"IS, K = {args.sample_sizes[0]}"]
         for name, values in points.items():
             key = keys[name]
             mean, se = _mean_se(values)
@@ -162,7 +162,7 @@ def main() -> None:
                     num_steps=t,
                     num_chains=args.chains,
                     num_leapfrog=args.leapfrog,
-                    num_samples=args.num_samples_table[0],
+                    num_samples=args.sample_sizes[0],
                     seed=args.seed,
                     progress=progress,
                 )
