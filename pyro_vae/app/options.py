@@ -15,7 +15,7 @@ from typing import Any
 
 from ..data.names import DATASET_NAMES, PIXEL_SCHEMES
 from ..errors import ConfigError
-from ..infer.settings import DEFAULT_EPOCHS, ELBO_NAMES
+from ..infer.settings import DEFAULT_EPOCHS, ELBO_NAMES, LR_SCHEDULES
 from ..model.names import ACTIVATION_NAMES
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from .names import part_names
@@ -292,6 +292,17 @@ def _table() -> list[Option]:
             dict(type=positive_float, help="Adam learning rate (default: %(default)s)"),
         ),
         Option(
+            "--lr-schedule",
+            "train",
+            "lr_schedule",
+            "training",
+            dict(
+                choices=LR_SCHEDULES,
+                help="constant, or cosine: decay the learning rate from --lr towards 0 over "
+                "the run's steps, lr (1 + cos(pi t / T)) / 2 (default: %(default)s)",
+            ),
+        ),
+        Option(
             "--seed",
             "train",
             "seed",
@@ -355,8 +366,10 @@ def _table() -> list[Option]:
             "jit",
             "training",
             dict(
-                action="store_true",
-                help="JIT-compile the ELBO (torch.jit.trace; less Python overhead per step)",
+                action=argparse.BooleanOptionalAction,
+                help="JIT-compile the ELBO (Pyro's JitTrace_ELBO: torch.jit.trace, less Python "
+                "overhead per step) (default: on for --elbo trace with the library's own parts, "
+                "off otherwise)",
             ),
         ),
         Option(

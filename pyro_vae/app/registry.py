@@ -40,6 +40,7 @@ from torch import nn
 from ..data.datasets import DATA_DIMS
 from ..data.pixels import BINARY_SCHEMES
 from ..errors import CheckpointError, ConfigError, first_line
+from ..infer.settings import jit_where_valid
 from ..model.decoders import DECODERS
 from ..model.guides import GUIDES
 from ..model.likelihoods import LIKELIHOODS
@@ -420,7 +421,8 @@ def resolve(
     cfg: RunConfig, data_dim: int | None = None, untrusted: Path | None = None
 ) -> RunConfig:
     """A validated copy of ``cfg`` with the defaults that depend on other options filled in:
-    ``epochs`` from the data set, ``pixels`` from what the likelihood observes. The model is
+    ``epochs`` from the data set, ``pixels`` from what the likelihood observes, ``jit`` from
+    the objective and the parts (:func:`~pyro_vae.infer.settings.jit_where_valid`). The model is
     also built once on PyTorch's ``meta`` device (no memory), for data of dimension
     ``data_dim`` (default: the named data set's), so a part that refuses its options is
     reported before anything is trained or written."""
@@ -432,6 +434,9 @@ def resolve(
         cfg.data.pixels = default_pixels(likelihood)
     for kind in PART_KINDS:
         resolve_part(kind, cfg.model.part(kind)[0], untrusted)
+    if cfg.train.jit is None:
+        builtin = all(cfg.model.part(kind)[0] in BUILTINS[kind] for kind in PART_KINDS)
+        cfg.train.jit = jit_where_valid(cfg.train.elbo, builtin)
     data_dim = data_dim or DATA_DIMS.get(cfg.data.dataset, 1)
     try:
         with torch.device("meta"):

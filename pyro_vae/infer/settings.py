@@ -13,12 +13,23 @@ ELBO_NAMES: tuple[str, ...] = ("trace", "meanfield", "iwae")
 """The keys of :data:`pyro_vae.infer.objectives.ELBOS` (``--elbo``)."""
 SUPPORTS_KL_WEIGHT = ("trace", "meanfield")
 SUPPORTS_JIT = ("trace",)
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+"""``--lr-schedule``: ``constant`` keeps ``lr``; ``cosine`` decays it over the run's steps,
+lr_t = lr * (1 + cos(pi * t / T)) / 2 for step t of T = epochs * steps per epoch."""
 
 DEFAULT_EPOCHS = {"digits": 500, "mnist": 50, "fashion-mnist": 50}
 """Epochs when none are given: the default ``digits`` run takes about a minute on two CPU
 cores."""
 
 MAX_SEED = 2**63 - 1
+
+
+def jit_where_valid(elbo: str, builtin_parts: bool) -> bool:
+    """What ``--jit`` is when not given: on for ``Trace_ELBO`` (the objective with a JIT-compiled
+    version) when every part is one of the library's own, whose programs have the same
+    structure at every step; off for a user's part, which may branch on tensor values (a traced
+    program would freeze the branch it took), unless ``--jit`` asks for it."""
+    return elbo in SUPPORTS_JIT and builtin_parts
 
 
 @dataclass
@@ -28,11 +39,12 @@ class TrainConfig:
     epochs: int | None = None  # None: DEFAULT_EPOCHS of the data set
     batch_size: int = 128
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     seed: int = 0
     device: str = "auto"
     elbo: str = "trace"
     particles: int = 1
-    jit: bool = False
+    jit: bool | None = None  # None: JIT where valid (jit_where_valid), decided on resolving
     eval_particles: int = 10
     beta: float = 1.0  # weight of the KL term
     kl_warmup: int = 0  # epochs over which the KL weight rises linearly to beta
@@ -50,6 +62,7 @@ class TrainConfig:
             p.integer("epochs", self.epochs)
         p.integer("batch-size", self.batch_size)
         p.positive_number("lr", self.lr)
+        p.choice("lr-schedule", self.lr_schedule, LR_SCHEDULES)
         p.integer("seed", self.seed, minimum=0, maximum=MAX_SEED)
         device = self.device
         if not isinstance(device, str) or not (
@@ -59,7 +72,8 @@ class TrainConfig:
             p.append(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
         p.choice("elbo", self.elbo, ELBO_NAMES)
         p.integer("particles", self.particles)
-        p.boolean("jit", self.jit)
+        if self.jit is not None:
+            p.boolean("jit", self.jit)
         p.integer("eval-particles", self.eval_particles)
         p.positive_number("beta", self.beta)
         p.integer("kl-warmup", self.kl_warmup, minimum=0)

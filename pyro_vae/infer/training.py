@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -55,7 +55,12 @@ from .distributed import (
 )
 from .objectives import ELBOS, LatentScaleMessenger
 from .objectives import kl_weight as kl_schedule
-from .settings import DEFAULT_EPOCHS, MAX_SEED, TrainConfig  # noqa: F401  (re-exported)
+from .settings import (  # noqa: F401  (re-exported)
+    DEFAULT_EPOCHS,
+    MAX_SEED,
+    TrainConfig,
+    jit_where_valid,
+)
 
 DIVERGENCE_NATS_PER_DIM = 10.0
 """How far below a sane bound (in nats per data dimension) an epoch's ELBO must fall for the
@@ -87,6 +92,15 @@ def make_optimizer(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, ValueError):
         return torch.optim.Adam(params, lr=lr)
+
+
+def lr_factor(schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate of step ``step`` (0-based) of ``total_steps`` as a fraction of ``lr``:
+    1 for ``constant``; (1 + cos(pi * step / total_steps)) / 2 for ``cosine`` (stateless, so a
+    resumed run continues the same curve; raising ``--epochs`` on resume stretches the rest)."""
+    if schedule == "constant" or total_steps <= 0:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
 @torch.no_grad()
@@ -167,6 +181,13 @@ class TensorData(TrainingData):
         return self
 
 
+def _library_parts(vae: torch.nn.Module) -> bool:
+    """Whether every part of ``vae`` is one of pyro-vae's own (see ``jit_where_valid``)."""
+    names = ("prior", "encoder", "decoder", "likelihood")
+    parts = [getattr(vae, name, None) for name in names]
+    return all(p is not None and type(p).__module__.startswith("pyro_vae.") for p in parts)
+
+
 def _cuda_devices() -> list[int]:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
@@ -220,6 +241,8 @@ class Trainer:
         cfg.validate()
         self.group = group
         self.cfg = cfg = cfg.with_epochs_for(data.name)
+        if cfg.jit is None:
+            cfg.jit = jit_where_valid(cfg.elbo, _library_parts(vae))
         pyro.clear_param_store()
         self.device = device if device is not None else resolve_device(cfg.device)
         self.vae = vae.to(self.device)
@@ -329,15 +352,41 @@ class Trainer:
         if self.group.active:
             return self._shared_step(x, validate, weight, share)
         model, guide, elbo = self.objective(weight)
-        with pyro.validation_enabled(validate):
+        with pyro.validation_enabled(validate), self._unregistered():
             loss = elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
         if not torch.isfinite(loss):
             self._diverged(loss.item())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self._set_lr()
         self.optimizer.step()
         self.steps += 1
         return loss.item()
+
+    @contextmanager
+    def _unregistered(self) -> Iterator[None]:
+        """An eager step without ``pyro.module`` calls: this trainer's optimizer holds
+        ``vae.parameters()`` itself, so registering them in Pyro's parameter store every step
+        is work nothing reads (the JIT-compiled step registers once, when it is traced)."""
+        vae = self.vae
+        if self.cfg.jit or not hasattr(vae, "register_parameters"):
+            yield
+            return
+        before = vae.register_parameters
+        vae.register_parameters = False
+        try:
+            yield
+        finally:
+            vae.register_parameters = before
+
+    def _set_lr(self) -> None:
+        """The scheduled learning rate of the step about to be taken (``--lr-schedule``)."""
+        if self.cfg.lr_schedule == "constant":
+            return
+        total = self.cfg.epochs * self.steps_per_epoch()
+        lr = self.cfg.lr * lr_factor(self.cfg.lr_schedule, self.steps, total)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _shared_step(self, x: torch.Tensor, validate: bool, weight: float, share: float) -> float:
         """The step of one of several processes: its loss scaled by its share b_r / G, the
@@ -346,13 +395,14 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         local = 0.0
         if len(x):
-            with pyro.validation_enabled(validate):
+            with pyro.validation_enabled(validate), self._unregistered():
                 loss = share * elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
             loss.backward()
             local = loss.item()
         (total,) = sum_gradients(self.vae.parameters(), self.group, local)
         if not math.isfinite(total):  # every process sees the same sum, and stops alike
             self._diverged(total)
+        self._set_lr()
         self.optimizer.step()
         self.steps += 1
         return total
@@ -400,9 +450,11 @@ class Trainer:
         val = math.nan
         test = None
         if group.is_main:  # the others' records are never written
-            val = heldout_elbo(self.vae.model, self.vae.guide, self.x_val, cfg.eval_particles)
-            if self.x_test is not None:
-                test = heldout_elbo(self.vae.model, self.vae.guide, self.x_test, cfg.eval_particles)
+            with self._unregistered():
+                m, g, k = self.vae.model, self.vae.guide, cfg.eval_particles
+                val = heldout_elbo(m, g, self.x_val, k)
+                if self.x_test is not None:
+                    test = heldout_elbo(m, g, self.x_test, k)
         # every process decides on divergence from the same number: process 0's
         val = broadcast_number(val, group, "sharing the validation ELBO")
         self.vae.train()

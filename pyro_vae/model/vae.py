@@ -36,6 +36,12 @@ def _has_parameters(part: object) -> bool:
 class VAE(nn.Module):
     """A variational autoencoder: ``model(x)`` and ``guide(x)`` for Pyro's inference.
 
+    ``register_parameters`` (default True): whether model and guide call ``pyro.module`` on
+    their networks, as ``pyro.infer.SVI`` with a ``pyro.optim`` optimizer (and Pyro's JIT)
+    needs to find the parameters. pyro-vae's :class:`~pyro_vae.Trainer` optimizes
+    ``vae.parameters()`` with one torch optimizer and switches it off during its eager steps,
+    where registering every step is a cost nothing reads.
+
     Args:
         prior: callable returning p(z) (``event_shape == (latent_dim,)``).
         guide: callable mapping x to q(z|x), reparameterizable (the encoder).
@@ -62,21 +68,32 @@ class VAE(nn.Module):
             for name, part in (("prior", prior), ("likelihood", likelihood))
             if _has_parameters(part)
         ]
+        self.register_parameters = True
+        self._subsample: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ Pyro program
-    @staticmethod
-    def data_plate(x: torch.Tensor, num_data: int | None = None) -> pyro.plate:
-        """The data plate at dim -1; with ``num_data`` it subsamples ``len(x)`` of ``num_data``."""
+    def data_plate(self, x: torch.Tensor, num_data: int | None = None) -> pyro.plate:
+        """The data plate at dim -1; with ``num_data`` it subsamples ``len(x)`` of ``num_data``
+        (the batch's positions 0..B-1, kept per batch size and device rather than allocated
+        every step, except while being JIT-traced, where a kept tensor would be frozen)."""
         batch = x.shape[-2]
         if num_data is None:
             return pyro.plate("data", batch, dim=-1)
-        return pyro.plate("data", num_data, subsample=torch.arange(batch, device=x.device), dim=-1)
+        if torch.jit.is_tracing():
+            index = torch.arange(batch, device=x.device)
+        else:
+            key = (int(batch), x.device)
+            index = self._subsample.get(key)
+            if index is None:
+                index = self._subsample[key] = torch.arange(batch, device=x.device)
+        return pyro.plate("data", num_data, subsample=index, dim=-1)
 
     def model(self, x: torch.Tensor, num_data: int | None = None) -> torch.Tensor:
         """p(z) p_theta(x|z) with x observed at site ``"x"``; x has shape ``[B, D]``."""
-        pyro.module("decoder", self.decoder)
-        for name, part in self._register:
-            pyro.module(name, part)
+        if self.register_parameters:
+            pyro.module("decoder", self.decoder)
+            for name, part in self._register:
+                pyro.module(name, part)
         with self.data_plate(x, num_data):
             z = prior_sample_site(self.prior, "z")
             return pyro.sample("x", self.likelihood(self.decoder(z)), obs=x)
@@ -84,7 +101,8 @@ class VAE(nn.Module):
     def guide(self, x: torch.Tensor, num_data: int | None = None) -> torch.Tensor:
         """q_phi(z|x) at site ``"z"``, reparameterized (then the prior's own latent variables,
         for a hierarchical prior)."""
-        pyro.module("encoder", self.encoder)
+        if self.register_parameters:
+            pyro.module("encoder", self.encoder)
         with self.data_plate(x, num_data):
             z = pyro.sample("z", self.encoder(x))
             prior_guide_site(self.prior, "z", z, x)
