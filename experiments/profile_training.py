@@ -64,12 +64,13 @@ def torch_phases(vae, optimizer, x: torch.Tensor, n: int) -> dict[str, float]:
 
 
 def pyro_phases(trainer: Trainer, x: torch.Tensor) -> dict[str, float]:
-    """One pyro-vae step (what ``Trainer.step`` does), its phases timed."""
+    """One pyro-vae step (what ``Trainer.step`` does, line by line), its phases timed."""
     t0 = time.perf_counter()
     model, guide, elbo = trainer.objective()
-    with pyro.validation_enabled(False):
+    with pyro.validation_enabled(False), trainer._unregistered():
         loss = elbo.differentiable_loss(model, guide, x, num_data=trainer.num_train)
-    torch.isfinite(loss)
+    if not torch.isfinite(loss):
+        raise FloatingPointError("the loss is not finite")
     t1 = time.perf_counter()
     trainer.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -141,7 +142,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     data = full_training_set(args.dataset)
     b = args.batch_size
-    cfg = run_config(args, model={"hidden": [400], "latent_dim": 20}, train={"batch_size": b})
+    cfg = run_config(
+        args, model={"hidden": [400], "latent_dim": 20}, train={"batch_size": b}, published=False
+    )
     pyro.set_rng_seed(0)
     template = build_vae(cfg.model, data.data_dim, cfg.data.pixels)
     x_all = torch.bernoulli(unit_interval(data.train, data.levels))

@@ -65,7 +65,7 @@ def slug(name: str) -> str:
 
 
 def config_for(row: Row, args: argparse.Namespace):
-    return run_config(args, model=row.model, data=row.data, train=row.train)
+    return run_config(args, model=row.model, data=row.data, train=row.train, published=False)
 
 
 def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> dict:

@@ -188,6 +188,7 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(
             "16",
             "--latent-dim",
             "3",
+            "--no-jit",  # counts the calls of the eager objective (the JIT's compile is one)
             "--quiet",
             "--runs-dir",
             str(tmp_path),

@@ -385,6 +385,21 @@ def _table() -> list[Option]:
     ]
 
 
+PRESETS: dict[str, dict[str, Any]] = {
+    "quality": {
+        "pixels": "grey",
+        "prior": "vamp",
+        "elbo": "iwae",
+        "particles": 5,
+        "lr": 3e-3,
+        "lr_schedule": "cosine",
+    },
+}
+"""``--preset NAME``: option values (by destination) that stand in for the options not given.
+``quality`` is the recipe the README recommends for the best log p(x) per epoch (the ablation
+in ``experiments/recipes.py`` shows what each of its levers buys and costs)."""
+
+
 OPTIONS: list[Option] = _table()
 """Every option of ``run`` and ``train`` that sets the configuration."""
 
@@ -393,13 +408,25 @@ assert {o.field for o in OPTIONS if not o.shorthand} == {
 }, "every configuration field has one option"
 
 
+def _default(option: Option) -> Any:
+    return None if option.shorthand else getattr(_DEFAULTS[option.section], option.field)
+
+
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """Add the table's options to ``parser``, in groups, with the configuration's defaults."""
+    """Add the table's options to ``parser``, in groups, with the configuration's defaults,
+    and ``--preset``."""
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="a tested set of options, which options given explicitly (with another value "
+        "than their default) override; quality: " + ", ".join(_preset_words(PRESETS["quality"])),
+    )
     groups: dict[str, Any] = {}
     for option in OPTIONS:
         group = groups.get(option.group) or parser.add_argument_group(option.group)
         groups[option.group] = group
-        default = None if option.shorthand else getattr(_DEFAULTS[option.section], option.field)
+        default = _default(option)
         if isinstance(default, list | dict):
             default = type(default)(default)
         group.add_argument(option.flag, dest=option.dest, default=default, **option.argparse)
@@ -439,13 +466,32 @@ def given_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     return [o for o in OPTIONS if getattr(args, o.dest) != parser.get_default(o.dest)]
 
 
+def _preset_words(preset: dict[str, Any]) -> list[str]:
+    flags = {o.dest: o.flag for o in OPTIONS}
+    words = []
+    for dest, value in preset.items():
+        shown = (
+            " ".join(map(str, value))
+            if isinstance(value, list)
+            else f"{value:g}"
+            if (isinstance(value, float))
+            else str(value)
+        )
+        words.append(f"{flags[dest]} {shown}")
+    return words
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The parsed options as a :class:`RunConfig` (shorthands merged into their part's
-    keyword arguments; an explicit ``--KIND-kwargs`` entry wins over a shorthand)."""
+    keyword arguments; an explicit ``--KIND-kwargs`` entry wins over a shorthand). With
+    ``--preset``, the preset's values replace the options left at their defaults."""
     values: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
     shorthands: dict[str, dict[str, Any]] = {}
+    preset = PRESETS.get(getattr(args, "preset", None) or "", {})
     for option in OPTIONS:
         value = getattr(args, option.dest)
+        if option.dest in preset and value == _default(option):
+            value = preset[option.dest]
         if option.shorthand:
             if value is not None:
                 shorthands.setdefault(option.section, {})[option.field] = value
@@ -465,6 +511,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def refuse_options_with_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """With ``--resume`` the run's config.json decides; only ``--epochs`` may be given."""
     given = [o.flag for o in given_options(args, parser) if o.field != "epochs"]
+    if getattr(args, "preset", None):
+        given.append("--preset")
     if given:
         raise ConfigError(
             f"--resume takes the configuration from {args.resume}/config.json; drop "

@@ -69,9 +69,24 @@ class IWAE(ELBO):
         return loss.item()
 
 
+class JitTraceELBO(JitTrace_ELBO):
+    """Pyro's ``JitTrace_ELBO`` whose ``differentiable_loss`` has the ELBO's gradient.
+
+    Pyro 1.9 returns ``loss + (surrogate - surrogate.detach())`` there: the value of the loss,
+    but the gradient of loss + surrogate, which for a reparameterized guide (surrogate = loss)
+    is twice the gradient of ``Trace_ELBO`` (Adam hardly notices a constant factor; plain SGD
+    or gradient clipping would). Here the value is the loss and the gradient the surrogate's,
+    as its own ``loss_and_grads`` backpropagates; and no NaN check forces a synchronization
+    (the trainer checks the loss itself)."""
+
+    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
+        loss, surrogate = self.loss_and_surrogate_loss(model, guide, *args, **kwargs)
+        return surrogate + (loss - surrogate).detach()
+
+
 def _trace(particles: int, jit: bool) -> ELBO:
     options = dict(num_particles=particles, vectorize_particles=particles > 1, max_plate_nesting=1)
-    return JitTrace_ELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
+    return JitTraceELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
 
 
 def _meanfield(particles: int, jit: bool) -> ELBO:

@@ -18,12 +18,15 @@ class BernoulliLikelihood(Likelihood):
     """p(x|z) = prod_d Bernoulli(x_d; sigmoid(f_theta(z)_d)), for binary x.
 
     Built for ``pixels="grey"`` (or with ``strict=False``) it observes ``"unit"``: the support
-    check is switched off so that grey levels in [0, 1] can be scored by the Bernoulli formula
-    (the recipe of many tutorials; not a density of grey levels).
+    check is switched off so that grey levels g in [0, 1] are scored by the Bernoulli formula,
+    which is then E_{x ~ Bernoulli(g)}[log p(x|z)], the expected log-likelihood of the image's
+    binarizations (not a density of grey levels). That is its default training signal
+    (``preferred_pixels``); log p(x) is always evaluated on a static binarization.
     """
 
     param_dim = 1
     observes = "binary"
+    preferred_pixels = "grey"
 
     def __init__(self, pixels: str | None = None, strict: bool | None = None) -> None:
         super().__init__()
