@@ -52,11 +52,71 @@ class Row:
     train: dict = field(default_factory=dict)
 
 
-OLD_DEFAULT = dict(data={"pixels": "dynamic"}, train={"jit": False})
+NORMAL = {"prior": "normal"}
+EAGER_1E3 = {"lr": 1e-3, "jit": False}
 
 ROWS: list[Row] = [
-    Row("0.2 default", REFERENCE, "pyro-vae 0.2's default: dynamic binarization", **OLD_DEFAULT),
+    Row(
+        "0.2 default",
+        REFERENCE,
+        "pyro-vae 0.2's default: N(0, I) prior, dynamic binarization, lr 1e-3, eager ELBO",
+        model=NORMAL,
+        data={"pixels": "dynamic"},
+        train=EAGER_1E3,
+    ),
+    Row(
+        "grey levels",
+        "0.2 default",
+        "expected Bernoulli likelihood of the grey levels",
+        model=NORMAL,
+        data={"pixels": "grey"},
+        train=EAGER_1E3,
+    ),
+    Row(
+        "lr 3e-3", "grey levels", "Adam learning rate 3e-3 (and the JIT: speed only)", model=NORMAL
+    ),
+    Row("default", "lr 3e-3", "mixture of 10 Gaussians as p(z): today's default"),
+    Row("VampPrior", "default", "VampPrior (100 pseudo-inputs) instead", model={"prior": "vamp"}),
+    Row(
+        "IWAE-5",
+        "VampPrior",
+        "IWAE bound with K = 5 samples",
+        model={"prior": "vamp"},
+        train={"elbo": "iwae", "particles": 5},
+    ),
+    Row(
+        "quality",
+        "IWAE-5",
+        "cosine-decayed learning rate: the quality preset",
+        model={"prior": "vamp"},
+        train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine"},
+    ),
+    # single levers
+    Row(
+        "cosine, N(0, I)",
+        "lr 3e-3",
+        "cosine-decayed learning rate",
+        model=NORMAL,
+        train={"lr_schedule": "cosine"},
+    ),
+    Row("cosine", "default", "cosine-decayed learning rate", train={"lr_schedule": "cosine"}),
+    Row("KL warm-up", "default", "KL weight rising over 3 epochs", train={"kl_warmup": 3}),
+    Row(
+        "wider, deeper",
+        "default",
+        "hidden layers 512, 256 (mirrored)",
+        model={"hidden": [512, 256]},
+    ),
+    Row(
+        "two layers",
+        "default",
+        "two stochastic layers z2 -> z -> x instead of the mixture",
+        model={"prior": "two-layer"},
+    ),
 ]
+"""The chain from pyro-vae 0.2's default to the quality preset (each row adds one lever to its
+parent, on Fashion-MNIST), then single levers on top of a row of the chain. Settings are
+relative to today's defaults (``published=False``)."""
 
 
 def slug(name: str) -> str:

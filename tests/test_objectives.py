@@ -207,8 +207,15 @@ def test_invalid_part_combinations(model_changes, pixels, message):
         resolve(cfg)
 
 
-def test_continuous_likelihoods_default_to_dequantized_pixels():
+def test_default_pixels_follow_the_likelihood():
+    """Densities see dequantized pixels; the Bernoulli likelihood grey levels (its expected
+    log-likelihood over binarizations); a Bernoulli built strict keeps binary data."""
+    from pyro_vae.model.likelihoods import BernoulliLikelihood
+    from pyro_vae.model.parts import default_pixels
+
     cfg = RunConfig()
     cfg.model.likelihood = "gaussian-learned"
     assert resolve(cfg).data.pixels == "dequantized"
-    assert resolve(RunConfig()).data.pixels == "dynamic"
+    assert resolve(RunConfig()).data.pixels == "grey"
+    assert default_pixels(BernoulliLikelihood()) == "dynamic"
+    assert default_pixels(BernoulliLikelihood(pixels="grey")) == "grey"

@@ -66,7 +66,7 @@ class ModelConfig:
     latent_dim: int = 20
     hidden: list[int] = field(default_factory=lambda: [400])
     activation: str = "relu"
-    prior: str = "normal"
+    prior: str = "mog"
     prior_kwargs: dict[str, Any] = field(default_factory=dict)
     guide: str = "diagonal"
     guide_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -38,7 +38,7 @@ class TrainConfig:
 
     epochs: int | None = None  # None: DEFAULT_EPOCHS of the data set
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 3e-3
     lr_schedule: str = "constant"
     seed: int = 0
     device: str = "auto"
