@@ -19,6 +19,7 @@ GB = 10**9
 def _meta_vae(latent: int = 3, hidden: list[int] | None = None, data_dim: int = 64):
     cfg = RunConfig()
     cfg.model.latent_dim, cfg.model.hidden = latent, hidden or [16]
+    cfg.model.prior = "normal"  # no prior parameters in the counts below
     with torch.device("meta"):
         return build_vae(cfg.model, data_dim, "dynamic")
 

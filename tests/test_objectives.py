@@ -20,7 +20,8 @@ from pyro_vae.infer.objectives import IWAE, LatentScaleMessenger, kl_weight
 @pytest.fixture
 def vae():
     pyro.set_rng_seed(0)
-    return build_vae(ModelConfig(latent_dim=4, hidden=[32]), 64)
+    # N(0, I): the prior with an analytic KL to the diagonal guide (for meanfield)
+    return build_vae(ModelConfig(latent_dim=4, hidden=[32], prior="normal"), 64)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ B, D, K = 7, 64, 5
 
 @pytest.fixture
 def vae():
-    return build_vae(ModelConfig(latent_dim=K, hidden=[32]), data_dim=D)
+    return build_vae(ModelConfig(latent_dim=K, hidden=[32], prior="normal"), data_dim=D)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from .options import (
     add_config_options,
     add_output_options,
     config_from_args,
+    parse_with_preset,
     positive_int,
     refuse_options_with_resume,
 )
@@ -430,7 +431,7 @@ def _under_torchrun() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = parse_with_preset(parser, argv)
     if unknown:  # told by the command's own parser, which knows its options
         getattr(args, "subparser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     # SIGTERM (`kill`, a batch scheduler's time limit) stops a run as Ctrl-C does: the last

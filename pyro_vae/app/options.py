@@ -419,8 +419,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=sorted(PRESETS),
         default=None,
-        help="a tested set of options, which options given explicitly (with another value "
-        "than their default) override; quality: " + ", ".join(_preset_words(PRESETS["quality"])),
+        help="a tested set of options, which the options given on the command line "
+        "override; quality: " + ", ".join(_preset_words(PRESETS["quality"])),
     )
     groups: dict[str, Any] = {}
     for option in OPTIONS:
@@ -483,15 +483,11 @@ def _preset_words(preset: dict[str, Any]) -> list[str]:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The parsed options as a :class:`RunConfig` (shorthands merged into their part's
-    keyword arguments; an explicit ``--KIND-kwargs`` entry wins over a shorthand). With
-    ``--preset``, the preset's values replace the options left at their defaults."""
+    keyword arguments; an explicit ``--KIND-kwargs`` entry wins over a shorthand)."""
     values: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
     shorthands: dict[str, dict[str, Any]] = {}
-    preset = PRESETS.get(getattr(args, "preset", None) or "", {})
     for option in OPTIONS:
         value = getattr(args, option.dest)
-        if option.dest in preset and value == _default(option):
-            value = preset[option.dest]
         if option.shorthand:
             if value is not None:
                 shorthands.setdefault(option.section, {})[option.field] = value
@@ -506,6 +502,20 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         model=ModelConfig(**model),
         train=TrainConfig(**values["train"]),
     )
+
+
+def parse_with_preset(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> tuple[argparse.Namespace, list[str]]:
+    """Parse ``argv``; when it names ``--preset``, parse it again with the preset's values as
+    the command's defaults, so that every option given on the command line (even with its
+    default value) wins over the preset."""
+    args, unknown = parser.parse_known_args(argv)
+    preset = getattr(args, "preset", None)
+    if preset:
+        args.subparser.set_defaults(**PRESETS[preset])
+        args, unknown = parser.parse_known_args(argv)
+    return args, unknown
 
 
 def refuse_options_with_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:

@@ -41,6 +41,7 @@ import torch
 from pyro import poutine
 from pyro.distributions import constraints
 from pyro.poutine.util import prune_subsample_sites
+from torch.distributions.mixture_same_family import MixtureSameFamilyConstraint
 from tqdm.auto import tqdm
 
 from ..model.parts import density_everywhere
@@ -76,8 +77,9 @@ def sigmoid_schedule(num_steps: int, sharpness: float = 4.0) -> torch.Tensor:
 
 
 def _real_valued(support: constraints.Constraint) -> bool:
-    """Whether a support is R^d (``real`` or ``independent(real, k)``)."""
-    while isinstance(support, constraints.independent):
+    """Whether a support is R^d: ``real``, ``independent(real, k)``, or a mixture's
+    (``MixtureSameFamily``) of components with such a support."""
+    while isinstance(support, constraints.independent | MixtureSameFamilyConstraint):
         support = support.base_constraint
     return support is constraints.real
 
