@@ -130,8 +130,8 @@ def run_config(
     the training options of the command line (``--epochs``, ``--seed``, ``--device``, those the
     script takes), then the script's settings for this run, section by section; what none of
     them sets is pyro-vae 0.2's default (:data:`PUBLISHED_TRAINING`, the standard-normal
-    prior, dynamic binarization) unless ``published=False`` (today's defaults). Returned resolved: validated, with the
-    epochs, the pixel scheme and the JIT choice filled in."""
+    prior, dynamic binarization) unless ``published=False`` (today's defaults). Returned
+    resolved: validated, with the epochs, the pixel scheme and the JIT choice filled in."""
     cfg = RunConfig()
     cfg.data = dataclasses.replace(cfg.data, dataset=dataset or args.dataset, **(data or {}))
     given = {k: getattr(args, k) for k in ("epochs", "seed", "device") if hasattr(args, k)}
