@@ -121,7 +121,7 @@ def main() -> None:
     data = full_training_set(args.dataset)
     cfg = run_config(
         args,
-        model={"hidden": [400], "latent_dim": 20},
+        model={"hidden": [400], "latent_dim": 20, "prior": "normal"},  # the torch loop's model
         train={"lr": 1e-3, "epochs": 1, "batch_size": min(args.batch_sizes)},
         published=False,  # today's default training path
     )

@@ -143,7 +143,10 @@ def main() -> None:
     data = full_training_set(args.dataset)
     b = args.batch_size
     cfg = run_config(
-        args, model={"hidden": [400], "latent_dim": 20}, train={"batch_size": b}, published=False
+        args,
+        model={"hidden": [400], "latent_dim": 20, "prior": "normal"},  # the torch loop's model
+        train={"batch_size": b},
+        published=False,  # today's default training path
     )
     pyro.set_rng_seed(0)
     template = build_vae(cfg.model, data.data_dim, cfg.data.pixels)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,9 +158,9 @@ def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     return diff.mean().item(), diff.std().item() / math.sqrt(len(diff))
 
 
-def time_epoch(row: Row | None, args: argparse.Namespace, dataset) -> float:
-    """Seconds of one epoch of training steps (no validation pass), measured alone after a few
-    warm-up steps (which include any JIT compilation). ``None`` times the reference."""
+def stepper(row: Row | None, args: argparse.Namespace, dataset):
+    """One training step of a row (``None``: the reference), and its training tensor and
+    batch size; warmed up (any JIT compilation done)."""
     torch.manual_seed(0)
     if row is None:
         vae = ReferenceVAE(dataset.data_dim)
@@ -181,17 +182,41 @@ def time_epoch(row: Row | None, args: argparse.Namespace, dataset) -> float:
         trainer = Trainer(vae, cfg.train, dataset, pixels=cfg.data.pixels, progress=False)
         x = trainer.data.epoch()
         b = cfg.train.batch_size
-
-        def step(batch: torch.Tensor) -> None:
-            trainer.step(batch)
-
+        step = trainer.step
     for _ in range(3):
         step(x[:b])
-    perm = torch.randperm(len(x))
+    return step, x, b
+
+
+def epoch_seconds(step, x: torch.Tensor, b: int, steps: int) -> float:
+    """Seconds of ``steps`` training steps on random minibatches, scaled to one epoch."""
+    perm = torch.randperm(len(x))[: steps * b]
     start = time.perf_counter()
     for idx in perm.split(b):
         step(x[idx])
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) * math.ceil(len(x) / b) / steps
+
+
+def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) -> dict:
+    """Training seconds per epoch of each row and its ratio to the reference's, measured alone
+    (no validation pass): ``--timing-steps`` steps scaled to an epoch, alternated with the
+    reference ``--timing-repeats`` times (medians), so that the ratio compares numbers taken
+    under the same conditions on a machine whose speed drifts. Saved in ``timing.json``."""
+    ref = stepper(None, args, dataset)
+    timings: dict[str, dict[str, float]] = {}
+    for row in [None, *rows]:
+        mine = ref if row is None else stepper(row, args, dataset)
+        pairs = [
+            (epoch_seconds(*mine, args.timing_steps), epoch_seconds(*ref, args.timing_steps))
+            for _ in range(args.timing_repeats)
+        ]
+        name = REFERENCE if row is None else row.name
+        seconds = statistics.median(p[0] for p in pairs)
+        ratio = statistics.median(p[0] / p[1] for p in pairs)
+        timings[name] = {"seconds": seconds, "ratio": ratio}
+        print(f"  {name}: {seconds:.2f} s per epoch, {ratio:.2f} x the reference", flush=True)
+    (root / "timing.json").write_text(json.dumps(timings, indent=2) + "\n")
+    return timings
 
 
 def table(rows: list[Row], results: dict[str, dict], root: Path, args) -> str:
@@ -209,10 +234,9 @@ def table(rows: list[Row], results: dict[str, dict], root: Path, args) -> str:
         "| × reference |",
         "|---|---|---|---|---|---|---|",
     ]
-    ref_seconds = timings.get(REFERENCE)
     lines.append(
         f"| reference | PyTorch examples' VAE (plain PyTorch) | {ref['log_px']:.2f} ± "
-        f"{ref['log_px_se']:.2f} | — | — | {_fmt(ref_seconds)} | 1.00 |"
+        f"{ref['log_px_se']:.2f} | — | — | {_fmt(timings.get(REFERENCE))} | 1.00 |"
     )
     for row in rows:
         r = results[row.name]
@@ -223,17 +247,17 @@ def table(rows: list[Row], results: dict[str, dict], root: Path, args) -> str:
             d_parent = "{:+.2f} ± {:.2f}".format(
                 *paired(mine, points(row.parent, root, args.num_samples))
             )
-        seconds = timings.get(row.name)
-        ratio = f"{seconds / ref_seconds:.2f}" if seconds and ref_seconds else ""
+        timing = timings.get(row.name)
+        ratio = f"{timing['ratio']:.2f}" if timing else ""
         lines.append(
             f"| {row.name} | {row.lever} | {r['log_px']:.2f} ± {r['log_px_se']:.2f} | "
-            f"{d_ref} | {d_parent} | {_fmt(seconds)} | {ratio} |"
+            f"{d_ref} | {d_parent} | {_fmt(timing)} | {ratio} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _fmt(seconds: float | None) -> str:
-    return f"{seconds:.2f}" if seconds is not None else ""
+def _fmt(timing: dict | None) -> str:
+    return f"{timing['seconds']:.2f}" if timing else ""
 
 
 def main() -> None:
@@ -243,8 +267,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--rows", nargs="*", default=None, help="only rows with these names")
     parser.add_argument(
-        "--timing", action="store_true", help="time one epoch of each row alone (timing.json)"
+        "--timing", action="store_true", help="time each row's training alone (timing.json)"
     )
+    parser.add_argument("--timing-steps", type=int, default=150, help="steps per measurement")
+    parser.add_argument("--timing-repeats", type=int, default=3, help="measurements per row")
     args = parser.parse_args()
     root = Path(args.runs_dir) / f"E{args.epochs}"
     root.mkdir(parents=True, exist_ok=True)
@@ -263,12 +289,7 @@ def main() -> None:
         results[row.name] = run_row(row, args, dataset, root)
         print(f"  log p(x) {results[row.name]['log_px']:.2f}", flush=True)
     if args.timing:
-        timings = {REFERENCE: time_epoch(None, args, dataset)}
-        print(f"  reference: {timings[REFERENCE]:.2f} s per epoch", flush=True)
-        for row in rows:
-            timings[row.name] = time_epoch(row, args, dataset)
-            print(f"  {row.name}: {timings[row.name]:.2f} s per epoch", flush=True)
-        (root / "timing.json").write_text(json.dumps(timings, indent=2) + "\n")
+        time_rows(rows, args, dataset, root)
     text = table(rows, results, root, args)
     (root / "table.md").write_text(text)
     print(f"\n{text}\nwritten: {root / 'table.md'} ({(time.perf_counter() - start) / 60:.0f} min)")
