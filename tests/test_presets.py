@@ -58,3 +58,14 @@ def test_a_preset_with_resume_is_refused(tmp_path, capsys):
     assert exc.value.code == 2 and "drop --preset" in capsys.readouterr().err
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["model"]["prior"] == "mog"  # the run was left as it was
+
+
+def test_a_script_reusing_the_parent_parser_gets_the_preset_too():
+    import argparse
+
+    from pyro_vae.app.options import training_parser
+
+    parser = argparse.ArgumentParser(parents=[training_parser()])
+    args, unknown = parse_with_preset(parser, ["--preset", "quality", "--particles", "2"])
+    cfg = config_from_args(args)
+    assert not unknown and cfg.model.prior == "vamp" and cfg.train.particles == 2

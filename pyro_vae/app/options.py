@@ -454,7 +454,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def training_parser(add_help: bool = False) -> argparse.ArgumentParser:
     """A parser with every configuration and output option, for use as a parent parser (as
-    torchvision's reference scripts share theirs)."""
+    torchvision's reference scripts share theirs); parse with :func:`parse_with_preset` so
+    that ``--preset`` takes effect."""
     parser = argparse.ArgumentParser(add_help=add_help)
     add_config_options(parser)
     add_output_options(parser)
@@ -513,7 +514,7 @@ def parse_with_preset(
     args, unknown = parser.parse_known_args(argv)
     preset = getattr(args, "preset", None)
     if preset:
-        args.subparser.set_defaults(**PRESETS[preset])
+        getattr(args, "subparser", parser).set_defaults(**PRESETS[preset])
         args, unknown = parser.parse_known_args(argv)
     return args, unknown
 
