@@ -53,20 +53,25 @@ def full_training_set(name: str) -> ImageDataset:
     return ImageDataset(data.name, train, data.test, data.test, data.levels, data.source)
 
 
+def torch_loss(vae, x: torch.Tensor, n: int) -> torch.Tensor:
+    """The one-sample estimate of the whole data set's negative ELBO, -(N / B) sum_n
+    [log p(x_n | z_n) + log N(z_n; 0, I) - log q(z_n | x_n)], written by hand over the VAE's
+    own networks (the reference the Pyro step is compared with)."""
+    loc, raw_scale = vae.encoder.net(x).chunk(2, dim=-1)
+    scale = F.softplus(raw_scale) + vae.encoder.min_scale
+    z = loc + scale * torch.randn_like(loc)
+    log_lik = -F.binary_cross_entropy_with_logits(vae.decoder(z), x, reduction="none").sum(-1)
+    log_prior = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1)
+    log_q = (-0.5 * ((z - loc) / scale).pow(2) - scale.log() - 0.5 * LOG_2PI).sum(-1)
+    return -(n / len(x)) * (log_lik + log_prior - log_q).sum()
+
+
 def torch_stepper(vae, n: int, lr: float) -> Callable[[torch.Tensor], None]:
     """Reference: the same networks and the same one-sample ELBO, in plain PyTorch."""
-    encoder_net, decoder = vae.encoder.net, vae.decoder
-    min_scale = vae.encoder.min_scale
     optimizer = make_optimizer(vae.parameters(), lr)
 
     def step(x: torch.Tensor) -> None:
-        loc, raw_scale = encoder_net(x).chunk(2, dim=-1)
-        scale = F.softplus(raw_scale) + min_scale
-        z = loc + scale * torch.randn_like(loc)
-        log_lik = -F.binary_cross_entropy_with_logits(decoder(z), x, reduction="none").sum(-1)
-        log_prior = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1)
-        log_q = (-0.5 * ((z - loc) / scale).pow(2) - scale.log() - 0.5 * LOG_2PI).sum(-1)
-        loss = -(n / len(x)) * (log_lik + log_prior - log_q).sum()
+        loss = torch_loss(vae, x, n)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

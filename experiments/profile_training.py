@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import copy
 import cProfile
-import math
 import pstats
 import statistics
 import time
@@ -32,27 +31,18 @@ from collections import defaultdict
 
 import pyro
 import torch
-import torch.nn.functional as F
-from bench_training import full_training_set
+from bench_training import full_training_set, torch_loss
 from common import get_args_parser, run_config
 
 from pyro_vae import Trainer, build_vae
 from pyro_vae.data.pixels import unit_interval
 from pyro_vae.infer.training import make_optimizer
 
-LOG_2PI = math.log(2 * math.pi)
-
 
 def torch_phases(vae, optimizer, x: torch.Tensor, n: int) -> dict[str, float]:
     """One plain-PyTorch step, its phases timed."""
     t0 = time.perf_counter()
-    loc, raw_scale = vae.encoder.net(x).chunk(2, dim=-1)
-    scale = F.softplus(raw_scale) + vae.encoder.min_scale
-    z = loc + scale * torch.randn_like(loc)
-    log_lik = -F.binary_cross_entropy_with_logits(vae.decoder(z), x, reduction="none").sum(-1)
-    log_prior = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1)
-    log_q = (-0.5 * ((z - loc) / scale).pow(2) - scale.log() - 0.5 * LOG_2PI).sum(-1)
-    loss = -(n / len(x)) * (log_lik + log_prior - log_q).sum()
+    loss = torch_loss(vae, x, n)
     t1 = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
