@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pyro_vae import (
@@ -32,6 +34,7 @@ from pyro_vae import (
 )
 from pyro_vae.app.evaluate import evaluate, save_evaluation
 from pyro_vae.app.evaluations import find_estimate
+from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.options import nonnegative_int, positive_int
 from pyro_vae.infer.training import DEFAULT_EPOCHS
 
@@ -176,3 +179,40 @@ def evaluation(
     summary.update(extra or {})
     save_evaluation(run, summary, estimate)
     return summary, estimate
+
+
+def slug(name: str) -> str:
+    """A run directory name for a table row's name (lower case, dashes, at most 60 chars)."""
+    keep = [c if c.isalnum() else "-" for c in name.lower()]
+    return "-".join(filter(None, "".join(keep).split("-")))[:60]
+
+
+def evaluated_run(
+    cfg: RunConfig,
+    root: Path,
+    name: str,
+    dataset: ImageDataset,
+    num_samples: int,
+    quiet: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], VAE, list[dict[str, Any]]]:
+    """The run ``root/slug(name)`` for ``cfg`` trained (or reused, or resumed) and its test
+    log p(x) with ``num_samples`` importance samples evaluated (or read back); the summary
+    also holds the row's name, the parameter count, the training seconds and ``extra``.
+    Returns the summary, the VAE and the per-epoch metrics."""
+    run, vae, metrics = trained_run(cfg, root, slug(name), dataset, progress=not quiet)
+    extra = {
+        "row": name,
+        "parameters": sum(p.numel() for p in vae.parameters()),
+        "train_seconds": metrics[-1]["wall_seconds"],
+        **(extra or {}),
+    }
+    summary, _ = evaluation(run, vae, cfg, dataset, num_samples, progress=not quiet, extra=extra)
+    return summary, vae, metrics
+
+
+def paired(a: Any, b: Any) -> tuple[float, float]:
+    """Mean and standard error of the per-image difference ``a - b`` (tensors over the same
+    images): far more precise than either mean, since what the images share cancels."""
+    diff = (a - b).double()
+    return diff.mean().item(), diff.std().item() / math.sqrt(len(diff))

@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyro
-from common import evaluation, get_args_parser, run_config
+from common import evaluated_run, get_args_parser, paired, run_config, slug
 
 from pyro_vae import RunConfig, Trainer, build_vae, load_dataset
 from pyro_vae.app.evaluations import per_image_log_px
-from pyro_vae.app.main_job import trained_run
 
 
 @dataclass
@@ -75,11 +73,6 @@ ROWS = [
 ]
 
 
-def slug(name: str) -> str:
-    keep = [c if c.isalnum() else "-" for c in name.lower()]
-    return "-".join(filter(None, "".join(keep).split("-")))[:60]
-
-
 def config_for(row: Row, args: argparse.Namespace) -> RunConfig:
     return run_config(
         args,
@@ -92,20 +85,8 @@ def config_for(row: Row, args: argparse.Namespace) -> RunConfig:
 def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> dict:
     """The row's run trained (or reused) and its log p(x) evaluated (or read back)."""
     cfg = config_for(row, args)
-    run, vae, metrics = trained_run(cfg, root, slug(row.name), dataset, progress=not args.quiet)
-    summary, _ = evaluation(
-        run,
-        vae,
-        cfg,
-        dataset,
-        args.num_samples,
-        progress=not args.quiet,
-        extra={
-            "row": row.name,
-            "epochs": args.epochs,
-            "parameters": sum(p.numel() for p in vae.parameters()),
-            "train_seconds": metrics[-1]["wall_seconds"],
-        },
+    summary, _, _ = evaluated_run(
+        cfg, root, row.name, dataset, args.num_samples, args.quiet, extra={"epochs": args.epochs}
     )
     return summary
 
@@ -133,10 +114,8 @@ def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) ->
 
 def paired_difference(path: Path, baseline: Path, num_samples: int) -> tuple[float, float]:
     """Mean and standard error of the per-image difference in log p(x) to the baseline."""
-    a = per_image_log_px(path, f"is-K{num_samples}")
-    b = per_image_log_px(baseline, f"is-K{num_samples}")
-    diff = (a - b).double()
-    return diff.mean().item(), diff.std().item() / math.sqrt(len(diff))
+    key = f"is-K{num_samples}"
+    return paired(per_image_log_px(path, key), per_image_log_px(baseline, key))
 
 
 def table(results: list[dict], root: Path, args: argparse.Namespace) -> str:

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import pyro
 import torch
-from common import evaluation, get_args_parser, run_config
+from common import evaluated_run, get_args_parser, paired, run_config, slug
 from reference_vae import ReferenceVAE, reference_run
 
 from pyro_vae import Trainer, build_vae, load_dataset
+from pyro_vae.app.checkpoint import atomic_write_text
 from pyro_vae.app.evaluations import per_image_log_px
-from pyro_vae.app.main_job import trained_run
 from pyro_vae.data.pixels import unit_interval
 
 REFERENCE = "reference"
@@ -120,26 +120,14 @@ parent, on Fashion-MNIST), then single levers on top of a row of the chain. Sett
 relative to today's defaults (``published=False``)."""
 
 
-def slug(name: str) -> str:
-    keep = [c if c.isalnum() else "-" for c in name.lower()]
-    return "-".join(filter(None, "".join(keep).split("-")))[:60]
-
-
 def config_for(row: Row, args: argparse.Namespace):
     return run_config(args, model=row.model, data=row.data, train=row.train, published=False)
 
 
 def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> dict:
-    cfg = config_for(row, args)
-    run, vae, metrics = trained_run(cfg, root, slug(row.name), dataset, progress=not args.quiet)
-    summary, _ = evaluation(
-        run,
-        vae,
-        cfg,
-        dataset,
-        args.num_samples,
-        progress=not args.quiet,
-        extra={"row": row.name, "parameters": sum(p.numel() for p in vae.parameters())},
+    """The row's run trained (or reused) and its log p(x) evaluated (or read back)."""
+    summary, _, _ = evaluated_run(
+        config_for(row, args), root, row.name, dataset, args.num_samples, args.quiet
     )
     return summary
 
@@ -150,12 +138,6 @@ def points(name: str, root: Path, num_samples: int) -> torch.Tensor:
         saved = torch.load(root / REFERENCE / "evaluation_points.pt", weights_only=True)
         return saved["log_px"]
     return per_image_log_px(root / slug(name), f"is-K{num_samples}")
-
-
-def paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    """Mean and standard error of the per-image difference a - b."""
-    diff = (a - b).double()
-    return diff.mean().item(), diff.std().item() / math.sqrt(len(diff))
 
 
 def stepper(row: Row | None, args: argparse.Namespace, dataset):
@@ -215,7 +197,7 @@ def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) ->
         ratio = statistics.median(p[0] / p[1] for p in pairs)
         timings[name] = {"seconds": seconds, "ratio": ratio}
         print(f"  {name}: {seconds:.2f} s per epoch, {ratio:.2f} x the reference", flush=True)
-    (root / "timing.json").write_text(json.dumps(timings, indent=2) + "\n")
+    atomic_write_text(root / "timing.json", json.dumps(timings, indent=2) + "\n")
     return timings
 
 
@@ -291,7 +273,7 @@ def main() -> None:
     if args.timing:
         time_rows(rows, args, dataset, root)
     text = table(rows, results, root, args)
-    (root / "table.md").write_text(text)
+    atomic_write_text(root / "table.md", text)
     print(f"\n{text}\nwritten: {root / 'table.md'} ({(time.perf_counter() - start) / 60:.0f} min)")
 
 
