@@ -94,17 +94,22 @@ def _bomb(path, header_shape, zeros: int) -> None:
             f.write(block)
 
 
+def _peak_bytes_of_refusal(path, match: str) -> int:
+    """Peak memory Python allocated while ``read_idx(path)`` refused the file with ``match``."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataFormatError, match=match):
+            read_idx(path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_gzip_bomb_is_refused_before_it_inflates(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     _bomb(path, (10, 28, 28), 200 << 20)  # 200 MB of zeros behind a 7,840-byte header
     assert path.stat().st_size < 1 << 20
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataFormatError, match="longer than its header says"):
-            read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = _peak_bytes_of_refusal(path, "longer than its header says")
     assert peak < 20 << 20  # the header's 7,840 bytes plus a chunk, not 200 MB
 
 
@@ -115,13 +120,7 @@ def test_a_header_announcing_a_huge_array_is_refused_or_read_as_far_as_data_exis
         read_idx(huge)
     short = tmp_path / "short.gz"
     _bomb(short, (1 << 12, 1 << 10, 1 << 10), 1 << 20)  # announces 4 GB, holds 1 MB
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataFormatError, match="truncated"):
-            read_idx(short)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = _peak_bytes_of_refusal(short, "truncated")
     assert peak < 20 << 20  # memory follows the data that is there, not the header's claim
 
 

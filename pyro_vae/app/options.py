@@ -408,10 +408,6 @@ assert {o.field for o in OPTIONS if not o.shorthand} == {
 }, "every configuration field has one option"
 
 
-def _default(option: Option) -> Any:
-    return None if option.shorthand else getattr(_DEFAULTS[option.section], option.field)
-
-
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """Add the table's options to ``parser``, in groups, with the configuration's defaults,
     and ``--preset``."""
@@ -426,7 +422,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     for option in OPTIONS:
         group = groups.get(option.group) or parser.add_argument_group(option.group)
         groups[option.group] = group
-        default = _default(option)
+        default = None if option.shorthand else getattr(_DEFAULTS[option.section], option.field)
         if isinstance(default, list | dict):
             default = type(default)(default)
         group.add_argument(option.flag, dest=option.dest, default=default, **option.argparse)
@@ -468,18 +464,12 @@ def given_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 def _preset_words(preset: dict[str, Any]) -> list[str]:
+    """``--flag value`` for each option of a preset (for its help)."""
     flags = {o.dest: o.flag for o in OPTIONS}
-    words = []
-    for dest, value in preset.items():
-        shown = (
-            " ".join(map(str, value))
-            if isinstance(value, list)
-            else f"{value:g}"
-            if (isinstance(value, float))
-            else str(value)
-        )
-        words.append(f"{flags[dest]} {shown}")
-    return words
+    return [
+        f"{flags[dest]} {value:g}" if isinstance(value, float) else f"{flags[dest]} {value}"
+        for dest, value in preset.items()
+    ]
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
