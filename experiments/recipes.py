@@ -11,9 +11,10 @@ The rows form a chain from the library's former default (784-400-20 ReLU, dynami
 binarization, Adam 10^-3, batch 128) to the recommended recipe: each row adds one lever to the
 row it names as its parent, and the table shows what that lever bought (paired, against the
 parent) and what it costs (training seconds per epoch, measured alone with ``--timing``).
+Each row names the training lengths the README's tables show it at (``Row.epochs``).
 
     python experiments/recipes.py [--epochs 10] [--num-samples 1000] [--timing]
-    python experiments/recipes.py --epochs 50 --rows default recipe
+    python experiments/recipes.py --epochs 50 [--timing]
 
 Runs go to ``runs/recipes/E<epochs>/<row>/``, the reference to
 ``runs/recipes/E<epochs>/reference/``; finished rows are reused, unfinished ones resumed.
@@ -51,6 +52,8 @@ class Row:
     model: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    epochs: tuple[int, ...] = (10,)
+    """The training lengths at which the README's tables measure this row."""
 
 
 NORMAL = {"prior": "normal"}
@@ -91,6 +94,33 @@ ROWS: list[Row] = [
         "cosine-decayed learning rate: the quality preset",
         model={"prior": "vamp"},
         train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine"},
+        epochs=(10, 50),
+    ),
+    # levers on top of the quality preset
+    Row(
+        "quality, 512-512",
+        "quality",
+        "two hidden layers of 512 (mirrored), Adam 1e-3",
+        model={"prior": "vamp", "hidden": [512, 512]},
+        train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine", "lr": 1e-3},
+        epochs=(10, 50),
+    ),
+    Row(
+        "quality, latent 40",
+        "quality",
+        "40 latent dimensions instead of 20",
+        model={"prior": "vamp", "latent_dim": 40},
+        train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine"},
+        epochs=(50,),
+    ),
+    Row(
+        "quality, dynamic",
+        "quality",
+        "dynamic binarization instead of the grey levels",
+        model={"prior": "vamp"},
+        data={"pixels": "dynamic"},
+        train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine"},
+        epochs=(50,),
     ),
     # single levers
     Row(
@@ -118,6 +148,13 @@ ROWS: list[Row] = [
 """The chain from pyro-vae 0.2's default to the quality preset (each row adds one lever to its
 parent, on Fashion-MNIST), then single levers on top of a row of the chain. Settings are
 relative to today's defaults (``published=False``)."""
+
+
+def at_length(epochs: int) -> list[Row]:
+    """The rows the README's table for this training length shows (all rows, for a length it
+    has no table for)."""
+    rows = [r for r in ROWS if epochs in r.epochs]
+    return rows or list(ROWS)
 
 
 def config_for(row: Row, args: argparse.Namespace):
@@ -183,9 +220,10 @@ def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) ->
     """Training seconds per epoch of each row and its ratio to the reference's, measured alone
     (no validation pass): ``--timing-steps`` steps scaled to an epoch, alternated with the
     reference ``--timing-repeats`` times (medians), so that the ratio compares numbers taken
-    under the same conditions on a machine whose speed drifts. Saved in ``timing.json``."""
+    under the same conditions on a machine whose speed drifts. Saved in ``timing.json``, which
+    keeps the rows timed before and not timed again."""
     ref = stepper(None, args, dataset)
-    timings: dict[str, dict[str, float]] = {}
+    timings = read_timings(root)
     for row in [None, *rows]:
         mine = ref if row is None else stepper(row, args, dataset)
         pairs = [
@@ -201,9 +239,14 @@ def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) ->
     return timings
 
 
+def read_timings(root: Path) -> dict[str, dict[str, float]]:
+    """``timing.json`` of a table's directory (empty before any row was timed)."""
+    path = root / "timing.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def table(rows: list[Row], results: dict[str, dict], root: Path, args) -> str:
-    timing_file = root / "timing.json"
-    timings = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
+    timings = read_timings(root)
     ref = results[REFERENCE]
     ref_points = points(REFERENCE, root, args.num_samples)
     lines = [
@@ -247,7 +290,12 @@ def main() -> None:
         runs_dir="runs/recipes", dataset="fashion-mnist", epochs=10, num_samples=1000, seed=0
     )
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
-    parser.add_argument("--rows", nargs="*", default=None, help="only rows with these names")
+    parser.add_argument(
+        "--rows",
+        nargs="*",
+        default=None,
+        help="only rows with these names (default: the rows the README shows at --epochs)",
+    )
     parser.add_argument(
         "--timing", action="store_true", help="time each row's training alone (timing.json)"
     )
@@ -257,7 +305,7 @@ def main() -> None:
     root = Path(args.runs_dir) / f"E{args.epochs}"
     root.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(args.dataset)
-    rows = [r for r in ROWS if not args.rows or r.name in args.rows]
+    rows = [r for r in ROWS if r.name in args.rows] if args.rows else at_length(args.epochs)
     start = time.perf_counter()
     results = {
         REFERENCE: reference_run(
