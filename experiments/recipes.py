@@ -120,7 +120,7 @@ ROWS: list[Row] = [
         model={"prior": "vamp"},
         data={"pixels": "dynamic"},
         train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine"},
-        epochs=(50,),
+        epochs=(10, 50),
     ),
     # single levers
     Row(
