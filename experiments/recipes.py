@@ -58,6 +58,10 @@ class Row:
 
 NORMAL = {"prior": "normal"}
 EAGER_1E3 = {"lr": 1e-3, "jit": False}
+VAMP = {"prior": "vamp"}
+IWAE_5 = {"elbo": "iwae", "particles": 5}
+QUALITY = {**IWAE_5, "lr_schedule": "cosine"}
+"""The quality preset's training settings (with the VampPrior and the default grey levels)."""
 
 ROWS: list[Row] = [
     Row(
@@ -80,20 +84,14 @@ ROWS: list[Row] = [
         "lr 3e-3", "grey levels", "Adam learning rate 3e-3 (and the JIT: speed only)", model=NORMAL
     ),
     Row("default", "lr 3e-3", "mixture of 10 Gaussians as p(z): today's default"),
-    Row("VampPrior", "default", "VampPrior (100 pseudo-inputs) instead", model={"prior": "vamp"}),
-    Row(
-        "IWAE-5",
-        "VampPrior",
-        "IWAE bound with K = 5 samples",
-        model={"prior": "vamp"},
-        train={"elbo": "iwae", "particles": 5},
-    ),
+    Row("VampPrior", "default", "VampPrior (100 pseudo-inputs) instead", model=VAMP),
+    Row("IWAE-5", "VampPrior", "IWAE bound with K = 5 samples", model=VAMP, train=IWAE_5),
     Row(
         "quality",
         "IWAE-5",
         "cosine-decayed learning rate: the quality preset",
-        model={"prior": "vamp"},
-        train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine"},
+        model=VAMP,
+        train=QUALITY,
         epochs=(10, 50),
     ),
     # levers on top of the quality preset
@@ -101,25 +99,25 @@ ROWS: list[Row] = [
         "quality, 512-512",
         "quality",
         "two hidden layers of 512 (mirrored), Adam 1e-3",
-        model={"prior": "vamp", "hidden": [512, 512]},
-        train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine", "lr": 1e-3},
+        model={**VAMP, "hidden": [512, 512]},
+        train={**QUALITY, "lr": 1e-3},
         epochs=(10, 50),
     ),
     Row(
         "quality, latent 40",
         "quality",
         "40 latent dimensions instead of 20",
-        model={"prior": "vamp", "latent_dim": 40},
-        train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine"},
+        model={**VAMP, "latent_dim": 40},
+        train=QUALITY,
         epochs=(50,),
     ),
     Row(
         "quality, dynamic",
         "quality",
         "dynamic binarization instead of the grey levels",
-        model={"prior": "vamp"},
+        model=VAMP,
         data={"pixels": "dynamic"},
-        train={"elbo": "iwae", "particles": 5, "lr_schedule": "cosine"},
+        train=QUALITY,
         epochs=(10, 50),
     ),
     # single levers
