@@ -252,9 +252,11 @@ def test_runs_written_by_version_0_1_evaluate_to_the_same_numbers(tmp_path, name
     # from a seed derived from their first image's index (so that shards agree)
     again = load_checkpoint(run / f"evaluation_is-K{before['num_samples']}_points.pt")
     assert not (run / "evaluation_points.pt").exists()  # moved under its key, then replaced
-    assert torch.equal(again["log_px"][:100], points["log_px"][:100])
-    assert torch.equal(again["elbo"][:100], points["elbo"][:100])
-    assert not torch.equal(again["log_px"][100:], points["log_px"][100:])
+    # the same up to float32 rounding (the VampPrior's density is now computed another way)
+    same = {"rtol": 0.0, "atol": 1e-4}
+    assert torch.allclose(again["log_px"][:100], points["log_px"][:100], **same)
+    assert torch.allclose(again["elbo"][:100], points["elbo"][:100], **same)
+    assert not torch.allclose(again["log_px"][100:], points["log_px"][100:], **same)
     assert after["num_examples"] == before["num_examples"]
     assert (
         after["model"]["parts"]["prior"]["name"]

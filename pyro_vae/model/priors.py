@@ -64,14 +64,73 @@ class MixtureOfGaussiansPrior(Prior):
         return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), components)
 
 
+def _diagonal_normal(d: dist.Distribution) -> torch.distributions.Normal | None:
+    """The ``Normal`` inside ``Normal(loc, scale).to_event(1)`` with parameters of shape
+    ``(K, D)`` (K components of a mixture with no batch shape), else ``None``."""
+    if (
+        isinstance(d, torch.distributions.Independent)
+        and d.reinterpreted_batch_ndims == 1
+        and type(d.base_dist) in (dist.Normal, torch.distributions.Normal)
+        and d.base_dist.loc.dim() == 2
+        and d.base_dist.scale.dim() == 2
+        and d.base_dist.loc.device.type in ("cpu", "cuda")  # float64 below
+    ):
+        return d.base_dist
+    return None
+
+
 class _MixtureOfPosteriors(dist.MixtureSameFamily):
     """``MixtureSameFamily`` that expands z over the K components before calling the component
-    log-density, so components with context-conditioned parameters (flows) broadcast."""
+    log-density, so components with context-conditioned parameters (flows) broadcast.
+
+    With diagonal Gaussian components (the diagonal guide's posteriors) the log-density skips
+    the ``(..., K, D)`` tensors: with precisions lambda = 1 / sigma^2,
+    sum_d lambda_kd (z_d - mu_kd)^2 = z^2 . lambda_k - 2 z . (mu_k lambda_k) + mu_k^2 . lambda_k,
+    two matrix products. They are taken in float64: the three terms cancel where sigma is small,
+    and in float32 the result would only be as accurate as the generic path's (errors up to
+    0.04 nats at sigma = 0.01); in float64 it is exact to 1e-9.
+    """
+
+    matmul_density = True
+    """Use the matrix-product log-density where the components allow it (off: the generic
+    ``MixtureSameFamily`` path, for benchmarks and tests)."""
+    _unexpanded: torch.distributions.Normal | None = None
+    """The (K, D) diagonal components before Pyro's plates expanded the mixture."""
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         x = super()._pad(x)
         k = self.component_distribution.batch_shape[-1]
         return x.expand(*x.shape[:-2], k, x.shape[-1])
+
+    def _diagonal_components(self) -> torch.distributions.Normal | None:
+        if not self.matmul_density:
+            return None
+        if self._unexpanded is not None:
+            return self._unexpanded
+        return _diagonal_normal(self.component_distribution)
+
+    def expand(self, batch_shape, _instance=None):
+        new = super().expand(batch_shape, _instance)
+        new.matmul_density = self.matmul_density
+        new._unexpanded = self._diagonal_components()
+        return new
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        normal = self._diagonal_components()
+        if normal is None:
+            return super().log_prob(x)
+        if self._validate_args:
+            self._validate_sample(x)
+        z = x.double()
+        loc, precision = normal.loc.double(), normal.scale.double().pow(-2)
+        squares = (
+            (z * z) @ precision.T - 2.0 * z @ (loc * precision).T + (loc * loc * precision).sum(-1)
+        )  # (..., K): sum_d lambda_kd (z_d - mu_kd)^2
+        log_norm = normal.scale.log().sum(-1) + 0.5 * x.shape[-1] * math.log(2 * math.pi)
+        log_components = (-0.5 * squares).to(x.dtype) - log_norm
+        log_weights = torch.log_softmax(self.mixture_distribution.logits, dim=-1)
+        log_px = torch.logsumexp(log_components + log_weights, dim=-1)
+        return log_px.expand(torch.broadcast_shapes(log_px.shape, self.batch_shape))
 
 
 class VampPrior(Prior):
@@ -83,6 +142,10 @@ class VampPrior(Prior):
     """
 
     uses_guide = True
+    matmul_density = True
+    """With the diagonal guide, log p(z) by two matrix products instead of (..., K, D) tensors
+    (1.7x faster IWAE-10 training steps with 100 pseudo-inputs; set ``False`` for the generic
+    ``MixtureSameFamily`` log-density: ``experiments/bench_vamp_prior.py`` compares them)."""
 
     def __init__(self, latent_dim: int, data_dim: int, pseudo_inputs: int = 100) -> None:
         super().__init__(latent_dim)
@@ -112,7 +175,9 @@ class VampPrior(Prior):
             raise RuntimeError("VampPrior needs attach_guide(guide) before use")
         components = self._guide(self.pseudo_inputs)
         weights = torch.zeros(components.batch_shape, device=self.pseudo_logits.device)
-        return _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
+        mixture = _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
+        mixture.matmul_density = self.matmul_density
+        return mixture
 
 
 class TwoLayerPrior(Prior):
