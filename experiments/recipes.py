@@ -120,6 +120,33 @@ ROWS: list[Row] = [
         train=QUALITY,
         epochs=(10, 50),
     ),
+    Row(
+        "quality, dynamic, IWAE-10",
+        "quality, dynamic",
+        "IWAE bound with K = 10 samples instead of 5",
+        model=VAMP,
+        data={"pixels": "dynamic"},
+        train={**QUALITY, "particles": 10},
+        epochs=(50,),
+    ),
+    Row(
+        "quality, dynamic, IWAE-20",
+        "quality, dynamic, IWAE-10",
+        "IWAE bound with K = 20 samples instead of 10",
+        model=VAMP,
+        data={"pixels": "dynamic"},
+        train={**QUALITY, "particles": 20},
+        epochs=(50,),
+    ),
+    Row(
+        "quality, dynamic, IWAE-10, 500 pseudo-inputs",
+        "quality, dynamic, IWAE-10",
+        "500 pseudo-inputs in the VampPrior instead of 100",
+        model={**VAMP, "prior_kwargs": {"pseudo_inputs": 500}},
+        data={"pixels": "dynamic"},
+        train={**QUALITY, "particles": 10},
+        epochs=(50,),
+    ),
     # single levers
     Row(
         "cosine, N(0, I)",
