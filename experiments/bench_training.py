@@ -28,13 +28,12 @@ import json
 import math
 import statistics
 import time
-import warnings
 from collections.abc import Callable
 
 import pyro
 import torch
 import torch.nn.functional as F
-from common import get_args_parser, run_config
+from common import benchmark_settings, get_args_parser, run_config
 
 from pyro_vae import ImageDataset, Split, Trainer, build_vae, load_dataset
 from pyro_vae.data.pixels import unit_interval
@@ -104,11 +103,10 @@ def interleaved_epoch(
 
 
 def main() -> None:
-    shared = get_args_parser(device="cpu", dataset="fashion-mnist")
+    shared = get_args_parser(device="cpu", dataset="fashion-mnist", threads=None)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--chunk", type=int, default=20, help="steps per interleaved chunk")
     parser.add_argument(
         "--variants",
@@ -118,9 +116,7 @@ def main() -> None:
     )
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    benchmark_settings(args)
     device = resolve_device(args.device)
 
     data = full_training_set(args.dataset)

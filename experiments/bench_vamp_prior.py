@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import warnings
 
 import pyro
 import torch
 from bench_training import full_training_set, interleaved_epoch
-from common import get_args_parser, run_config
+from common import benchmark_settings, get_args_parser, run_config
 
 from pyro_vae import Trainer, build_vae
 from pyro_vae.data.pixels import unit_interval
@@ -49,18 +48,15 @@ def stepper(args, data, device, pseudo_inputs: int, particles: int, matmul: bool
 
 
 def main() -> None:
-    shared = get_args_parser(device="cpu", dataset="fashion-mnist")
+    shared = get_args_parser(device="cpu", dataset="fashion-mnist", threads=None)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--pseudo-inputs", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--particles", type=int, nargs="+", default=[1, 5, 10])
     parser.add_argument("--steps", type=int, default=60, help="steps per variant per repeat")
     parser.add_argument("--chunk", type=int, default=10, help="steps per interleaved chunk")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    benchmark_settings(args)
     device = resolve_device(args.device)
     data = full_training_set(args.dataset)
     x_all = torch.bernoulli(unit_interval(data.train, data.levels)).to(device)

@@ -19,9 +19,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from pyro_vae import (
     DATASETS,
@@ -58,6 +61,7 @@ SHARED_OPTIONS: dict[str, tuple[str, dict[str, Any], str]] = {
         "%(default)s",
     ),
     "seed": ("--seed", dict(type=nonnegative_int, help="random seed"), "%(default)s"),
+    "threads": ("--threads", dict(type=positive_int, help="torch intra-op threads"), "torch's"),
     "device": (
         "--device",
         dict(help="auto (CUDA when present), cpu, cuda or cuda:N"),
@@ -73,8 +77,16 @@ SHARED_OPTIONS: dict[str, tuple[str, dict[str, Any], str]] = {
 """The options several scripts take, by destination: the flag, its argparse settings and what
 the help says of a default of ``None`` (a parser lists them in this order)."""
 
-PER_SCRIPT = ("dataset", "epochs", "num_samples", "latents", "seed")
+PER_SCRIPT = ("dataset", "epochs", "num_samples", "latents", "seed", "threads")
 """The shared options a script takes only by naming them with their default."""
+
+
+def benchmark_settings(args: argparse.Namespace) -> None:
+    """What a benchmark's shared options ask of torch: ``--threads`` intra-op threads (if
+    given); and the JIT's deprecation warnings silenced, so they do not break up the timings."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
 
 def get_args_parser(

@@ -26,13 +26,12 @@ import cProfile
 import pstats
 import statistics
 import time
-import warnings
 from collections import defaultdict
 
 import pyro
 import torch
 from bench_training import full_training_set, torch_loss
-from common import get_args_parser, run_config
+from common import benchmark_settings, get_args_parser, run_config
 
 from pyro_vae import Trainer, build_vae
 from pyro_vae.data.pixels import unit_interval
@@ -120,16 +119,13 @@ def breakdown(stats: pstats.Stats, steps: int, step_seconds: float) -> list[tupl
 
 
 def main() -> None:
-    shared = get_args_parser(device="cpu", dataset="fashion-mnist")
+    shared = get_args_parser(device="cpu", dataset="fashion-mnist", threads=None)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    benchmark_settings(args)
     data = full_training_set(args.dataset)
     b = args.batch_size
     cfg = run_config(

@@ -285,7 +285,7 @@ def test_vamp_prior_takes_the_matrix_product_path_in_an_iwae_trace():
         fn = trace.nodes["z"]["fn"]
         assert isinstance(fn, _MixtureOfPosteriors)
         assert (fn._diagonal_components() is not None) == expected
-        assert trace.nodes["z"]["fn"].log_prob(trace.nodes["z"]["value"]).shape == (3, B)
+        assert fn.log_prob(trace.nodes["z"]["value"]).shape == (3, B)
 
 
 def test_vamp_prior_refuses_a_guide_without_a_density_everywhere():
