@@ -197,6 +197,24 @@ ROWS: list[Row] = [
         train=QUALITY_10,
         epochs=(50,),
     ),
+    Row(
+        BEST_50 + ", two layers",
+        BEST_50,
+        "hierarchical VampPrior: z2 -> z -> x, VampPrior over z2",
+        model={"prior": "two-layer-vamp", "prior_kwargs": {"pseudo_inputs": 500}},
+        data=DYNAMIC,
+        train=QUALITY_10,
+        epochs=(50,),
+    ),
+    Row(
+        BEST_50 + ", DReG",
+        BEST_50,
+        "doubly reparameterized guide gradients (DReG) for the IWAE bound",
+        model=VAMP_500,
+        data=DYNAMIC,
+        train={**QUALITY_10, "elbo": "iwae-dreg"},
+        epochs=(50,),
+    ),
     # single levers
     Row(
         "cosine, N(0, I)",

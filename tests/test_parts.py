@@ -135,6 +135,39 @@ def test_two_layer_prior_has_both_latent_sites_in_the_data_plate():
         vae.prior()
 
 
+@pytest.mark.parametrize("guide", ["diagonal", "flow"])
+def test_two_layer_vamp_prior_tops_with_the_guides_posteriors_at_pseudo_inputs(guide):
+    """p(z2) = (1/M) sum_m N(z2; m(c_m), diag s(c_m)^2), c_m the guide's code at pseudo-input
+    u_m: its mean, or a flow's base mean pushed through the flow; computed here directly."""
+    pyro.set_rng_seed(0)
+    cfg = ModelConfig(
+        latent_dim=K,
+        hidden=[16],
+        prior="two-layer-vamp",
+        guide=guide,
+        prior_kwargs={"pseudo_inputs": 4, "top_dim": 2, "top_hidden": [8]},
+    )
+    vae = build_vae(cfg, D)
+    prior = vae.prior
+    q = vae.encoder(prior.vamp.pseudo_inputs)
+    if guide == "diagonal":
+        codes = q.mean
+    else:
+        codes = q.base_dist.mean
+        for t in q.transforms:
+            codes = t(codes)
+    loc, raw = prior.top_encoder(codes).chunk(2, -1)
+    components = dist.Normal(loc, F.softplus(raw) + 1e-3)
+    z2 = torch.randn(5, 2)
+    expected = torch.logsumexp(components.log_prob(z2[:, None, :]).sum(-1), -1) - math.log(4)
+    assert torch.allclose(prior.top().log_prob(z2), expected, atol=1e-5)
+    # the pseudo-inputs and the encoder reach log p(z2): the encoder is part of the prior
+    prior.top().log_prob(z2).sum().backward()
+    assert prior.vamp.pseudo_logits.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in vae.encoder.parameters())
+    assert vae.sample(3).shape == (3, D)
+
+
 @pytest.mark.parametrize("flow_type", ["iaf", "planar"])
 def test_flow_log_det_against_autograd_jacobian(flow_type):
     torch.manual_seed(0)
@@ -333,7 +366,7 @@ def _losses(prior: str, guide: str, likelihood: str, digits, steps: int = 40) ->
     cfg = RunConfig()
     cfg.model.prior, cfg.model.guide, cfg.model.likelihood = prior, guide, likelihood
     cfg.model.hidden, cfg.model.latent_dim = [32], 4
-    if prior == "vamp":
+    if prior in ("vamp", "two-layer-vamp"):
         cfg.model.prior_kwargs = {"pseudo_inputs": 10}
     cfg.train.batch_size = 100
     cfg = resolve(cfg)

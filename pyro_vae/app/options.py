@@ -233,7 +233,9 @@ def _table() -> list[Option]:
             "pseudo_inputs",
             "model",
             dict(
-                type=positive_int, metavar="K", help="pseudo-inputs of --prior vamp (default 100)"
+                type=positive_int,
+                metavar="K",
+                help="pseudo-inputs of --prior vamp or two-layer-vamp (default 100)",
             ),
         ),
         Option(

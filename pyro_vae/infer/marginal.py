@@ -36,7 +36,8 @@ from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.infer.util import is_validation_enabled
 from pyro.ops.stats import fit_generalized_pareto
-from pyro.poutine.util import prune_subsample_sites
+from pyro.poutine.util import prune_subsample_sites, site_is_subsample
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..rng import derived_seed, seeded_rng
@@ -111,20 +112,30 @@ def log_importance_weights(
     if max_plate_nesting is None:
         max_plate_nesting = guess_max_plate_nesting(model, guide, x, *args, **kwargs)
     nesting = max(max_plate_nesting, 1)
-
-    def vectorized(fn: Callable) -> Callable:
-        def particles(*a, **k):
-            with pyro.plate(PARTICLE_PLATE, num_samples, dim=-(nesting + 1)):
-                return fn(*a, **k)
-
-        return particles
-
-    guide_trace = poutine.trace(vectorized(guide)).get_trace(x, *args, **kwargs)
-    model_trace = poutine.trace(poutine.replay(vectorized(model), trace=guide_trace)).get_trace(
+    guide_trace = poutine.trace(_vectorized(guide, num_samples, nesting)).get_trace(
         x, *args, **kwargs
     )
-    shape = (num_samples, len(x))
-    log_w = torch.zeros(shape, device=x.device)
+    model_trace = poutine.trace(
+        poutine.replay(_vectorized(model, num_samples, nesting), trace=guide_trace)
+    ).get_trace(x, *args, **kwargs)
+    return _log_weights(model_trace, guide_trace, nesting, data_plate, (num_samples, len(x)))
+
+
+def _vectorized(fn: Callable, num_samples: int, nesting: int) -> Callable:
+    """``fn`` inside an outer plate of ``num_samples`` particles."""
+
+    def particles(*a, **k):
+        with pyro.plate(PARTICLE_PLATE, num_samples, dim=-(nesting + 1)):
+            return fn(*a, **k)
+
+    return particles
+
+
+def _log_weights(
+    model_trace, guide_trace, nesting: int, data_plate: str, shape: tuple[int, int]
+) -> torch.Tensor:
+    """log p(x, z) - log q(z | x) per particle and data point, ``shape``."""
+    log_w = torch.zeros(shape, device=_device(model_trace))
     for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
         trace = prune_subsample_sites(trace)
         trace.compute_log_prob()
@@ -132,6 +143,105 @@ def log_importance_weights(
             if site["type"] == "sample":
                 log_w = log_w + sign * _per_datapoint(name, site, nesting, data_plate, shape)
     return log_w
+
+
+def _device(trace) -> torch.device:
+    for site in trace.nodes.values():
+        if site["type"] == "sample" and torch.is_tensor(site["value"]):
+            return site["value"].device
+    return torch.device("cpu")
+
+
+class _ReweightPath(torch.autograd.Function):
+    """Identity in the forward pass; in the backward pass the gradient is multiplied by the
+    normalized importance weights ``holder["weights"]`` (``[K, N]``, viewed as ``view``), set
+    once the log-weights are known: the second w~_k of the DReG estimator."""
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, holder: dict, view: tuple[int, ...]) -> torch.Tensor:
+        ctx.holder, ctx.view = holder, view
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.holder["weights"].reshape(ctx.view), None, None
+
+
+class _Call(nn.Module):
+    """Calls ``fn`` with ``owner`` as a sub-module (so ``torch.func.functional_call`` can
+    substitute the owner's parameters while ``fn`` runs)."""
+
+    def __init__(self, owner: nn.Module, fn: Callable) -> None:
+        super().__init__()
+        self.owner = owner
+        self.fn = fn
+
+    def forward(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+
+def doubly_reparameterized_log_weights(
+    owner: nn.Module,
+    model: Callable,
+    guide: Callable,
+    x: torch.Tensor,
+    num_samples: int,
+    *args,
+    data_plate: str = "data",
+    max_plate_nesting: int | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, dict]:
+    """The log-weights of :func:`log_importance_weights`, wired for the DReG estimator.
+
+    The guide draws z_k = g_phi(eps_k, x) with its live parameters; the model scores
+    log p(x, z_k) with live parameters; the guide re-scores log q(z_k | x) with ``owner``'s
+    parameters held fixed (so phi reaches log q only through z_k). Every draw passes through
+    a gate that multiplies its backward gradient by w~_k, read from the returned holder's
+    ``"weights"`` (``[K, N]``, which the caller sets before the backward pass). Then the
+    gradient of sum_k w~_k log w_k is the model's IWAE gradient plus the guide's DReG one.
+    Returns ``(log_w, holder)``.
+    """
+    if max_plate_nesting is None:
+        max_plate_nesting = guess_max_plate_nesting(model, guide, x, *args, **kwargs)
+    nesting = max(max_plate_nesting, 1)
+    shape = (num_samples, len(x))
+    live = poutine.trace(_vectorized(guide, num_samples, nesting)).get_trace(x, *args, **kwargs)
+    holder: dict = {}
+    gated = live.copy()
+    for name, site in live.nodes.items():
+        if site["type"] != "sample" or site["is_observed"] or site_is_subsample(site):
+            continue
+        frames = {f.name: f for f in site["cond_indep_stack"] if f.vectorized}
+        value = site["value"]
+        batch_dims = value.dim() - site["fn"].event_dim
+        if data_plate not in frames or batch_dims != nesting + 1:
+            raise ValueError(
+                f"iwae-dreg weighs each draw by its own data point: site {name!r} must lie in "
+                f"the plate {data_plate!r} with a full batch shape, got {tuple(value.shape)}"
+            )
+        view = [1] * batch_dims + [1] * site["fn"].event_dim
+        view[0] = num_samples
+        view[batch_dims + frames[data_plate].dim] = len(x)
+        gated.nodes[name] = {**site, "value": _ReweightPath.apply(value, holder, tuple(view))}
+    fixed = {k: p.detach() for k, p in owner.named_parameters()}
+    register = getattr(owner, "register_parameters", None)
+    if register is not None:  # the re-scoring must not touch Pyro's parameter store
+        owner.register_parameters = False
+    try:
+        replayed = poutine.replay(_vectorized(guide, num_samples, nesting), trace=gated)
+        rescored = torch.func.functional_call(
+            _Call(owner, poutine.trace(replayed).get_trace),
+            {f"owner.{k}": v for k, v in fixed.items()},
+            (x, *args),
+            kwargs,
+        )
+    finally:
+        if register is not None:
+            owner.register_parameters = register
+    model_trace = poutine.trace(
+        poutine.replay(_vectorized(model, num_samples, nesting), trace=gated)
+    ).get_trace(x, *args, **kwargs)
+    return _log_weights(model_trace, rescored, nesting, data_plate, shape), holder
 
 
 def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:

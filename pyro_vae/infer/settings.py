@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from ..checks import Problems
 from ..errors import ConfigError
 
-ELBO_NAMES: tuple[str, ...] = ("trace", "meanfield", "iwae")
+ELBO_NAMES: tuple[str, ...] = ("trace", "meanfield", "iwae", "iwae-dreg")
 """The keys of :data:`pyro_vae.infer.objectives.ELBOS` (``--elbo``)."""
 SUPPORTS_KL_WEIGHT = ("trace", "meanfield")
 SUPPORTS_JIT = ("trace",)
@@ -83,8 +83,8 @@ class TrainConfig:
             p.append(f"--beta and --kl-warmup apply to the ELBO, not --elbo {self.elbo}")
         if self.elbo not in SUPPORTS_JIT and self.jit:
             p.append(f"--jit is not available for --elbo {self.elbo}")
-        if self.elbo == "iwae" and self.particles < 2:
-            p.append("--elbo iwae needs --particles K >= 2 (with K = 1 it is the ELBO)")
+        if self.elbo in ("iwae", "iwae-dreg") and self.particles < 2:
+            p.append(f"--elbo {self.elbo} needs --particles K >= 2 (with K = 1 it is the ELBO)")
         return p
 
     def validate(self) -> None:

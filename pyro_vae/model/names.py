@@ -6,7 +6,7 @@ from __future__ import annotations
 PART_KINDS: tuple[str, ...] = ("prior", "guide", "likelihood", "decoder")
 
 BUILTIN_PARTS: dict[str, tuple[str, ...]] = {
-    "prior": ("normal", "learned", "mog", "vamp", "two-layer"),
+    "prior": ("normal", "learned", "mog", "vamp", "two-layer", "two-layer-vamp"),
     "guide": ("diagonal", "full", "flow"),
     "likelihood": ("bernoulli", "gaussian", "gaussian-learned"),
     "decoder": ("mlp",),

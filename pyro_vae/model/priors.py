@@ -238,11 +238,70 @@ class TwoLayerPrior(Prior):
         return self.given_top(self.top().sample((num_samples,))).sample()
 
 
+class TwoLayerVampPrior(TwoLayerPrior):
+    """A hierarchical VampPrior: the two-layer prior z2 -> z -> x with a VampPrior on the top
+    layer instead of N(0, I) (after Tomczak & Welling's two-layer VampPrior model, in Burda et
+    al.'s inference order: the guide draws z ~ q(z|x), then z2 ~ q(z2|z)). With K learned
+    pseudo-inputs u_k = sigmoid(a_k) and the guide's mean code at each, m_k = E_q[z | u_k],
+
+        p(z2) = (1/K) sum_k q(z2 | m_k),
+
+    the guide's own top-layer posteriors at the pseudo-inputs (for a flow guide, m_k is its base
+    mean pushed through the flow). Sites ``"z"`` and ``"z2"``.
+    """
+
+    uses_guide = True
+
+    def __init__(
+        self,
+        latent_dim: int,
+        data_dim: int,
+        pseudo_inputs: int = 100,
+        top_dim: int | None = None,
+        top_hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+    ) -> None:
+        super().__init__(latent_dim, top_dim, top_hidden, activation)
+        self.vamp = VampPrior(latent_dim, data_dim, pseudo_inputs)
+
+    def attach_guide(self, guide) -> None:
+        self.vamp.attach_guide(guide)
+
+    def top(self) -> dist.Distribution:
+        """p(z2) = (1/K) sum_k q(z2 | m_k), m_k the guide's code at pseudo-input u_k."""
+        codes = _representative_code(self.vamp._guide(self.vamp.pseudo_inputs))
+        components = self._gaussian(self.top_encoder(codes))
+        weights = torch.zeros(components.batch_shape, device=codes.device)
+        return _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
+
+
+def _representative_code(q: dist.Distribution) -> torch.Tensor:
+    """A deterministic code of q(z|x): its mean, or for a flow (no closed-form mean) its base
+    distribution's mean pushed through the transforms."""
+    try:
+        # "+ 0 * stddev" changes neither value nor gradient; without it TorchScript's autodiff
+        # (the JIT-compiled ELBO) mis-sizes the gradient of the diagonal guide's output, whose
+        # scale half would otherwise be unused here
+        return q.mean + 0 * q.stddev
+    except NotImplementedError:
+        pass
+    if isinstance(q, torch.distributions.TransformedDistribution):
+        code = _representative_code(q.base_dist)
+        for transform in q.transforms:
+            code = transform(code)
+        return code
+    raise ConfigError(
+        f"the two-layer VampPrior needs a guide whose q(z|x) has a mean or is a flow, not "
+        f"{type(q).__name__}"
+    )
+
+
 PRIORS: dict[str, type[Prior]] = {
     "normal": StandardNormalPrior,
     "learned": LearnedGaussianPrior,
     "mog": MixtureOfGaussiansPrior,
     "vamp": VampPrior,
     "two-layer": TwoLayerPrior,
+    "two-layer-vamp": TwoLayerVampPrior,
 }
 """Built-in priors by short name (``--prior``)."""
