@@ -326,7 +326,8 @@ def _table() -> list[Option]:
             dict(
                 choices=sorted(ELBO_NAMES),
                 help="training objective: trace (Trace_ELBO), meanfield "
-                "(analytic KL), iwae (importance-weighted bound) (default: %(default)s)",
+                "(analytic KL), iwae (importance-weighted bound), iwae-dreg (the same with "
+                "doubly reparameterized guide gradients) (default: %(default)s)",
             ),
         ),
         Option(
@@ -338,7 +339,7 @@ def _table() -> list[Option]:
                 type=positive_int,
                 metavar="K",
                 help="guide samples per example in the training "
-                "objective; the K of --elbo iwae (default: %(default)s)",
+                "objective; the K of --elbo iwae and iwae-dreg (default: %(default)s)",
             ),
         ),
         Option(

@@ -118,7 +118,7 @@ def log_importance_weights(
     model_trace = poutine.trace(
         poutine.replay(_vectorized(model, num_samples, nesting), trace=guide_trace)
     ).get_trace(x, *args, **kwargs)
-    return _log_weights(model_trace, guide_trace, nesting, data_plate, (num_samples, len(x)))
+    return _log_weights(model_trace, guide_trace, nesting, data_plate, x, num_samples)
 
 
 def _vectorized(fn: Callable, num_samples: int, nesting: int) -> Callable:
@@ -132,10 +132,11 @@ def _vectorized(fn: Callable, num_samples: int, nesting: int) -> Callable:
 
 
 def _log_weights(
-    model_trace, guide_trace, nesting: int, data_plate: str, shape: tuple[int, int]
+    model_trace, guide_trace, nesting: int, data_plate: str, x: torch.Tensor, num_samples: int
 ) -> torch.Tensor:
-    """log p(x, z) - log q(z | x) per particle and data point, ``shape``."""
-    log_w = torch.zeros(shape, device=_device(model_trace))
+    """log p(x, z) - log q(z | x) per particle and data point, ``[num_samples, len(x)]``."""
+    shape = (num_samples, len(x))
+    log_w = torch.zeros(shape, device=x.device)
     for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
         trace = prune_subsample_sites(trace)
         trace.compute_log_prob()
@@ -143,13 +144,6 @@ def _log_weights(
             if site["type"] == "sample":
                 log_w = log_w + sign * _per_datapoint(name, site, nesting, data_plate, shape)
     return log_w
-
-
-def _device(trace) -> torch.device:
-    for site in trace.nodes.values():
-        if site["type"] == "sample" and torch.is_tensor(site["value"]):
-            return site["value"].device
-    return torch.device("cpu")
 
 
 class _ReweightPath(torch.autograd.Function):
@@ -204,7 +198,6 @@ def doubly_reparameterized_log_weights(
     if max_plate_nesting is None:
         max_plate_nesting = guess_max_plate_nesting(model, guide, x, *args, **kwargs)
     nesting = max(max_plate_nesting, 1)
-    shape = (num_samples, len(x))
     live = poutine.trace(_vectorized(guide, num_samples, nesting)).get_trace(x, *args, **kwargs)
     holder: dict = {}
     gated = live.copy()
@@ -241,7 +234,7 @@ def doubly_reparameterized_log_weights(
     model_trace = poutine.trace(
         poutine.replay(_vectorized(model, num_samples, nesting), trace=gated)
     ).get_trace(x, *args, **kwargs)
-    return _log_weights(model_trace, rescored, nesting, data_plate, shape), holder
+    return _log_weights(model_trace, rescored, nesting, data_plate, x, num_samples), holder
 
 
 def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:
