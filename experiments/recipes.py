@@ -215,6 +215,24 @@ ROWS: list[Row] = [
         train={**QUALITY_10, "elbo": "iwae-dreg"},
         epochs=(50,),
     ),
+    Row(
+        BEST_50 + ", DReG, IWAE-20",
+        BEST_50 + ", DReG",
+        "IWAE bound with K = 20 samples instead of 10 (DReG)",
+        model=VAMP_500,
+        data=DYNAMIC,
+        train={**QUALITY_10, "elbo": "iwae-dreg", "particles": 20},
+        epochs=(50,),
+    ),
+    Row(
+        "quality, dynamic, IWAE-10, 1000 pseudo-inputs, DReG",
+        BEST_50 + ", DReG",
+        "1000 pseudo-inputs in the VampPrior instead of 500 (DReG)",
+        model={**VAMP, "prior_kwargs": {"pseudo_inputs": 1000}},
+        data=DYNAMIC,
+        train={**QUALITY_10, "elbo": "iwae-dreg"},
+        epochs=(50,),
+    ),
     # single levers
     Row(
         "cosine, N(0, I)",
