@@ -132,7 +132,10 @@ def test_part_options_are_checked_against_the_constructor(user_path):
         ("user_parts:LaplaceGuide", "LaplaceGuide is a guide, not a prior"),
         ("pyro_vae.model.parts:Prior", "is abstract"),
         ("user parts:X", "an import path has the form"),
-        ("cauchy", "prior .cauchy. is not one of: learned, mog, normal, two-layer, two-layer-vamp, vamp"),
+        (
+            "cauchy",
+            "prior .cauchy. is not one of: learned, mog, normal, two-layer, two-layer-vamp, vamp",
+        ),
     ],
 )
 def test_bad_part_names_are_clear_errors(user_path, name, message):

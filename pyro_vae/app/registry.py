@@ -517,6 +517,13 @@ def check_vae(vae: VAE, cfg: RunConfig) -> None:
             "false; planar flows are not invertible: with --guide flow use "
             '--guide-kwargs \'{"flow_type": "iaf"}\')'
         )
+    if cfg.train.elbo == "iwae-dreg" and not density_everywhere(vae.encoder):
+        raise ConfigError(
+            "--elbo iwae-dreg re-scores log q(z|x) at the guide's draws with its parameters "
+            f"held fixed; the guide {type(vae.encoder).__qualname__} has no density there "
+            "(density_everywhere is false; planar flows are not invertible: with --guide flow "
+            'use --guide-kwargs \'{"flow_type": "iaf"}\', or --elbo iwae)'
+        )
 
 
 # ---------------------------------------------------------------------- describing

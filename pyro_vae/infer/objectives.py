@@ -88,8 +88,16 @@ class IWAE_DReG(IWAE):
     ratio falls as 1/sqrt(K), with this one it does not. The model and guide must be methods of
     one ``nn.Module`` (as the :class:`~pyro_vae.VAE`'s are), whose parameters are held fixed
     while q is re-scored; parameters a guide reaches through the prior's parts (the two-layer
-    prior's q(z2 | z)) are covered, as they are the same module's.
+    prior's q(z2 | z)) are covered, as they are the same module's. The guide is run twice per
+    step, so it must be deterministic given its noise: no dropout, no batch-norm statistics, no
+    ``pyro.param`` outside the module; and it needs a density at its own draws evaluated anew
+    (not a planar flow, which is not invertible).
     """
+
+    def loss(self, model, guide, *args, **kwargs) -> float:
+        """The bound's value (the same as :class:`IWAE`'s: no re-scoring needed)."""
+        with torch.no_grad():
+            return IWAE.differentiable_loss(self, model, guide, *args, **kwargs).item()
 
     def differentiable_loss(self, model, guide, x, *args, **kwargs) -> torch.Tensor:
         owner = getattr(guide, "__self__", None)
