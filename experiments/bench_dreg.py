@@ -18,7 +18,7 @@ import statistics
 
 import pyro
 import torch
-from bench_training import full_training_set, interleaved_epoch
+from bench_training import full_training_set, interleaved_step_seconds
 from common import benchmark_settings, get_args_parser, run_config
 
 from pyro_vae import Trainer, build_vae
@@ -66,21 +66,10 @@ def main() -> None:
         steppers, b = {}, 128
         for objective in OBJECTIVES:
             steppers[objective], b = stepper(args, data, device, objective, k)
-            for _ in range(3):  # warm-up, not timed
-                steppers[objective](x_all[:b])
-        ms: dict[str, list[float]] = {name: [] for name in OBJECTIVES}
-        ratios = []
-        for _ in range(args.repeats):
-            x = x_all[torch.randperm(len(x_all))[: args.steps * b]]
-            seconds = interleaved_epoch(steppers, x, b, args.chunk)
-            for name, s in seconds.items():
-                ms[name].append(1e3 * s / args.steps)
-            ratios.append(seconds["iwae-dreg"] / seconds["iwae"])
-        print(
-            f"{k:4d} {statistics.median(ms['iwae']):8.1f} {statistics.median(ms['iwae-dreg']):8.1f}"
-            f" {statistics.median(ratios):11.2f}x",
-            flush=True,
-        )
+        runs = interleaved_step_seconds(steppers, x_all, b, args.steps, args.chunk, args.repeats)
+        ms = {name: 1e3 * statistics.median(r[name] for r in runs) for name in OBJECTIVES}
+        ratio = statistics.median(r["iwae-dreg"] / r["iwae"] for r in runs)
+        print(f"{k:4d} {ms['iwae']:8.1f} {ms['iwae-dreg']:8.1f} {ratio:11.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,28 @@ def interleaved_epoch(
     return seconds
 
 
+def interleaved_step_seconds(
+    steppers: dict[str, Callable[[torch.Tensor], None]],
+    x_all: torch.Tensor,
+    batch_size: int,
+    steps: int,
+    chunk: int,
+    repeats: int,
+) -> list[dict[str, float]]:
+    """Seconds per step of each variant, one dict per repeat: each variant warmed up by three
+    untimed steps, then ``repeats`` times ``steps`` steps on the same random minibatches,
+    interleaved in chunks (:func:`interleaved_epoch`)."""
+    for step in steppers.values():
+        for _ in range(3):
+            step(x_all[:batch_size])
+    out = []
+    for _ in range(repeats):
+        x = x_all[torch.randperm(len(x_all))[: steps * batch_size]]
+        seconds = interleaved_epoch(steppers, x, batch_size, chunk)
+        out.append({name: s / steps for name, s in seconds.items()})
+    return out
+
+
 def main() -> None:
     shared = get_args_parser(device="cpu", dataset="fashion-mnist", threads=None)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])

@@ -21,7 +21,7 @@ import statistics
 
 import pyro
 import torch
-from bench_training import full_training_set, interleaved_epoch
+from bench_training import full_training_set, interleaved_step_seconds
 from common import benchmark_settings, get_args_parser, run_config
 
 from pyro_vae import Trainer, build_vae
@@ -74,19 +74,13 @@ def main() -> None:
             steppers, b = {}, 128
             for name, matmul in VARIANTS.items():
                 steppers[name], b = stepper(args, data, device, k, p, matmul)
-                for _ in range(3):  # warm-up, not timed
-                    steppers[name](x_all[:b])
-            ms: dict[str, list[float]] = {name: [] for name in VARIANTS}
-            speedups = []
-            for _ in range(args.repeats):
-                x = x_all[torch.randperm(len(x_all))[: args.steps * b]]
-                seconds = interleaved_epoch(steppers, x, b, args.chunk)
-                for name, s in seconds.items():
-                    ms[name].append(1e3 * s / args.steps)
-                speedups.append(seconds["generic"] / seconds["matmul"])
+            runs = interleaved_step_seconds(
+                steppers, x_all, b, args.steps, args.chunk, args.repeats
+            )
+            ms = {name: 1e3 * statistics.median(r[name] for r in runs) for name in VARIANTS}
+            speedup = statistics.median(r["generic"] / r["matmul"] for r in runs)
             print(
-                f"{k:13d} {p:9d} {statistics.median(ms['generic']):11.1f} "
-                f"{statistics.median(ms['matmul']):10.1f} {statistics.median(speedups):8.2f}x",
+                f"{k:13d} {p:9d} {ms['generic']:11.1f} {ms['matmul']:10.1f} {speedup:8.2f}x",
                 flush=True,
             )
 
