@@ -184,7 +184,7 @@ def test_a_linked_config_json_is_refused_by_every_command(run, outside, capsys, 
     if command == "list":  # the run is listed as unreadable, with the reason
         assert _code(argv) == 0
         out = capsys.readouterr().out
-        assert "unreadable" in out and "config.json: refused: it is a symbolic link" in out
+        assert "unreadable" in out and "config.json: refused: a symbolic link" in out
         assert SECRET not in out
     else:
         assert _code(argv) == 1
@@ -272,7 +272,7 @@ def test_the_reader_refuses_links_at_any_depth_and_reads_regular_files(tmp_path)
     assert run_files.read_text(root / "a" / "b" / "f.json", kind, root=root) == "{}"
     assert run_files.is_run_file(root / "a" / "b" / "f.json", root=root)
     assert not run_files.is_run_file(root / "a" / "missing.json", root=root)
-    with pytest.raises(run_files.RunFileRefused, match="link: refused: it is a symbolic link"):
+    with pytest.raises(run_files.RunFileRefused, match="link: refused: a symbolic link"):
         run_files.read_text(root / "link" / "f.json", kind, root=root)
     with pytest.raises(run_files.RunFileRefused, match="symbolic link"):
         run_files.is_run_file(root / "link" / "f.json", root=root)
@@ -453,3 +453,28 @@ def test_each_medium_has_one_escaper():
         assert "<a " not in html and "<img" not in html and "<h1>" not in html
         code = _rendered("| a |\n|---|\n| " + markdown_code(text, table=True) + " |")
         assert code.count("<td>") == 1 and "<a " not in code
+
+
+@pytest.mark.parametrize("planted", ["fifo", "link", "huge"])
+def test_a_stale_marker_that_is_not_a_small_regular_file_is_refused_deleting_nothing(
+    run, outside, capsys, planted
+):
+    marker = run / ".derived-stale.json"
+    if planted == "fifo":
+        os.mkfifo(marker)
+    elif planted == "link":
+        marker.symlink_to(outside / "notes.json")
+    else:
+        with open(marker, "wb") as f:
+            f.truncate(1 << 32)
+    before = sorted(p.name for p in run.iterdir())
+    result: list[int] = []
+    worker = threading.Thread(
+        target=lambda: result.append(_code(["evaluate", str(run), "--num-samples", "2"])),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=120)
+    assert result == [1], "blocked on the marker, or not refused"
+    _refused(capsys, ".derived-stale.json", "refused")
+    assert sorted(p.name for p in run.iterdir()) == before  # evaluations kept

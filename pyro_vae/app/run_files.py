@@ -15,8 +15,9 @@ the run directory as ``root``:
   the open file before a byte is read: a 3 GB sparse ``config.json`` is refused at once.
 
 A refusal is a :class:`RunFileRefused` (a :class:`~pyro_vae.errors.CheckpointError`: exit
-status 1) with one line naming the file. A missing file is :class:`FileNotFoundError`, for
-the caller to word. Nothing here imports torch.
+status 1) with one line naming the file (control characters of its name shown as escapes). A
+missing file is :class:`FileNotFoundError`, for the caller to word. Nothing here imports
+torch.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import CheckpointError
+from .escape import terminal_text
 
 
 @dataclass(frozen=True)
@@ -64,16 +66,16 @@ class RunFileRefused(CheckpointError):
 
 def _link(where: Path) -> RunFileRefused:
     return RunFileRefused(
-        f"{where}: refused: it is a symbolic link, and pyro-vae never reads through a link "
-        "inside a run directory (it could lead to any file of yours). Put the file itself "
-        "there, or remove the link."
+        f"{terminal_text(where)}: refused: a symbolic link, and pyro-vae never reads through "
+        "a link inside a run directory (it could lead to any file of yours). Put the file "
+        "itself there, or remove the link."
     )
 
 
 def _not_regular(where: Path) -> RunFileRefused:
     return RunFileRefused(
-        f"{where}: refused: not a regular file (a directory, FIFO, socket or device); "
-        "pyro-vae reads only regular files from a run directory."
+        f"{terminal_text(where)}: refused: not a regular file (a directory, FIFO, socket or "
+        "device); pyro-vae reads only regular files from a run directory."
     )
 
 
@@ -86,7 +88,7 @@ def _size(n: int) -> str:
 
 def _too_large(where: Path, size: int, kind: FileKind) -> RunFileRefused:
     return RunFileRefused(
-        f"{where}: refused: {_size(size)}, more than a {kind.what} may hold "
+        f"{terminal_text(where)}: refused: {_size(size)}, more than a {kind.what} may hold "
         f"({_size(kind.max_bytes)}); pyro-vae did not write it. Remove it or recompute it."
     )
 

@@ -266,7 +266,7 @@ class RunDirectory:
         if not os.path.lexists(marker):
             return
         try:
-            described = json.loads(marker.read_text())["epoch"]
+            described = json.loads(self.read_bytes(STALE_MARKER, RESULTS))["epoch"]
         except (OSError, ValueError, KeyError, TypeError):
             described = "unknown"
         if described == self._checkpoint_epoch():
