@@ -48,7 +48,9 @@ def terminal_text(text: object, keep_newlines: bool = False) -> str:
     )
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]])")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]]|(?<![^\W_])_|_(?![^\W_]))")
+"""Backslash-escaped: ``\\ ` * [ ]``, and ``_`` unless inside a word (``data_dir`` stays as it
+is: no Markdown takes an underscore inside a word for emphasis)."""
 _MD_LINE_START = re.compile(r"^(\s*)([#>+-])")
 _MD_LIST_NUMBER = re.compile(r"^(\s*\d+)([.)])")
 
@@ -56,8 +58,9 @@ _MD_LIST_NUMBER = re.compile(r"^(\s*\d+)([.)])")
 def markdown_text(text: object, table: bool = False) -> str:
     """``text`` for Markdown, shown as written: control characters (line breaks too) as
     escapes, ``& < >`` as entities, ``\\ ` * _ [ ]`` backslash-escaped (so no link, image,
-    code span or emphasis starts); ``table``: ``|`` escaped (a cell of a table), otherwise
-    a leading ``#``, ``>``, ``+``, ``-`` or list number (no heading, quote or list)."""
+    code span or emphasis starts; ``_`` inside a word is left alone); ``table``: ``|``
+    escaped (a cell of a table), otherwise a leading ``#``, ``>``, ``+``, ``-`` or list
+    number (no heading, quote or list)."""
     s = terminal_text(text)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = _MD_SPECIAL.sub(r"\\\1", s)

@@ -50,7 +50,7 @@ def _read_json(run: RunDirectory, name: str) -> dict[str, Any] | None:
     if not run.has_file(name):  # a link or a FIFO there is refused, not followed
         return None
     try:
-        value = json.loads(read_bytes(path, RESULTS, root=run.path))
+        value = json.loads(run.read_bytes(name, RESULTS))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: not valid JSON ({first_line(exc)}); {_REDO}") from None
     if not isinstance(value, dict):
