@@ -13,7 +13,9 @@ consistent directory. A run directory is created atomically (never shared by two
 and written by one process at a time: :meth:`RunDirectory.writing` holds its lock, and every
 write method takes it. Files derived from the model (evaluations, baselines, the autoencoder,
 interpolations, figures, the report) describe the checkpoint on disk; they are removed only
-once a new checkpoint has replaced it, never before.
+once a new checkpoint has replaced it, never before. Every file is read through
+:mod:`.run_files`: never through a symbolic link below the run directory, only a regular file,
+never more than its kind may hold (a run directory may be anyone's).
 """
 
 from __future__ import annotations
