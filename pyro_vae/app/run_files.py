@@ -89,7 +89,8 @@ def _size(n: int) -> str:
 def _too_large(where: Path, size: int, kind: FileKind) -> RunFileRefused:
     return RunFileRefused(
         f"{terminal_text(where)}: refused: {_size(size)}, more than a {kind.what} may hold "
-        f"({_size(kind.max_bytes)}); pyro-vae did not write it. Remove it or recompute it."
+        f"({_size(kind.max_bytes)}); pyro-vae never writes one that large. Remove or replace "
+        "it."
     )
 
 
