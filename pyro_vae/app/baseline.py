@@ -146,9 +146,9 @@ def compare_with_mixtures(
 
 def best_mixture(run: RunDirectory) -> Mixture | None:
     """The best finite mixture of the run's baseline, if it has one."""
-    if not run.file("baseline_mixtures.pt").is_file():
+    if not run.has_file("baseline_mixtures.pt"):
         return None
-    state = load_checkpoint(run.file("baseline_mixtures.pt"))
+    state = load_checkpoint(run.file("baseline_mixtures.pt"), root=run.path)
     return next(
         Mixture.from_state_dict(m) for m in state["mixtures"] if m["n_components"] == state["best"]
     )

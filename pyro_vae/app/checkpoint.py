@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, first_line
+from .run_files import TENSORS, open_file
 
 if TYPE_CHECKING:
     import torch
@@ -203,16 +204,23 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(
-    path: str | os.PathLike, map_location: str | torch.device | None = "cpu"
+    path: str | os.PathLike,
+    map_location: str | torch.device | None = "cpu",
+    *,
+    root: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`, refusing anything unsafe."""
+    """Load a checkpoint written by :func:`save_checkpoint`, refusing anything unsafe; with
+    ``root`` (the run directory it lies in), never through a link below ``root``."""
     import torch  # (see save_checkpoint)
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint there.")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        f = open_file(path, TENSORS, root=root)  # a bounded regular file
+    except (FileNotFoundError, NotADirectoryError):
+        raise CheckpointError(f"{path}: no checkpoint there.") from None
+    try:
+        with f:
+            state = torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused: the file contains Python objects other than tensors and plain "

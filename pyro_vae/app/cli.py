@@ -23,6 +23,7 @@ from .. import __version__
 from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
 from .config import RunConfig
 from .console import print_files
+from .escape import terminal_text
 from .options import (
     add_config_options,
     add_output_options,
@@ -43,6 +44,25 @@ def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser)
         return config_from_args(args)
     refuse_options_with_resume(args, parser)
     return resume_config(args.resume, args.epochs)
+
+
+def _add_data_source_options(p: argparse.ArgumentParser) -> None:
+    """Where a command on an existing run finds its data set: the user's choice, never the
+    run's config.json (which may be anyone's; its data_dir is only read from)."""
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="directory holding the MNIST/Fashion-MNIST IDX files, and where a missing data "
+        "set is downloaded (default: the download cache, $PYRO_VAE_DATA or "
+        "~/.cache/pyro-vae; the run's own data_dir is only read from)",
+    )
+    p.add_argument(
+        "--no-download",
+        dest="download",
+        action="store_false",
+        help="never try to download a missing data set",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the estimators' draws")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_source_options(p)
     p.set_defaults(func=_cmd_evaluate, subparser=p)
 
     p = sub.add_parser(
@@ -199,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-figures", action="store_true", help="keep the figures as they are")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_source_options(p)
     p.set_defaults(func=_cmd_report, subparser=p)
 
     p = sub.add_parser(
@@ -209,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_source_options(p)
     p.set_defaults(func=_cmd_figures, subparser=p)
 
     p = sub.add_parser(
@@ -294,6 +317,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         args.bdmc,
         sandwich,
         group=group,
+        data_dir=args.data_dir,
+        download=args.download,
     )
     if not group.is_main:
         return 0
@@ -337,10 +362,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .registry import resolve
     from .runs import RunDirectory
     from .tensorboard import summary_writer_class
-    from .train import check_fits_in_memory, completed_epochs, load_data, train
+    from .train import check_fits_in_memory, completed_epochs, load_data, load_run_data, train
 
     cfg = _config_or_resume(args, args.subparser)
-    dataset = load_data(cfg)
+    dataset = load_run_data(cfg) if args.resume else load_data(cfg)
     untrusted = Path(args.resume) if args.resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
@@ -391,7 +416,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     with RunDirectory.open(args.run_dir).writing():  # figures and report from one model
         if not args.no_figures:
-            regenerate_figures(args.run_dir, args.device, progress=not args.quiet)
+            regenerate_figures(
+                args.run_dir, args.device, not args.quiet, args.data_dir, args.download
+            )
         md, page = write_report(args.run_dir)
     print(f"report: {page}\n        {md}")
     return 0
@@ -400,7 +427,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_figures(args: argparse.Namespace) -> int:
     from .figures import regenerate_figures
 
-    paths = regenerate_figures(args.run_dir, args.device, progress=not args.quiet)
+    paths = regenerate_figures(
+        args.run_dir, args.device, not args.quiet, args.data_dir, args.download
+    )
     print(f"figures of {args.run_dir}:")
     print_files(paths, Path(args.run_dir))
     return 0
@@ -429,6 +458,12 @@ def _under_torchrun() -> bool:
     return launched_distributed()
 
 
+def _shown(exc: BaseException) -> str:
+    """An error's message for the terminal: a run's name or configuration string quoted in
+    it shows its control characters as escapes (the message's own line breaks stay)."""
+    return terminal_text(exc, keep_newlines=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parse_with_preset(parser, argv)
@@ -454,12 +489,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return args.func(args)
     except ConfigError as exc:
-        parser.exit(2, f"pyro-vae: error: {exc}\n")
+        parser.exit(2, f"pyro-vae: error: {_shown(exc)}\n")
     except TrainingInterrupted as exc:
-        print(f"pyro-vae: {exc}", file=sys.stderr)
+        print(f"pyro-vae: {_shown(exc)}", file=sys.stderr)
         return 128 + (terminated[0] if terminated else signal.SIGINT)
     except PyroVAEError as exc:
-        print(f"pyro-vae: error: {exc}", file=sys.stderr)
+        print(f"pyro-vae: error: {_shown(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pyro-vae: interrupted", file=sys.stderr)
@@ -469,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # so that the exit's flush cannot fail again
         return 128 + signal.SIGPIPE
     except OSError as exc:  # a full disk, a read-only directory, a path that is in the way
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = f"{terminal_text(exc.filename)}: " if exc.filename else ""
         print(
             f"pyro-vae: error: {where}{exc.strerror or first_line(exc)}. Check that path (free "
             "space, permissions, a file or link in the way), then run the command again.",

@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..infer.settings import DEFAULT_EPOCHS, MAX_SEED, TrainConfig
 from ..model.names import ACTIVATION_NAMES, PART_KINDS
 from .checkpoint import atomic_write_text
+from .run_files import CONFIG, read_text
 
 CONFIG_FORMAT = 2
 
@@ -230,10 +231,12 @@ class RunConfig:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> RunConfig:
+    def load(cls, path: str | os.PathLike, root: str | os.PathLike | None = None) -> RunConfig:
+        """Read ``path`` (a bounded regular file; with ``root``, the run directory it lies in,
+        never through a link below ``root``: see :mod:`.run_files`)."""
         path = Path(path)
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(read_text(path, CONFIG, root=root))
         except FileNotFoundError as exc:
             raise ConfigError(f"{path}: no such configuration file") from exc
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:

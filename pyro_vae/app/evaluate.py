@@ -33,7 +33,7 @@ from .config import RunConfig
 from .evaluations import save_estimate
 from .registry import describe_parts
 from .runs import RunDirectory, load_vae
-from .train import load_data
+from .train import load_run_data
 
 METHODS = ("is", "ais")
 
@@ -210,6 +210,8 @@ def evaluate_run(
     bdmc_images: int = 0,
     sandwich: Estimator | None = None,
     group: ProcessGroup = SINGLE,
+    data_dir: str | Path | None = None,
+    download: bool = True,
 ) -> dict[str, Any]:
     """``pyro-vae evaluate``: log p(x) of a trained run on ``split`` by ``estimator`` (default:
     importance sampling, K = 5000; none when only a sandwich is asked for) and the BDMC
@@ -232,7 +234,7 @@ def evaluate_run(
         for est in (estimator, sandwich if bdmc_images else None):
             if est is not None:
                 est.check(vae)  # both refused before any long work starts
-        dataset = load_data(cfg)
+        dataset = load_run_data(cfg, data_dir, download)  # the user's, not the config's
         if estimator is not None and estimator.method == "is":  # K log-weights per image
             need = estimate_memory(
                 vae,

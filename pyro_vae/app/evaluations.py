@@ -6,13 +6,15 @@ sandwiches (on simulated images, not a split) are kept under ``bdmc`` in ``evalu
 
 Files written by pyro-vae 0.1 (one flat importance-sampling summary per split) are read as the
 entry ``is-K<K>``. Every file here is read as untrusted input: a malformed one is a clear
-error that names it, never a traceback.
+error that names it, never a traceback; a link, or anything but a bounded regular file, is
+refused, never followed (:mod:`.run_files`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import torch
 
 from ..errors import CheckpointError, first_line
 from .checkpoint import load_checkpoint
+from .run_files import RESULTS, is_run_file
 from .runs import RunDirectory
 
 EVALUATION_FORMAT = 2
@@ -153,10 +156,10 @@ def read_evaluations(run: RunDirectory, split: str = "test") -> Evaluations:
     """The evaluations a run holds for ``split`` (none: an empty :class:`Evaluations`)."""
     path = run.file(summary_name(split))
     out = Evaluations(split)
-    if path.is_symlink() or not path.is_file():  # a link is never followed: not a result
+    if not run.has_file(summary_name(split)):  # a link there is refused, never followed
         return out
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(run.read_bytes(summary_name(split), RESULTS))
     except (OSError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{path}: not valid JSON ({first_line(exc)}); {_REDO}") from None
     if not isinstance(raw, dict):
@@ -189,7 +192,9 @@ def save_estimate(
     returns its key. BDMC summaries go under ``bdmc`` of the test file."""
     key = estimate_key(summary)
     with run.writing():  # read, merge and write under the run's lock
-        existing = read_evaluations(run, split)
+        # a link at the file is not the run's result: replaced below, never read
+        linked = os.path.islink(run.file(summary_name(split)))
+        existing = Evaluations(split) if linked else read_evaluations(run, split)
         if existing.legacy:  # a 0.1 file: move its points file under the new name
             (old_key,) = existing.legacy
             legacy_points = run.file(legacy_points_name(split))
@@ -205,16 +210,16 @@ def save_estimate(
 def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, Any]:
     """The per-image values of one estimate (``log_px`` and what the method adds)."""
     path = run.file(points_name(split, key))
-    if not path.is_file():
+    if not run.has_file(path.name):
         legacy = run.file(legacy_points_name(split))  # a 0.1 run, not yet re-evaluated
-        if key in read_evaluations(run, split).legacy and legacy.is_file():
+        if key in read_evaluations(run, split).legacy and run.has_file(legacy.name):
             path = legacy
         else:
             raise CheckpointError(
                 f"{path}: missing (the per-image values of {key}); recompute them with "
                 "pyro-vae evaluate RUN"
             )
-    points = load_checkpoint(path)
+    points = load_checkpoint(path, root=run.path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: holds no per-image log_px; {_REDO}")
     return points
@@ -240,7 +245,8 @@ def per_image_log_px(path: str | Path, key: str) -> torch.Tensor:
     ``evaluation_points.pt`` that version 0.1 and ``experiments/reference_vae.py`` write."""
     path = Path(path)
     new = path / points_name("test", key)
-    points = load_checkpoint(new if new.is_file() else path / "evaluation_points.pt")
+    found = new if is_run_file(new, root=path) else path / "evaluation_points.pt"
+    points = load_checkpoint(found, root=path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: no per-image log_px for {key}")
     return points["log_px"]

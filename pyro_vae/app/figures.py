@@ -31,7 +31,7 @@ from .plots import (
     plot_latent_scatter,
 )
 from .runs import RunDirectory, load_vae
-from .train import load_data
+from .train import load_run_data
 
 TSNE_POINTS = 2000
 """At most this many test images in a t-SNE map (its cost grows with the square)."""
@@ -231,10 +231,16 @@ def _mixture_figure(
 
 
 def regenerate_figures(
-    run_dir: str | Path, device: str = "cpu", progress: bool = False
+    run_dir: str | Path,
+    device: str = "cpu",
+    progress: bool = False,
+    data_dir: str | Path | None = None,
+    download: bool = True,
 ) -> list[Path]:
-    """Redraw a run's figures from its directory alone (no retraining), holding its lock."""
+    """Redraw a run's figures from its directory alone (no retraining), holding its lock;
+    ``data_dir``, ``download``: where the data set is looked for and may be downloaded to
+    (see :func:`.train.load_run_data`)."""
     with RunDirectory.open(run_dir).writing():
         run, cfg, vae = load_vae(run_dir, device)
-        dataset = load_data(cfg)
+        dataset = load_run_data(cfg, data_dir, download)
         return write_figures(run, vae, cfg, dataset, torch.device(device), progress)

@@ -56,9 +56,9 @@ def _train_run_autoencoder(
 
 
 def load_run_autoencoder(run: RunDirectory, cfg: RunConfig, dataset: ImageDataset, device):
-    if not run.file("autoencoder.pt").is_file():
+    if not run.has_file("autoencoder.pt"):
         return None
-    state = load_checkpoint(run.file("autoencoder.pt"), map_location=device)
+    state = load_checkpoint(run.file("autoencoder.pt"), map_location=device, root=run.path)
     ae = Autoencoder(
         dataset.data_dim,
         cfg.model.latent_dim,

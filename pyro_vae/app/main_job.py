@@ -27,7 +27,7 @@ from .registry import resolve
 from .report import write_report
 from .runs import RunDirectory, checkpoint_epoch, load_vae
 from .tensorboard import summary_writer_class
-from .train import check_fits_in_memory, load_data, train
+from .train import check_fits_in_memory, load_data, load_run_data, train
 
 
 @dataclass
@@ -55,7 +55,7 @@ def run_main_job(
     ``pyro-vae run`` does. With ``resume`` (a run directory), ``cfg`` is that run's and
     training continues from its checkpoint. ``tensorboard``: also log each epoch's metrics to
     ``RUN/tensorboard/`` (refused before the run exists when the package is missing)."""
-    dataset = load_data(cfg)
+    dataset = load_run_data(cfg) if resume else load_data(cfg)  # a run's: no write outside
     untrusted = Path(resume) if resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)  # before a run directory exists
     device = resolve_device(cfg.train.device)

@@ -2,7 +2,9 @@
 evaluated on the same test tensor, side by side, with paired differences).
 
 Everything a run directory holds is read as untrusted input: a run that cannot be read is
-listed with the reason, and ``compare`` refuses with a message, never a traceback.
+listed with the reason, and ``compare`` refuses with a message, never a traceback. What a run
+contributes to a line (its name, its configuration's strings) is shown with control
+characters as escapes (:func:`.escape.terminal_text`).
 
 The paired difference of runs A and B over the same N test images is
 d = (1/N) sum_n [log p_A(x_n) - log p_B(x_n)], with standard error sd(d_n) / sqrt(N): the
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, ConfigError, PyroVAEError, first_line
+from .escape import terminal_text
 from .evaluations import Evaluations, describe_key, load_points, read_evaluations
 from .runs import LOCK_FILE, RunDirectory
 
@@ -67,11 +70,13 @@ class RunLine:
     problem: str = ""
 
     def text(self) -> str:
+        """The line, control characters shown as escapes (a run name is anyone's)."""
+        name = terminal_text(self.name)
         if self.problem:
-            return f"{self.name:24s} unreadable: {self.problem}"
+            return f"{name:24s} unreadable: {terminal_text(self.problem)}"
         elbo = f"{self.best_val_elbo:9.3f}" if self.best_val_elbo is not None else f"{'-':>9s}"
-        return (
-            f"{self.name:24s} {self.dataset:14s} {self.parts:34s} {self.epochs:>7s} {elbo}  "
+        return terminal_text(
+            f"{name:24s} {self.dataset:14s} {self.parts:34s} {self.epochs:>7s} {elbo}  "
             f"{self.log_px or '-':40s} {self.status}"
         )
 
@@ -121,7 +126,7 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunLine]:
     return [
         describe_run(p)
         for p in sorted(root.iterdir())
-        if p.is_dir() and not p.is_symlink() and (p / "config.json").is_file()
+        if p.is_dir() and not p.is_symlink() and os.path.lexists(p / "config.json")
     ]
 
 
@@ -134,10 +139,13 @@ class Comparison:
     rows: list[dict[str, Any]]
 
     def text(self) -> str:
+        """The table, run names' control characters shown as escapes."""
         lines = [
-            f"test log p(x), {describe_key(self.key)}; nats per image, ± standard error over "
-            f"the same {self.rows[0]['num_examples']} test images (higher is better):",
-            f"  {'run':28s} {'log p(x)':>18s}  {'paired difference to ' + self.rows[0]['run']}",
+            f"test log p(x), {terminal_text(describe_key(self.key))}; nats per image, ± "
+            f"standard error over the same {self.rows[0]['num_examples']} test images (higher "
+            "is better):",
+            f"  {'run':28s} {'log p(x)':>18s}  paired difference to "
+            + terminal_text(self.rows[0]["run"]),
         ]
         for i, r in enumerate(self.rows):
             diff = "(reference)" if i == 0 else f"{r['diff']:+.3f} ± {r['diff_se']:.3f}"
@@ -147,7 +155,8 @@ class Comparison:
             elif i:
                 verdict = "  not distinguishable (within 2 standard errors)"
             lines.append(
-                f"  {r['run']:28s} {r['log_px']:9.3f} ± {r['log_px_se']:.3f}  {diff}{verdict}"
+                f"  {terminal_text(r['run']):28s} {r['log_px']:9.3f} ± {r['log_px_se']:.3f}  "
+                f"{diff}{verdict}"
             )
         return "\n".join(lines)
 

@@ -9,7 +9,6 @@ it shows, in numbers where there are numbers.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,15 +17,29 @@ from typing import Any
 
 from ..errors import CheckpointError, first_line
 from ..infer.objectives import objective_name
+from .escape import html_code, html_text, markdown_code, markdown_text
 from .evaluations import Evaluations, describe_key, read_evaluations
 from .registry import describe_parts, model_summary
+from .run_files import FIGURE, RESULTS, read_bytes
 from .runs import RunDirectory, load_vae
+
+
+@dataclass(frozen=True)
+class Code:
+    """A code span of a block's text: shown literally (``pyro-vae``'s own words around it are
+    plain text; both are escaped for the medium when rendered)."""
+
+    text: str
+
+
+Text = str | Code | list[str | Code]
+"""A block's text: plain text, a code span, or a sequence of both."""
 
 
 @dataclass
 class Block:
     kind: str  # "h1", "h2", "p", "ul", "table", "figure"
-    text: str = ""
+    text: Text = ""
     items: list[Any] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     src: str = ""
@@ -34,10 +47,10 @@ class Block:
 
 def _read_json(run: RunDirectory, name: str) -> dict[str, Any] | None:
     path = run.file(name)
-    if not path.is_file():
+    if not run.has_file(name):  # a link or a FIFO there is refused, not followed
         return None
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(run.read_bytes(name, RESULTS))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: not valid JSON ({first_line(exc)}); {_REDO}") from None
     if not isinstance(value, dict):
@@ -92,12 +105,15 @@ def _build_report(run_dir: str | Path) -> list[Block]:
         Block("h1", f"pyro-vae run: {run.path.name}"),
         Block(
             "p",
-            f"A {model_summary(description)} on `{d.dataset}` ({d.pixels} pixels), "
-            f"{description['parameters']:,} parameters; trained for {epochs} on the "
-            f"{objective} with Adam "
-            f"(lr {t.lr:g}, batch {t.batch_size}, seed {t.seed}). Report written "
-            f"{time.strftime('%Y-%m-%d %H:%M')}. Log-likelihoods are in nats per image; higher "
-            "is better.",
+            [
+                f"A {model_summary(description)} on ",
+                Code(d.dataset),
+                f" ({d.pixels} pixels), {description['parameters']:,} parameters; trained for "
+                f"{epochs} on the {objective} with Adam "
+                f"(lr {t.lr:g}, batch {t.batch_size}, seed {t.seed}). Report written "
+                f"{time.strftime('%Y-%m-%d %H:%M')}. Log-likelihoods are in nats per image; "
+                "higher is better.",
+            ],
         ),
     ]
     summary = []
@@ -185,7 +201,7 @@ def _build_report(run_dir: str | Path) -> list[Block]:
         Block("figure", src=src, text=sentence) for src, sentence in _figure_sentences(cfg, interp)
     ]
     # a figure that is not there (a train-only run, or --no-figures) is left out
-    return [b for b in blocks if b.kind != "figure" or run.file(b.src).is_file()]
+    return [b for b in blocks if b.kind != "figure" or run.has_file(b.src)]
 
 
 def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
@@ -260,7 +276,7 @@ def _parts_table(description: dict[str, Any]) -> Block:
             [
                 kind,
                 part["name"],
-                f"`{part['import_path']}`",
+                Code(part["import_path"]),
                 options or "-",
                 f"{part['parameters']:,}",
             ]
@@ -395,12 +411,20 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
 # ----------------------------------------------------------------------------- rendering
 
 
-def _md(text: object) -> str:
-    """Text for Markdown: ``<``, ``>`` and ``&`` escaped outside `code` spans, so that a run
-    name or a part's option carrying raw HTML shows as text (inside code spans Markdown shows
-    them literally already)."""
-    parts = str(text).split("`")
-    return "`".join(p if i % 2 else html.escape(p, quote=False) for i, p in enumerate(parts))
+def _pieces(text: Text) -> list[str | Code]:
+    return text if isinstance(text, list) else [text]
+
+
+def _md(text: Text, table: bool = False) -> str:
+    """A block's text for Markdown: everything shown as written (see :mod:`.escape`)."""
+    return "".join(
+        markdown_code(p.text, table) if isinstance(p, Code) else markdown_text(p, table)
+        for p in _pieces(text)
+    )
+
+
+def _plain(text: Text) -> str:
+    return "".join(p.text if isinstance(p, Code) else p for p in _pieces(text))
 
 
 def render_markdown(blocks: list[Block]) -> str:
@@ -415,22 +439,25 @@ def render_markdown(blocks: list[Block]) -> str:
         elif b.kind == "ul":
             lines += [f"- {_md(item)}" for item in b.items] + [""]
         elif b.kind == "table":
-            lines.append("| " + " | ".join(_md(h) for h in b.header) + " |")
+            lines.append("| " + " | ".join(_md(h, table=True) for h in b.header) + " |")
             lines.append("|" + "---|" * len(b.header))
-            lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in b.items]
+            lines += ["| " + " | ".join(_md(c, table=True) for c in row) + " |" for row in b.items]
             lines.append("")
         elif b.kind == "figure":
             lines += [f"![{Path(b.src).stem}]({b.src})", "", _md(b.text), ""]
     return "\n".join(lines)
 
 
-def _inline(text: str) -> str:
-    """Escape, then turn `code` spans into <code>."""
-    parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+def _inline(text: Text) -> str:
+    """A block's text for HTML: escaped, code spans as <code>."""
+    return "".join(
+        html_code(p.text) if isinstance(p, Code) else html_text(p) for p in _pieces(text)
+    )
 
 
 def render_html(blocks: list[Block], base_dir: Path) -> str:
+    """The page; each figure is read from ``base_dir`` (the run) as a bounded regular file,
+    never through a link (see :mod:`.run_files`), and embedded."""
     body: list[str] = []
     for b in blocks:
         if b.kind in ("h1", "h2"):
@@ -442,18 +469,18 @@ def render_html(blocks: list[Block], base_dir: Path) -> str:
         elif b.kind == "table":
             head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
             rows = "".join(
-                "<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in row) + "</tr>"
-                for row in b.items
+                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in b.items
             )
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif b.kind == "figure":
-            data = base64.b64encode((base_dir / b.src).read_bytes()).decode("ascii")
+            png = read_bytes(Path(base_dir) / b.src, FIGURE, root=base_dir)
+            data = base64.b64encode(png).decode("ascii")
             body.append(
-                f'<figure><img alt="{html.escape(Path(b.src).stem)}" '
+                f'<figure><img alt="{html_text(Path(b.src).stem)}" '
                 f'src="data:image/png;base64,{data}"><figcaption>{_inline(b.text)}'
                 "</figcaption></figure>"
             )
-    title = html.escape(blocks[0].text if blocks else "pyro-vae report")
+    title = html_text(_plain(blocks[0].text) if blocks else "pyro-vae report")
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
         "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0}"

@@ -13,7 +13,9 @@ consistent directory. A run directory is created atomically (never shared by two
 and written by one process at a time: :meth:`RunDirectory.writing` holds its lock, and every
 write method takes it. Files derived from the model (evaluations, baselines, the autoencoder,
 interpolations, figures, the report) describe the checkpoint on disk; they are removed only
-once a new checkpoint has replaced it, never before.
+once a new checkpoint has replaced it, never before. Every file is read through
+:mod:`.run_files`: never through a symbolic link below the run directory, only a regular file,
+never more than its kind may hold (a run directory may be anyone's).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from .checkpoint import (
 )
 from .config import RunConfig
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
+from .run_files import METRICS, RESULTS, FileKind, is_run_file, read_bytes, read_text
 
 try:
     import fcntl
@@ -137,9 +140,9 @@ class RunDirectory:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDirectory:
-        """An existing run directory (it must hold ``config.json``)."""
+        """An existing run directory (it must hold ``config.json``, a regular file)."""
         run = cls(Path(path))
-        if not run.config_path.is_file():
+        if not run.has_file(run.config_path.name):
             raise CheckpointError(f"{path}: not a run directory (no config.json there).")
         return run
 
@@ -265,7 +268,7 @@ class RunDirectory:
         if not os.path.lexists(marker):
             return
         try:
-            described = json.loads(marker.read_text())["epoch"]
+            described = json.loads(self.read_bytes(STALE_MARKER, RESULTS))["epoch"]
         except (OSError, ValueError, KeyError, TypeError):
             described = "unknown"
         if described == self._checkpoint_epoch():
@@ -278,8 +281,19 @@ class RunDirectory:
         with self.writing():
             cfg.save(self.config_path)
 
+    def has_file(self, name: str) -> bool:
+        """Whether ``RUN/name`` is a regular file (``False``: nothing there); a symbolic link
+        on the way, or something other than a regular file, is refused (see
+        :mod:`.run_files`, which every read from a run directory goes through)."""
+        return is_run_file(self.file(name), root=self.path)
+
+    def read_bytes(self, name: str, kind: FileKind) -> bytes:
+        """The bytes of ``RUN/name``: a regular file of at most ``kind.max_bytes``, never read
+        through a link."""
+        return read_bytes(self.file(name), kind, root=self.path)
+
     def read_config(self) -> RunConfig:
-        return RunConfig.load(self.config_path)
+        return RunConfig.load(self.config_path, root=self.path)
 
     def resolved_config(self) -> RunConfig:
         """The run's configuration, validated, its parts resolved outside the run directory."""
@@ -289,12 +303,12 @@ class RunDirectory:
         self.write_text(self.metrics_path.name, "".join(json.dumps(r) + "\n" for r in records))
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics_path.is_file():
+        if not self.has_file(self.metrics_path.name):
             return []
         records = []
         redo = f"delete the file and run pyro-vae train --resume {self.path} to rewrite it"
         try:
-            lines = self.metrics_path.read_text().splitlines()
+            lines = read_text(self.metrics_path, METRICS, root=self.path).splitlines()
         except UnicodeDecodeError as exc:
             raise CheckpointError(f"{self.metrics_path}: not text ({exc.reason}); {redo}") from None
         for i, line in enumerate(lines, 1):
@@ -325,7 +339,7 @@ class RunDirectory:
         return self.write_text(name, json.dumps(payload, indent=2) + "\n")
 
     def read_json(self, name: str) -> dict[str, Any]:
-        return json.loads(self.file(name).read_text())
+        return json.loads(self.read_bytes(name, RESULTS))
 
     def save_tensors(self, name: str, state: dict[str, Any]) -> Path:
         """Save ``state`` (tensors and plain containers) as ``RUN/name``, atomically, holding
@@ -350,7 +364,7 @@ class RunDirectory:
                 self._remove_derived()
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-        return load_checkpoint(self.checkpoint_path, map_location=map_location)
+        return load_checkpoint(self.checkpoint_path, map_location=map_location, root=self.path)
 
 
 def _remove_orphans_in(dir_fd: int, prefix: str, removed: list[str], depth: int) -> None:

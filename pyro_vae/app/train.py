@@ -25,7 +25,23 @@ from .tensorboard import TensorBoardLogger
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
+    """The data set of a new run: its configuration is the user's (the command line)."""
     return load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
+
+
+def load_run_data(
+    cfg: RunConfig, data_dir: str | Path | None = None, download: bool | None = None
+) -> ImageDataset:
+    """The data set of an existing run (evaluate, figures, report, resume), whose
+    ``config.json`` may be anyone's: it chooses the data set, but not where anything is
+    written. A download goes to ``data_dir`` (the user's ``--data-dir``) or the user's cache
+    (``$PYRO_VAE_DATA``, else ``~/.cache/pyro-vae``), never into the configuration's
+    ``data_dir``, which is only read from, and only when it is an existing directory.
+    ``download``: the user's permission (``None``: the run's own setting, for a resume,
+    which takes no data options)."""
+    allowed = cfg.data.download if download is None else download
+    named = [cfg.data.data_dir] if cfg.data.data_dir else []
+    return load_dataset(cfg.data.dataset, data_dir, download=allowed, search_dirs=named)
 
 
 def check_fits_in_memory(

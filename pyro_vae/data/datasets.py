@@ -12,14 +12,17 @@ stream NumPy keeps stable across versions, so the splits never change):
 * ``mnist`` and ``fashion-mnist``: 28x28, 256 grey levels. The official 10,000 test images are
   the test split; the 60,000 training images are split into 50,000 train and 10,000 validation.
   Files are looked for in ``data_dir`` (flat, or torchvision's ``<Name>/raw`` layout, ``.gz`` or
-  not), then in system locations (Debian's ``dataset-fashion-mnist`` package), then in the cache
-  directory; if absent and ``download=True``, torchvision downloads them into the cache.
+  not), then in ``search_dirs`` (read only), then in system locations (Debian's
+  ``dataset-fashion-mnist`` package), then in the cache directory; if absent and
+  ``download=True``, torchvision downloads them into ``data_dir`` or, without one, the cache.
+  Nothing is ever created or downloaded in a directory of ``search_dirs``: that is how a run's
+  own ``data_dir`` (chosen by whoever wrote its ``config.json``) is used.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,10 +151,15 @@ class _IdxSource:
     name: str
     torchvision_name: str
 
-    def candidate_dirs(self, data_dir: Path | None) -> list[Path]:
+    def layouts(self, directory: Path) -> list[Path]:
+        return [directory, directory / self.torchvision_name / "raw", directory / self.name]
+
+    def candidate_dirs(self, data_dir: Path | None, search_dirs: Sequence[Path] = ()) -> list[Path]:
         dirs: list[Path] = []
         if data_dir is not None:
-            dirs += [data_dir, data_dir / self.torchvision_name / "raw", data_dir / self.name]
+            dirs += self.layouts(data_dir)
+        for directory in search_dirs:
+            dirs += self.layouts(directory)
         dirs += [Path(d) for d in SYSTEM_DIRS.get(self.name, ())]
         cache = default_data_dir()
         dirs += [cache / self.torchvision_name / "raw", cache / self.name]
@@ -165,8 +173,10 @@ def _find_file(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def _find_idx_files(source: _IdxSource, data_dir: Path | None) -> dict[str, Path] | None:
-    for directory in source.candidate_dirs(data_dir):
+def _find_idx_files(
+    source: _IdxSource, data_dir: Path | None, search_dirs: Sequence[Path] = ()
+) -> dict[str, Path] | None:
+    for directory in source.candidate_dirs(data_dir, search_dirs):
         found = {key: _find_file(directory, stem) for key, stem in IDX_FILES.items()}
         if all(found.values()):
             return found  # type: ignore[return-value]
@@ -228,16 +238,20 @@ def _read_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torc
 
 
 def _load_idx_dataset(
-    source: _IdxSource, data_dir: str | os.PathLike | None, download: bool
+    source: _IdxSource,
+    data_dir: str | os.PathLike | None,
+    download: bool,
+    search_dirs: Sequence[str | os.PathLike] = (),
 ) -> ImageDataset:
     data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+    searched = [Path(d) for d in search_dirs]
     if data_dir is not None and not data_dir.is_dir():
         what = "is not a directory" if data_dir.exists() else "is missing: no such directory"
         raise DatasetUnavailableError(
             f"--data-dir {data_dir} {what}. Give the directory that holds the four "
             f"{source.name} IDX files ({', '.join(IDX_FILES.values())}, each .gz or not)."
         )
-    files = _find_idx_files(source, data_dir)
+    files = _find_idx_files(source, data_dir, searched)
     if files is None and download:
         root = data_dir if data_dir is not None else default_data_dir()
         try:
@@ -246,7 +260,7 @@ def _load_idx_dataset(
             raise DatasetUnavailableError(
                 _how_to_supply(source, data_dir) + f"\n(download failed: {exc})"
             ) from exc
-        files = _find_idx_files(source, data_dir if data_dir is not None else root)
+        files = _find_idx_files(source, data_dir if data_dir is not None else root, searched)
     if files is None:
         raise DatasetUnavailableError(_how_to_supply(source, data_dir, download))
 
@@ -284,15 +298,38 @@ DATASETS: dict[str, Loader] = {
 }
 """Registry of named data sets: name -> loader(data_dir, download)."""
 
+_IDX_SOURCES = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}
+
+
+def _existing_dirs(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    found = []
+    for path in paths:
+        try:
+            directory = Path(path).expanduser()
+        except RuntimeError:  # ~nosuchuser
+            continue
+        if directory.is_dir():
+            found.append(directory)
+    return found
+
 
 def load_dataset(
-    name: str = "digits", data_dir: str | os.PathLike | None = None, download: bool = True
+    name: str = "digits",
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    search_dirs: Sequence[str | os.PathLike] = (),
 ) -> ImageDataset:
-    """Load a named data set in its fixed train / validation / test splits."""
+    """Load a named data set in its fixed train / validation / test splits. ``search_dirs``:
+    further directories to read its files from (after ``data_dir``), never written to; one
+    that is not an existing directory is skipped."""
     if name not in DATASETS:
         raise DatasetUnavailableError(
             f"unknown data set {name!r}; choose one of {', '.join(sorted(DATASETS))}."
         )
+    searched = _existing_dirs(search_dirs)
+    if searched and name in _IDX_SOURCES:
+        return _load_idx_dataset(_IDX_SOURCES[name], data_dir, download, searched)
     return DATASETS[name](data_dir, download)
 
 
