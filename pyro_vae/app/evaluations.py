@@ -21,6 +21,7 @@ import torch
 
 from ..errors import CheckpointError, first_line
 from .checkpoint import load_checkpoint
+from .run_tensors import checked_points
 from .runs import RunDirectory
 
 EVALUATION_FORMAT = 2
@@ -217,7 +218,7 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
     points = load_checkpoint(path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: holds no per-image log_px; {_REDO}")
-    return points
+    return checked_points(points, path)
 
 
 def find_estimate(
@@ -240,7 +241,8 @@ def per_image_log_px(path: str | Path, key: str) -> torch.Tensor:
     ``evaluation_points.pt`` that version 0.1 and ``experiments/reference_vae.py`` write."""
     path = Path(path)
     new = path / points_name("test", key)
-    points = load_checkpoint(new if new.is_file() else path / "evaluation_points.pt")
+    source = new if new.is_file() else path / "evaluation_points.pt"
+    points = load_checkpoint(source)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: no per-image log_px for {key}")
-    return points["log_px"]
+    return checked_points(points, source)["log_px"]
