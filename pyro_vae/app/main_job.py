@@ -131,6 +131,7 @@ def trained_run(
         os.rmdir(path)  # nothing in it to lose (a script stopped before its first write)
     elif os.path.lexists(path):
         run = RunDirectory(path)
+        _check_a_run(run)  # before the lock: nothing is created in what is not a run
         with run.writing():  # refused while another process writes it
             _check_same_run(run, cfg)
             if run.checkpoint_path.is_file() and (
@@ -156,22 +157,29 @@ def _empty_directory(path: Path) -> bool:
         return next(entries, None) is None
 
 
-def _check_same_run(run: RunDirectory, cfg: RunConfig) -> None:
-    """Refuse (:class:`ConfigError`) to reuse ``run`` for ``cfg`` unless it is a run directory
-    with that very configuration; nothing is removed either way."""
+_KEEP = (
+    "pyro-vae never deletes what is there: move it away (or delete it yourself), or give "
+    "another --runs-dir"
+)
+
+
+def _check_a_run(run: RunDirectory) -> None:
+    """Refuse (:class:`ConfigError`) a path that is not a run directory: a file, a link, a
+    directory without ``config.json``."""
     path = run.path
-    keep = (
-        "pyro-vae never deletes what is there: move it away (or delete it yourself), or give "
-        "another --runs-dir"
-    )
     if path.is_symlink() or not path.is_dir():
         what = "a symbolic link" if path.is_symlink() else "a file"
-        raise ConfigError(f"{path} is {what}, not a run directory; {keep}.")
+        raise ConfigError(f"{path} is {what}, not a run directory; {_KEEP}.")
     if not run.config_path.is_file():
-        raise ConfigError(f"{path} is not empty and holds no run (no config.json); {keep}.")
+        raise ConfigError(f"{path} is not empty and holds no run (no config.json); {_KEEP}.")
+
+
+def _check_same_run(run: RunDirectory, cfg: RunConfig) -> None:
+    """Refuse (:class:`ConfigError`) to reuse ``run`` for ``cfg`` unless it has that very
+    configuration, naming what differs; nothing is removed either way."""
     differ = _differences(run.resolved_config(), cfg)
     if differ:
-        raise ConfigError(f"{path} holds a run with other settings ({differ}); {keep}.")
+        raise ConfigError(f"{run.path} holds a run with other settings ({differ}); {_KEEP}.")
 
 
 def _differences(theirs: RunConfig, ours: RunConfig, limit: int = 3) -> str:
