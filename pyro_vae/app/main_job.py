@@ -4,6 +4,7 @@ autoencoder beside, draw every figure and write the report; and ``trained_run``,
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Sequence
@@ -184,7 +185,8 @@ def _check_same_run(run: RunDirectory, cfg: RunConfig) -> None:
 
 def _differences(theirs: RunConfig, ours: RunConfig, limit: int = 3) -> str:
     """The settings that differ, ``section.option: there X, here Y`` (the first few)."""
-    a, b = theirs.to_dict(), ours.to_dict()
+    # as JSON holds them: a tuple here and the list config.json reads back are the same
+    a, b = (json.loads(json.dumps(c.to_dict())) for c in (theirs, ours))
     found = [
         f"{section}.{key}: there {a[section].get(key)!r}, here {value!r}"
         for section in ("data", "model", "train", "distributed")
