@@ -288,7 +288,7 @@ def test_the_optimizer_state_is_checked_against_each_parameter():
     with pytest.raises(CheckpointError, match=r"exp_avg_sq of parameter 1 is torch.float32 \(1,\)"):
         check_optimizer_state(saved, make_optimizer(params, 1e-3), "f")
     saved["state"][1]["exp_avg_sq"] = torch.zeros(1).expand(3)  # three values, one stored
-    with pytest.raises(CheckpointError, match="expanded or strided"):
+    with pytest.raises(CheckpointError, match="an expanded tensor"):
         check_optimizer_state(saved, make_optimizer(params, 1e-3), "f")
 
 
@@ -345,7 +345,7 @@ CRAFTED_FILES = [
      "best mixture (99)"),
     ("mixture options", "baseline_mixtures.pt",
      lambda s: _mixture(s)["options"].update(bogus=1), FIGURES, "options are invalid"),
-    ("points expanded 1e10", POINTS, _expanded_points, COMPARE, "expanded or strided"),
+    ("points expanded 1e10", POINTS, _expanded_points, COMPARE, "an expanded tensor"),
     ("points all NaN", POINTS, _nan_points, COMPARE, "holds NaN"),
 ]  # fmt: skip
 
@@ -366,6 +366,25 @@ def test_crafted_run_tensor_files_give_one_line(
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.startswith("pyro-vae") and words in err, err
     assert err.count("\n") == 1 and name in err
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_a_saved_gaussian_mixture_passes_its_checks_and_a_crafted_one_does_not(covariance):
+    """The checks accept what a fit saves (a Cholesky factor is column-major, not
+    contiguous) and refuse a scale_tril that is not a Cholesky factor."""
+    from pyro_vae.app.run_tensors import mixture_from_state
+    from pyro_vae.model.mixtures import GaussianMixture
+
+    x = torch.randn(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    fitted = GaussianMixture(3, covariance, seed=0).fit(x)
+    state = fitted.state_dict()
+    assert torch.equal(mixture_from_state(state, Path("f"), 2).log_prob(x), fitted.log_prob(x))
+    with pytest.raises(CheckpointError, match="not over 3 data dimensions"):
+        mixture_from_state(state, Path("f"), 3)
+    if covariance == "full":
+        state["scale_tril"] = -state["scale_tril"]
+        with pytest.raises(CheckpointError, match="positive diagonal"):
+            mixture_from_state(state, Path("f"), 2)
 
 
 # ------------------------------------------------------------------ D: IDX memory

@@ -57,10 +57,13 @@ def checked_mixture(state: Any, where: Path, data_dim: int | None = None) -> Mix
     ]
     if isinstance(best, bool) or not isinstance(best, int) or len(chosen) != 1:
         raise _refuse(where, f"the best mixture ({best!r}) is not exactly one of those saved")
-    return _mixture(chosen[0], where, data_dim)
+    return mixture_from_state(chosen[0], where, data_dim)
 
 
-def _mixture(m: Mapping[str, Any], where: Path, data_dim: int | None) -> Mixture:
+def mixture_from_state(m: Any, where: Path, data_dim: int | None = None) -> Mixture:
+    """One mixture of a saved state (``Mixture.state_dict()``), every field checked."""
+    if not isinstance(m, Mapping):
+        raise _refuse(where, "a mixture is not a mapping")
     cls = MIXTURE_KINDS.get(m.get("kind"))  # type: ignore[arg-type]
     k, options = m.get("n_components"), m.get("options")
     if cls is None or not isinstance(k, int) or isinstance(k, bool) or not 0 < k <= MAX_COMPONENTS:
@@ -117,7 +120,7 @@ def checked_points(points: Any, where: Path) -> dict[str, Any]:
             try:
                 dense_tensor(value, where, str(key))
             except CheckpointError:
-                raise _refuse(where, f"{key} is an expanded or strided tensor") from None
+                raise _refuse(where, f"{key} is an expanded tensor") from None
     log_px = points["log_px"]
     if not isinstance(log_px, torch.Tensor) or log_px.dim() != 1 or not len(log_px):
         raise _refuse(where, "log_px is not a non-empty vector")
