@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,7 +40,20 @@ from pyro_vae.app.evaluate import evaluate, save_evaluation
 from pyro_vae.app.evaluations import find_estimate
 from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.options import nonnegative_int, positive_int
+from pyro_vae.errors import PyroVAEError
 from pyro_vae.infer.training import DEFAULT_EPOCHS
+
+
+def _one_line_errors(kind, value, tb) -> None:
+    """An error the user can act on (a run with other settings in the way, a missing data
+    set, ...) ends a script with its one-line message and exit status 1, not a traceback."""
+    if isinstance(value, PyroVAEError):
+        print(f"{Path(sys.argv[0]).name}: error: {value}", file=sys.stderr)
+        return
+    sys.__excepthook__(kind, value, tb)
+
+
+sys.excepthook = _one_line_errors
 
 _DATA_SET_EPOCHS = ", ".join(f"{name} {epochs}" for name, epochs in DEFAULT_EPOCHS.items())
 
@@ -175,8 +189,9 @@ def evaluation(
     this (data set, pixels, split, K and seed), otherwise computed and saved there. ``extra``
     entries are added to the summary (and saved with a new one).
 
-    A stale evaluation cannot be read back: ``trained_run`` removes a run directory it trains
-    afresh, and continuing a run clears what was computed from its earlier model."""
+    A stale evaluation cannot be read back: ``trained_run`` reuses a run only with the same
+    configuration (it refuses one with other settings, never removes it), and continuing a run
+    clears what was computed from its earlier model."""
     wanted = {"dataset": dataset.name, "pixels": cfg.data.pixels, "seed": seed}
     found = find_estimate(run, f"is-K{num_samples}", split, **wanted)
     if found is not None:

@@ -51,11 +51,13 @@ from pyro_vae.app.baseline import compare_with_mixtures, fit_baselines
 from pyro_vae.app.figures import write_figures
 from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.plots import density_grid, plot_density_rows, plot_mixture_components
+from pyro_vae.app.registry import load_model_state
+from pyro_vae.app.run_tensors import mixture_from_state
 from pyro_vae.data.toy import TOY_DATASETS, make_toy
 from pyro_vae.infer.training import TensorData, resolve_device
 from pyro_vae.model.continuous_mixture import log_density_by_quadrature, prior_quantile_grid
 from pyro_vae.model.likelihoods import LearnedGaussianLikelihood
-from pyro_vae.model.mixtures import GaussianMixture, Mixture
+from pyro_vae.model.mixtures import GaussianMixture
 
 TOY_COMPONENTS = (1, 3, 10, 30)
 EXTENT = (-2.6, 2.6, -2.6, 2.6)
@@ -104,11 +106,15 @@ def run_toy(args: argparse.Namespace, root: Path) -> None:
         saved_path = root / f"toy_{name}.pt"
         key = {"epochs": args.toy_epochs, "train": args.toy_train, "seed": args.seed}
         saved = load_checkpoint(saved_path) if saved_path.is_file() else None
-        if saved is not None and saved.get("key") != key:
-            saved = None  # fitted with other settings: fit again
+        if saved is not None and (
+            saved.get("key") != key
+            or not isinstance(saved.get("gmms"), dict)
+            or not isinstance(saved.get("vaes"), dict)
+        ):
+            saved = None  # fitted with other settings (or not this script's file): fit again
         for k in TOY_COMPONENTS:
             if saved is not None:
-                gmm = Mixture.from_state_dict(saved["gmms"][str(k)])
+                gmm = mixture_from_state(saved["gmms"].get(str(k)), saved_path, data_dim=2)
             else:
                 gmm = GaussianMixture(k, "full", seed=args.seed).fit(train_x)
             gmms[k] = gmm
@@ -122,7 +128,7 @@ def run_toy(args: argparse.Namespace, root: Path) -> None:
             vae = toy_vae(latent)
             start = time.perf_counter()
             if saved is not None:
-                vae.load_state_dict(saved["vaes"][str(latent)])
+                load_model_state(vae, saved["vaes"].get(str(latent)), saved_path)
             else:
                 data = TensorData(train_x, val_x, name)
                 Trainer(vae, train_cfg, data, progress=False).fit()

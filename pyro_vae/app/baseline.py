@@ -24,6 +24,7 @@ from ..model.vae import VAE
 from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .registry import describe_parts, model_summary
+from .run_tensors import checked_mixture
 from .runs import RunDirectory
 
 DEFAULT_COMPONENTS = (1, 10, 50)
@@ -144,11 +145,10 @@ def compare_with_mixtures(
     return payload
 
 
-def best_mixture(run: RunDirectory) -> Mixture | None:
-    """The best finite mixture of the run's baseline, if it has one."""
+def best_mixture(run: RunDirectory, data_dim: int | None = None) -> Mixture | None:
+    """The best finite mixture of the run's baseline, if it has one (checked, over
+    ``data_dim`` dimensions when given: the file may come from someone else)."""
     if not run.has_file("baseline_mixtures.pt"):
         return None
-    state = load_checkpoint(run.file("baseline_mixtures.pt"), root=run.path)
-    return next(
-        Mixture.from_state_dict(m) for m in state["mixtures"] if m["n_components"] == state["best"]
-    )
+    path = run.file("baseline_mixtures.pt")
+    return checked_mixture(load_checkpoint(path, root=run.path), path, data_dim)

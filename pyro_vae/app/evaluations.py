@@ -24,6 +24,7 @@ import torch
 from ..errors import CheckpointError, first_line
 from .checkpoint import load_checkpoint
 from .run_files import RESULTS, is_run_file
+from .run_tensors import checked_points
 from .runs import RunDirectory
 
 EVALUATION_FORMAT = 2
@@ -222,7 +223,7 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
     points = load_checkpoint(path, root=run.path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: holds no per-image log_px; {_REDO}")
-    return points
+    return checked_points(points, path)
 
 
 def find_estimate(
@@ -249,4 +250,4 @@ def per_image_log_px(path: str | Path, key: str) -> torch.Tensor:
     points = load_checkpoint(found, root=path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: no per-image log_px for {key}")
-    return points["log_px"]
+    return checked_points(points, found)["log_px"]

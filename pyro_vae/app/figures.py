@@ -63,7 +63,7 @@ def _write_figures(
     figures = run.figures_dir
     shape = dataset.image_shape
     metrics = run.read_metrics()
-    mixture = best_mixture(run)
+    mixture = best_mixture(run, dataset.data_dim)
     ae = load_run_autoencoder(run, cfg, dataset, device)
     total = 4 + bool(metrics) + (mixture is not None) + (ae is not None)
     paths: list[Path] = []

@@ -11,6 +11,7 @@ import torch
 
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view
+from ..errors import CheckpointError
 from ..infer.autoencoder import train_autoencoder
 from ..infer.training import ImageData
 from ..model.autoencoder import Autoencoder
@@ -19,6 +20,7 @@ from .baseline import best_mixture
 from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .latent import choose_pairs, interpolation_paths, score_paths
+from .registry import load_model_state
 from .runs import RunDirectory
 
 FIGURE_SEED = 0
@@ -58,7 +60,10 @@ def _train_run_autoencoder(
 def load_run_autoencoder(run: RunDirectory, cfg: RunConfig, dataset: ImageDataset, device):
     if not run.has_file("autoencoder.pt"):
         return None
-    state = load_checkpoint(run.file("autoencoder.pt"), map_location=device, root=run.path)
+    path = run.file("autoencoder.pt")
+    state = load_checkpoint(path, map_location=device, root=run.path)
+    if not isinstance(state.get("binary"), bool):
+        raise CheckpointError(f"{path}: 'binary' must be true or false; delete the file")
     ae = Autoencoder(
         dataset.data_dim,
         cfg.model.latent_dim,
@@ -66,7 +71,7 @@ def load_run_autoencoder(run: RunDirectory, cfg: RunConfig, dataset: ImageDatase
         cfg.model.activation,
         binary=state["binary"],
     )
-    ae.load_state_dict(state["model"])
+    load_model_state(ae, state.get("model"), path)  # every key and shape checked first
     return ae.to(device).eval()
 
 
@@ -96,7 +101,7 @@ def interpolation_study(
     binary = pixels in ("dynamic", "static", "grey")
     if judges is None:
         judges = {"VAE": vae}
-        mixture = best_mixture(run)
+        mixture = best_mixture(run, dataset.data_dim)
         if mixture is not None:
             judges[f"{type(mixture).__name__}(K={mixture.n_components})"] = mixture
     decoded = {

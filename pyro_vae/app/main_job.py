@@ -4,9 +4,9 @@ autoencoder beside, draw every figure and write the report; and ``trained_run``,
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..data.datasets import ImageDataset
-from ..errors import TrainingInterrupted
+from ..errors import ConfigError, TrainingInterrupted
 from ..infer.training import EpochRecord, check_batch_size, resolve_device
 from ..model.vae import VAE
 from .baseline import DEFAULT_COMPONENTS, compare_with_mixtures
@@ -117,44 +117,81 @@ def trained_run(
     monitor_test: bool = False,
 ) -> tuple[RunDirectory, VAE, list[dict[str, Any]]]:
     """The run ``runs_dir/name`` for ``cfg``: reused when that directory already holds a
-    finished run with the same configuration, trained afresh otherwise (for experiment scripts,
-    which can then be stopped and re-run, and redraw their figures without retraining).
-    Returns the run directory, the VAE (in eval mode) and the per-epoch metrics."""
+    finished run with the same configuration, continued when it holds an unfinished one,
+    trained afresh when there is nothing there (for experiment scripts, which can then be
+    stopped and re-run, and redraw their figures without retraining). Returns the run
+    directory, the VAE (in eval mode) and the per-epoch metrics.
+
+    Nothing already there is ever removed (an empty directory aside): a run with other
+    settings, a directory that holds no run, a file or a link at that name are refused with
+    :class:`ConfigError` naming it and what differs."""
     cfg = resolve(cfg)
     device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
     path = Path(runs_dir) / name
-    if path.is_dir():
-        run = RunDirectory(path)
-        with run.writing():  # refused while another process writes it
-            if (path / "config.json").is_file() and (path / "checkpoint.pt").is_file():
-                if run.resolved_config() == cfg:
-                    if (
-                        checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
-                        >= cfg.train.epochs
-                    ):
-                        _, _, vae = load_vae(path, device)
-                        return run, vae, run.read_metrics()
-                    # the same run, unfinished: continue it where it stopped
-                    trainer = train(
-                        cfg,
-                        run,
-                        progress=progress,
-                        dataset=dataset,
-                        monitor_test=monitor_test,
-                        resume=True,
-                    )
-                    return run, trainer.vae.eval(), run.read_metrics()
-            _discard(path)  # another configuration, or no run
+    if _empty_directory(path):
+        os.rmdir(path)  # nothing in it to lose (a script stopped before its first write)
     elif os.path.lexists(path):
-        os.unlink(path)  # a file or a dangling link in the way (removed, never followed)
+        run = RunDirectory(path)
+        _check_a_run(run)  # before the lock: nothing is created in what is not a run
+        with run.writing():  # refused while another process writes it
+            _check_same_run(run, cfg)
+            if run.checkpoint_path.is_file() and (
+                checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path) >= cfg.train.epochs
+            ):
+                _, _, vae = load_vae(path, device)
+                return run, vae, run.read_metrics()
+            # the same run, unfinished (or stopped before its first epoch ended): continue it
+            trainer = train(
+                cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test, resume=True
+            )
+            return run, trainer.vae.eval(), run.read_metrics()
     run = RunDirectory.create(runs_dir, name)
     trainer = train(cfg, run, progress=progress, dataset=dataset, monitor_test=monitor_test)
     return run, trainer.vae.eval(), run.read_metrics()
 
 
-def _discard(path: Path) -> None:
-    """Remove a run directory; a link to one is removed itself, its target left alone."""
-    if path.is_symlink():
-        path.unlink()
-    else:
-        shutil.rmtree(path)
+def _empty_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory (not a link to one) with nothing in it."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    with os.scandir(path) as entries:
+        return next(entries, None) is None
+
+
+_KEEP = (
+    "pyro-vae never deletes what is there: move it away (or delete it yourself), or give "
+    "another --runs-dir"
+)
+
+
+def _check_a_run(run: RunDirectory) -> None:
+    """Refuse (:class:`ConfigError`) a path that is not a run directory: a file, a link, a
+    directory without ``config.json``."""
+    path = run.path
+    if path.is_symlink() or not path.is_dir():
+        what = "a symbolic link" if path.is_symlink() else "a file"
+        raise ConfigError(f"{path} is {what}, not a run directory; {_KEEP}.")
+    if not run.config_path.is_file():
+        raise ConfigError(f"{path} is not empty and holds no run (no config.json); {_KEEP}.")
+
+
+def _check_same_run(run: RunDirectory, cfg: RunConfig) -> None:
+    """Refuse (:class:`ConfigError`) to reuse ``run`` for ``cfg`` unless it has that very
+    configuration, naming what differs; nothing is removed either way."""
+    differ = _differences(run.resolved_config(), cfg)
+    if differ:
+        raise ConfigError(f"{run.path} holds a run with other settings ({differ}); {_KEEP}.")
+
+
+def _differences(theirs: RunConfig, ours: RunConfig, limit: int = 3) -> str:
+    """The settings that differ, ``section.option: there X, here Y`` (the first few)."""
+    # as JSON holds them: a tuple here and the list config.json reads back are the same
+    a, b = (json.loads(json.dumps(c.to_dict())) for c in (theirs, ours))
+    found = [
+        f"{section}.{key}: there {a[section].get(key)!r}, here {value!r}"
+        for section in ("data", "model", "train", "distributed")
+        for key, value in b[section].items()
+        if a[section].get(key) != value
+    ]
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return "; ".join(found[:limit]) + more if found else ""

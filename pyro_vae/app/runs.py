@@ -267,10 +267,7 @@ class RunDirectory:
         marker = self.file(STALE_MARKER)
         if not os.path.lexists(marker):
             return
-        try:
-            described = json.loads(self.read_bytes(STALE_MARKER, RESULTS))["epoch"]
-        except (OSError, ValueError, KeyError, TypeError):
-            described = "unknown"
+        described = _read_stale_marker(marker)
         if described == self._checkpoint_epoch():
             marker.unlink(missing_ok=True)
         else:
@@ -389,6 +386,38 @@ def _remove_orphans_in(dir_fd: int, prefix: str, removed: list[str], depth: int)
                 except FileNotFoundError:
                     continue
                 removed.append(prefix + entry.name)
+
+
+def _read_stale_marker(marker: Path) -> int | None:
+    """The checkpoint epoch a :data:`STALE_MARKER` records. Anything but the small regular file
+    pyro-vae writes there (a directory, a link, an unreadable or garbled file) is refused with
+    :class:`CheckpointError` before anything is removed: derived files go only on the word of a
+    marker that pyro-vae wrote."""
+    refuse = (
+        f"{marker}: not a marker pyro-vae wrote ({{}}); nothing was removed. Remove it "
+        f"(rm -r {marker}) and run the command again."
+    )
+    try:
+        fd = os.open(
+            marker, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
+    except OSError as exc:
+        raise CheckpointError(refuse.format(exc.strerror or "unreadable")) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointError(refuse.format("not a regular file"))
+        data = os.read(fd, 4097)
+    except OSError as exc:
+        raise CheckpointError(refuse.format(exc.strerror or "unreadable")) from None
+    finally:
+        os.close(fd)
+    try:
+        epoch = json.loads(data)["epoch"] if len(data) <= 4096 else ""
+    except (ValueError, KeyError, TypeError, RecursionError):
+        epoch = ""
+    if epoch is not None and not (isinstance(epoch, int) and not isinstance(epoch, bool)):
+        raise CheckpointError(refuse.format("not a JSON object with an integer epoch"))
+    return epoch
 
 
 def _is_metrics_record(record: Any) -> bool:

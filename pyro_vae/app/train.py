@@ -17,7 +17,14 @@ from ..data.pixels import eval_view
 from ..errors import CheckpointError, ConfigError, TrainingInterrupted, first_line
 from ..infer.distributed import SINGLE, ProcessGroup, barrier, device_for, process_seed
 from ..infer.memory import check_memory, estimate_memory
-from ..infer.training import EpochRecord, Trainer, check_batch_size, resolve_device
+from ..infer.resume import check_training_state
+from ..infer.training import (
+    EpochRecord,
+    Trainer,
+    check_batch_size,
+    make_optimizer,
+    resolve_device,
+)
 from .config import DistributedConfig, RunConfig
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
@@ -139,6 +146,9 @@ def _train(
                 f"not {dataset.data_dim}"
             )
         load_model_state(vae, state.get("model"), run.checkpoint_path)
+        # all of it, before anything in the run is rewritten (config.json just below)
+        optimizer = make_optimizer(vae.parameters(), cfg.train.lr)
+        check_training_state(state, optimizer, EpochRecord, run.checkpoint_path)
         if checkpoint_epoch(state, run.checkpoint_path) > cfg.train.epochs:
             raise ConfigError(
                 f"{run.path} has already trained {state['epoch']} epochs, more than "
@@ -184,7 +194,7 @@ def _train(
     )
     if state is not None:
         try:
-            trainer.load_state_dict(state)
+            trainer.load_state_dict(state, run.checkpoint_path)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
             raise CheckpointError(
                 f"{run.checkpoint_path} does not match {run.config_path} ({first_line(exc)})"

@@ -234,6 +234,11 @@ def _read_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torc
         )
     if images.shape[0] == 0:
         raise DataFormatError(f"{images_path}: holds no images.")
+    if images.shape[1] == 0 or images.shape[2] == 0:
+        raise DataFormatError(
+            f"{images_path}: its images are {images.shape[1]}x{images.shape[2]} pixels; an "
+            "image needs at least one pixel."
+        )
     return images, labels.long()
 
 

@@ -85,16 +85,47 @@ def _parse_idx(path: Path, stream: IO[bytes]) -> torch.Tensor:
             f"{path}: the IDX header announces shape {tuple(shape)} ({expected:,} bytes), more "
             f"than the {MAX_IDX_BYTES:,} bytes pyro-vae reads; refused before reading it."
         )
-    raw = _read_at_most(stream, expected + 1)
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
-        found = f"{len(raw)} bytes" if len(raw) <= expected else "more"
+    array = _read_array(path, stream, shape, dtype)
+    return torch.from_numpy(array)
+
+
+def _read_array(
+    path: Path, stream: IO[bytes], shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """The array body, read straight into one growing buffer a chunk at a time (grown in place
+    by ``realloc``, never copied whole): memory follows the bytes really there, and for an
+    intact file ends at the decoded size, never a multiple of it. A file whose data run short
+    or long is refused."""
+    expected = math.prod(shape) * dtype.itemsize
+    buffer = np.empty(min(expected, _CHUNK), dtype=np.uint8)
+    filled = 0
+    while filled < expected:
+        if filled == len(buffer):
+            try:
+                buffer.resize(min(expected, 2 * len(buffer)), refcheck=False)
+            except MemoryError:
+                raise DataFormatError(
+                    f"{path}: the IDX header announces shape {tuple(shape)} ({expected:,} "
+                    "bytes), more memory than this machine can give."
+                ) from None
+        piece = stream.read(min(_CHUNK, len(buffer) - filled))
+        if not piece:
+            break
+        buffer[filled : filled + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+        filled += len(piece)
+        del piece
+    extra = stream.read(1) if filled == expected else b""
+    if filled != expected or extra:
+        what = "truncated" if filled < expected else "longer than its header says"
+        found = f"{filled} bytes" if filled < expected else "more"
         raise DataFormatError(
             f"{path}: {what}: the header promises shape {tuple(shape)} ({expected} bytes of "
             f"data) but the file holds {found}. Download the file again."
         )
-    array = np.frombuffer(raw, dtype=dtype, count=math.prod(shape))
-    return torch.from_numpy(array.astype(dtype.newbyteorder("="))).reshape(shape)
+    array = buffer.view(dtype).reshape(shape)
+    if not dtype.isnative:  # big-endian on disk: swapped in place to native order
+        array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return array
 
 
 def read_idx(path: str | os.PathLike) -> torch.Tensor:
@@ -102,7 +133,8 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
 
     Raises :class:`DataFormatError` naming the file and the problem if the header is invalid or
     the data is shorter or longer than the header promises. Reads are bounded by the header:
-    memory never exceeds the announced array (at most ``MAX_IDX_BYTES``) plus one chunk.
+    the data are inflated straight into the one array they fill, so memory never exceeds the
+    announced array (at most ``MAX_IDX_BYTES``) plus a few chunks.
     """
     path = Path(path)
     with open(path, "rb") as f:

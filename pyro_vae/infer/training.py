@@ -55,6 +55,7 @@ from .distributed import (
 )
 from .objectives import ELBOS, LatentScaleMessenger
 from .objectives import kl_weight as kl_schedule
+from .resume import check_training_state, sanitized_optimizer_state
 from .settings import (  # noqa: F401  (re-exported)
     DEFAULT_EPOCHS,
     MAX_SEED,
@@ -305,9 +306,14 @@ class Trainer:
             "rng": rng_state(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], where: object = "the checkpoint") -> None:
+        """Continue from ``state`` (what :meth:`state_dict` returned, e.g. read back from a
+        file): every field is checked first (:func:`.resume.check_training_state`), and a
+        state that does not fit is refused with :class:`CheckpointError` naming ``where``."""
+        check_training_state(state, self.optimizer, EpochRecord, where)
         self.vae.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        optimizer = sanitized_optimizer_state(state["optimizer"], self.optimizer)
+        self.optimizer.load_state_dict(optimizer)
         self.epoch = int(state["epoch"])
         self.steps = int(state["steps"])
         self.wall_seconds = float(state["wall_seconds"])
