@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..infer.settings import DEFAULT_EPOCHS, MAX_SEED, TrainConfig
 from ..model.names import ACTIVATION_NAMES, PART_KINDS
 from .checkpoint import atomic_write_text
+from .strict_json import JSONContentError, parse_json
 
 CONFIG_FORMAT = 2
 
@@ -233,11 +234,14 @@ class RunConfig:
     def load(cls, path: str | os.PathLike) -> RunConfig:
         path = Path(path)
         try:
-            raw = json.loads(path.read_text())
+            raw = parse_json(path.read_bytes())
         except FileNotFoundError as exc:
             raise ConfigError(f"{path}: no such configuration file") from exc
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+        except JSONContentError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
-        return cls.from_dict(raw)
+        try:
+            return cls.from_dict(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

@@ -11,8 +11,6 @@ error that names it, never a traceback.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,9 @@ import torch
 
 from ..errors import CheckpointError, first_line
 from .checkpoint import load_checkpoint
+from .contents import is_count, is_value, points_problem
 from .runs import RunDirectory
+from .strict_json import JSONContentError, parse_json
 
 EVALUATION_FORMAT = 2
 SPLITS = ("test", "val", "train")
@@ -110,11 +110,11 @@ class Evaluations:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return is_value(value)
 
 
 def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return is_count(value, minimum=1)
 
 
 def _check_summary(summary: Any, where: str) -> dict[str, Any]:
@@ -156,9 +156,11 @@ def read_evaluations(run: RunDirectory, split: str = "test") -> Evaluations:
     if path.is_symlink() or not path.is_file():  # a link is never followed: not a result
         return out
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({first_line(exc)}); {_REDO}") from None
+        raw = parse_json(path.read_bytes())
+    except JSONContentError as exc:
+        raise CheckpointError(f"{path}: {first_line(exc)}; {_REDO}") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({first_line(exc)}); {_REDO}") from None
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: not a JSON object; {_REDO}")
     if raw.get("format") != EVALUATION_FORMAT:  # pyro-vae 0.1: one flat IS summary
@@ -217,6 +219,10 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
     points = load_checkpoint(path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: holds no per-image log_px; {_REDO}")
+    summary = read_evaluations(run, split).estimates.get(key, {})
+    problem = points_problem(points["log_px"], summary.get("num_examples"))
+    if problem is not None:
+        raise CheckpointError(f"{path}: {problem}; {_REDO}")
     return points
 
 

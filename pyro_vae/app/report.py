@@ -21,6 +21,7 @@ from ..infer.objectives import objective_name
 from .evaluations import Evaluations, describe_key, read_evaluations
 from .registry import describe_parts, model_summary
 from .runs import RunDirectory, load_vae
+from .strict_json import JSONContentError, parse_json
 
 
 @dataclass
@@ -37,9 +38,9 @@ def _read_json(run: RunDirectory, name: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        value = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({first_line(exc)}); {_REDO}") from None
+        value = parse_json(path.read_bytes())
+    except JSONContentError as exc:
+        raise CheckpointError(f"{path}: {first_line(exc)}; {_REDO}") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{path}: not a JSON object; {_REDO}")
     return value
@@ -55,7 +56,7 @@ def build_report(run_dir: str | Path) -> list[Block]:
     """The report's blocks; a malformed result file is a clear error, not a traceback."""
     try:
         return _build_report(run_dir)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as exc:
         raise CheckpointError(
             f"{run_dir}: a result file (evaluation.json, baseline.json, interpolation.json or "
             f"metrics.jsonl) is malformed ({type(exc).__name__}: {first_line(exc)}); delete "

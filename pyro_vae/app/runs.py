@@ -44,7 +44,9 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RunConfig
+from .contents import metrics_record_problem
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
+from .strict_json import JSONContentError, parse_json
 
 try:
     import fcntl
@@ -301,16 +303,14 @@ class RunDirectory:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as exc:
+                record = parse_json(line)
+            except JSONContentError as exc:
                 raise CheckpointError(
-                    f"{self.metrics_path}:{i}: not valid JSON ({first_line(exc)}); {redo}"
+                    f"{self.metrics_path}:{i}: {first_line(exc)}; {redo}"
                 ) from None
-            if not _is_metrics_record(record):
-                raise CheckpointError(
-                    f"{self.metrics_path}:{i}: not a metrics record (a JSON object with an "
-                    f"integer epoch and numbers train_objective and val_elbo); {redo}"
-                )
+            problem = metrics_record_problem(record)
+            if problem is not None:
+                raise CheckpointError(f"{self.metrics_path}:{i}: {problem}; {redo}")
             records.append(record)
         return records
 
@@ -324,8 +324,9 @@ class RunDirectory:
     def write_json(self, name: str, payload: dict[str, Any]) -> Path:
         return self.write_text(name, json.dumps(payload, indent=2) + "\n")
 
-    def read_json(self, name: str) -> dict[str, Any]:
-        return json.loads(self.file(name).read_text())
+    def read_json(self, name: str) -> Any:
+        """``RUN/name`` parsed as JSON with bounded numbers (:mod:`.strict_json`)."""
+        return parse_json(self.file(name).read_bytes())
 
     def save_tensors(self, name: str, state: dict[str, Any]) -> Path:
         """Save ``state`` (tensors and plain containers) as ``RUN/name``, atomically, holding
@@ -375,19 +376,6 @@ def _remove_orphans_in(dir_fd: int, prefix: str, removed: list[str], depth: int)
                 except FileNotFoundError:
                     continue
                 removed.append(prefix + entry.name)
-
-
-def _is_metrics_record(record: Any) -> bool:
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    return (
-        isinstance(record, dict)
-        and isinstance(record.get("epoch"), int)
-        and not isinstance(record.get("epoch"), bool)
-        and number(record.get("train_objective"))
-        and number(record.get("val_elbo"))
-    )
 
 
 def load_vae(
