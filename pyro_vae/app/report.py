@@ -385,7 +385,7 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
             (
                 "figures/interpolation.png",
                 f"Straight lines between the codes of {interp['pairs']} pairs of test images "
-                f"(classes {interp['classes'][0]} to {interp['classes'][1]}), decoded by a plain "
+                f"({_classes_text(interp['classes'])}), decoded by a plain "
                 "autoencoder with the same networks and by the VAE; each interior frame is scored "
                 f"{judged}: {judges}.{caveat}",
             )
@@ -476,3 +476,10 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
         md = run.write_text("report.md", render_markdown(blocks))
         page = run.write_text("report.html", render_html(blocks, run.path))
     return md, page
+
+
+def _classes_text(classes: list[Any]) -> str:
+    """The classes of the interpolated pairs: ``classes 2 to 9``, or one class when the test
+    images are all of it."""
+    first, second = classes
+    return f"both of class {first}" if first == second else f"classes {first} to {second}"
