@@ -1,5 +1,6 @@
 """Optional TensorBoard logging (``--tensorboard``): the scalars of ``metrics.jsonl``, one point
-per epoch, written by :class:`torch.utils.tensorboard.SummaryWriter` into ``RUN/tensorboard/``.
+per epoch, written in TensorBoard's event-file format (records of ``Event`` protocol buffers, as
+:class:`torch.utils.tensorboard.SummaryWriter` writes them) into ``RUN/tensorboard/``.
 
 ``tensorboard --logdir runs`` then shows every run's curves. The package is an optional extra
 (``pip install "pyro-vae[tensorboard]"``); without it ``--tensorboard`` is refused before the
@@ -8,6 +9,7 @@ run starts. In a distributed run only rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -54,8 +56,13 @@ class TensorBoardLogger:
         self.path, handle = _new_event_file(self.directory)
         self._file = os.fdopen(handle, "wb")
         self._records = RecordWriter(self._file)
-        self._write(_event(file_version="brain.Event:2"))
-        self._flush()
+        try:
+            self._write(_event(file_version="brain.Event:2"))
+            self._flush()
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._file.close()  # the descriptor goes; its unwritten bytes cannot
+            raise
 
     def __call__(self, record: dict[str, Any]) -> None:
         from torch.utils.tensorboard.summary import scalar
