@@ -54,3 +54,7 @@ def first_line(exc: BaseException) -> str:
 
 class DistributedError(PyroVAEError):
     """A process of a distributed job failed, stopped or did not answer in time."""
+
+
+class PartFailedError(PyroVAEError):
+    """A user's part (prior, guide, likelihood or decoder) raised while the model ran."""

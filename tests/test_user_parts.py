@@ -306,7 +306,7 @@ def test_a_module_reached_through_the_run_directory_from_its_parent_is_never_imp
     [
         (["--likelihood", "user_parts:PlainBernoulli"], None),
         (["--prior", "user_parts:DividesByZero"], "DividesByZero.*could not be built.*division"),
-        (["--prior", "user_parts:NoToEvent"], "parts fail on a test batch.*site z"),
+        (["--prior", "user_parts:NoToEvent"], r"NoToEvent.*\.to_event\(1\)"),
         (["--prior", "mog", "--prior-kwargs", '{"latent_dim": 3}'], "set it with --latent-dim"),
         (["--likelihood-kwargs", '{"pixels": "grey"}'], "set it with --pixels"),
         (

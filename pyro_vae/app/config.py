@@ -26,7 +26,8 @@ from ..errors import ConfigError
 from ..infer.settings import DEFAULT_EPOCHS, MAX_SEED, TrainConfig
 from ..model.names import ACTIVATION_NAMES, PART_KINDS
 from .checkpoint import atomic_write_text
-from .run_files import CONFIG, read_text
+from .run_files import CONFIG, read_bytes
+from .strict_json import JSONContentError, parse_json
 
 CONFIG_FORMAT = 2
 
@@ -236,11 +237,14 @@ class RunConfig:
         never through a link below ``root``: see :mod:`.run_files`)."""
         path = Path(path)
         try:
-            raw = json.loads(read_text(path, CONFIG, root=root))
+            raw = parse_json(read_bytes(path, CONFIG, root=root))
         except FileNotFoundError as exc:
             raise ConfigError(f"{path}: no such configuration file") from exc
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+        except JSONContentError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
-        return cls.from_dict(raw)
+        try:
+            return cls.from_dict(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

@@ -12,8 +12,6 @@ refused, never followed (:mod:`.run_files`).
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +21,11 @@ import torch
 
 from ..errors import CheckpointError, first_line
 from .checkpoint import load_checkpoint
+from .contents import is_count, is_value, points_problem
 from .run_files import RESULTS, is_run_file
 from .run_tensors import checked_points
 from .runs import RunDirectory
+from .strict_json import JSONContentError, parse_json
 
 EVALUATION_FORMAT = 2
 SPLITS = ("test", "val", "train")
@@ -114,11 +114,11 @@ class Evaluations:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return is_value(value)
 
 
 def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return is_count(value, minimum=1)
 
 
 def _check_summary(summary: Any, where: str) -> dict[str, Any]:
@@ -160,9 +160,11 @@ def read_evaluations(run: RunDirectory, split: str = "test") -> Evaluations:
     if not run.has_file(summary_name(split)):  # a link there is refused, never followed
         return out
     try:
-        raw = json.loads(run.read_bytes(summary_name(split), RESULTS))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({first_line(exc)}); {_REDO}") from None
+        raw = parse_json(run.read_bytes(summary_name(split), RESULTS))
+    except JSONContentError as exc:
+        raise CheckpointError(f"{path}: {first_line(exc)}; {_REDO}") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({first_line(exc)}); {_REDO}") from None
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: not a JSON object; {_REDO}")
     if raw.get("format") != EVALUATION_FORMAT:  # pyro-vae 0.1: one flat IS summary
@@ -223,7 +225,12 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
     points = load_checkpoint(path, root=run.path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: holds no per-image log_px; {_REDO}")
-    return checked_points(points, path)
+    points = checked_points(points, path)
+    summary = read_evaluations(run, split).estimates.get(key, {})
+    problem = points_problem(points["log_px"], summary.get("num_examples"))
+    if problem is not None:
+        raise CheckpointError(f"{path}: {problem}; {_REDO}")
+    return points
 
 
 def find_estimate(

@@ -15,7 +15,7 @@ def choose_pairs(
 ) -> torch.Tensor:
     """``[n_pairs, 2]`` indices of (a, b) pairs with a of class ``classes[0]`` and b of class
     ``classes[1]`` (the "2 to 9" example), or of two different random classes when the labels
-    do not have those."""
+    do not have those, or of two different random images when all are of one class."""
     g = torch.Generator().manual_seed(seed)
     first = (labels == classes[0]).nonzero().flatten()
     second = (labels == classes[1]).nonzero().flatten()
@@ -23,8 +23,13 @@ def choose_pairs(
         a = first[torch.randint(len(first), (n_pairs,), generator=g)]
         b = second[torch.randint(len(second), (n_pairs,), generator=g)]
         return torch.stack([a, b], -1)
-    if len(labels.unique()) < 2:
-        raise ValueError("interpolation pairs need at least two different labels")
+    n = len(labels)
+    if n == 0:
+        raise ValueError("interpolation pairs need at least one image")
+    if len(labels.unique()) < 2:  # one class: two different images of it (one image: itself)
+        a = torch.randint(n, (n_pairs,), generator=g)
+        b = (a + 1 + torch.randint(max(n - 1, 1), (n_pairs,), generator=g)) % n
+        return torch.stack([a, b], -1)
     pairs = []
     while len(pairs) < n_pairs:
         i, j = torch.randint(len(labels), (2,), generator=g).tolist()

@@ -58,6 +58,15 @@ from ..model.priors import PRIORS
 from ..model.vae import VAE
 from .config import ModelConfig, RunConfig
 from .names import ENTRY_POINT_GROUP, entry_points, part_names
+from .part_checks import (
+    check_finite_parameters,
+    check_finite_values,
+    check_prior_distribution,
+    latent_size,
+    named_part,
+    part_named_in,
+    vae_parts,
+)
 
 BUILTINS: dict[str, Mapping[str, type[nn.Module]]] = {
     "prior": PRIORS,
@@ -462,9 +471,11 @@ def check_contract(vae: VAE, data_dim: int, pixels: str) -> None:
     so that a part that breaks it is a clear error before anything is trained or written."""
     value = 0.5 if pixels in ("grey", "dequantized") else 0.0
     x = torch.full((2, data_dim), value)
-    k = vae.latent_dim
+    check_finite_parameters(vae)
     try:
         with torch.no_grad(), pyro.validation_enabled(False), pyro.poutine.block():
+            k = latent_size(vae)
+            check_prior_distribution(vae.prior, k)
             q = vae.encoder(x)
             _expect(isinstance(q, dist.Distribution), "the guide must return a distribution")
             _expect(
@@ -490,17 +501,46 @@ def check_contract(vae: VAE, data_dim: int, pixels: str) -> None:
                 )
             z = model_trace.nodes["z"]["value"]
             _expect(tuple(z.shape) == (2, k), f"z has shape {tuple(z.shape)}, not (2, {k})")
+            pz = model_trace.nodes["z"]["fn"]
+            _expect(
+                tuple(pz.event_shape) == (k,),
+                f"p(z) at site 'z' has event shape {tuple(pz.event_shape)}, not ({k},): its "
+                "distribution needs .to_event(1)",
+            )
             px = model_trace.nodes["x"]["fn"]
             _expect(
                 tuple(px.event_shape) == (data_dim,),
                 f"the likelihood's event shape is {tuple(px.event_shape)}, not ({data_dim},)",
             )
+            _check_finite_densities(vae, guide_trace, model_trace)
     except ConfigError:
         raise
     except Exception as exc:  # a part that fails when it runs
+        who = part_named_in(vae, exc)
+        who = f"{who} fails" if who else "the model's parts fail"
         raise ConfigError(
-            f"the model's parts fail on a test batch: {type(exc).__name__}: {first_line(exc)}"
+            f"{who} on a test batch: {type(exc).__name__}: {first_line(exc)}"
         ) from exc
+
+
+def _check_finite_densities(vae: VAE, guide_trace: Any, model_trace: Any) -> None:
+    """What the parts computed on the test batch is finite: the guide's draw of z, the
+    decoder's output, and no log-density is NaN."""
+    z = guide_trace.nodes["z"]["value"]
+    check_finite_values("guide", vae.encoder, "its draw of z for a test batch", z)
+    h = vae.decoder(z)
+    check_finite_values("decoder", vae.decoder, "its output for the guide's z", h)
+    owners = {("guide", "z"): "guide", ("model", "z"): "prior", ("model", "x"): "likelihood"}
+    for which, trace in (("guide", guide_trace), ("model", model_trace)):
+        trace.compute_log_prob()
+        for name, site in trace.nodes.items():
+            if site["type"] == "sample" and bool(torch.isnan(site["log_prob"]).any()):
+                kind = owners.get((which, name), "prior")
+                part = vae_parts(vae)[kind]
+                raise ConfigError(
+                    f"a part breaks its contract: {named_part(kind, part)}: the {which}'s "
+                    f"log-density at site {name!r} is NaN on a test batch"
+                )
 
 
 def _expect(condition: bool, message: str) -> None:

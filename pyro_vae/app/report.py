@@ -22,6 +22,7 @@ from .evaluations import Evaluations, describe_key, read_evaluations
 from .registry import describe_parts, model_summary
 from .run_files import FIGURE, RESULTS, read_bytes
 from .runs import RunDirectory, load_vae
+from .strict_json import JSONContentError, parse_json
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,9 @@ def _read_json(run: RunDirectory, name: str) -> dict[str, Any] | None:
     if not run.has_file(name):  # a link or a FIFO there is refused, not followed
         return None
     try:
-        value = json.loads(run.read_bytes(name, RESULTS))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({first_line(exc)}); {_REDO}") from None
+        value = parse_json(run.read_bytes(name, RESULTS))
+    except JSONContentError as exc:
+        raise CheckpointError(f"{path}: {first_line(exc)}; {_REDO}") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{path}: not a JSON object; {_REDO}")
     return value
@@ -68,7 +69,7 @@ def build_report(run_dir: str | Path) -> list[Block]:
     """The report's blocks; a malformed result file is a clear error, not a traceback."""
     try:
         return _build_report(run_dir)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as exc:
         raise CheckpointError(
             f"{run_dir}: a result file (evaluation.json, baseline.json, interpolation.json or "
             f"metrics.jsonl) is malformed ({type(exc).__name__}: {first_line(exc)}); delete "
@@ -400,7 +401,7 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
             (
                 "figures/interpolation.png",
                 f"Straight lines between the codes of {interp['pairs']} pairs of test images "
-                f"(classes {interp['classes'][0]} to {interp['classes'][1]}), decoded by a plain "
+                f"({_classes_text(interp['classes'])}), decoded by a plain "
                 "autoencoder with the same networks and by the VAE; each interior frame is scored "
                 f"{judged}: {judges}.{caveat}",
             )
@@ -502,3 +503,10 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
         md = run.write_text("report.md", render_markdown(blocks))
         page = run.write_text("report.html", render_html(blocks, run.path))
     return md, page
+
+
+def _classes_text(classes: list[Any]) -> str:
+    """The classes of the interpolated pairs: ``classes 2 to 9``, or one class when the test
+    images are all of it."""
+    first, second = classes
+    return f"both of class {first}" if first == second else f"classes {first} to {second}"

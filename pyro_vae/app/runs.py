@@ -46,8 +46,10 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RunConfig
+from .contents import metrics_record_problem
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .run_files import METRICS, RESULTS, FileKind, is_run_file, read_bytes, read_text
+from .strict_json import JSONContentError, parse_json
 
 try:
     import fcntl
@@ -312,16 +314,14 @@ class RunDirectory:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as exc:
+                record = parse_json(line)
+            except JSONContentError as exc:
                 raise CheckpointError(
-                    f"{self.metrics_path}:{i}: not valid JSON ({first_line(exc)}); {redo}"
+                    f"{self.metrics_path}:{i}: {first_line(exc)}; {redo}"
                 ) from None
-            if not _is_metrics_record(record):
-                raise CheckpointError(
-                    f"{self.metrics_path}:{i}: not a metrics record (a JSON object with an "
-                    f"integer epoch and numbers train_objective and val_elbo); {redo}"
-                )
+            problem = metrics_record_problem(record)
+            if problem is not None:
+                raise CheckpointError(f"{self.metrics_path}:{i}: {problem}; {redo}")
             records.append(record)
         return records
 
@@ -335,8 +335,10 @@ class RunDirectory:
     def write_json(self, name: str, payload: dict[str, Any]) -> Path:
         return self.write_text(name, json.dumps(payload, indent=2) + "\n")
 
-    def read_json(self, name: str) -> dict[str, Any]:
-        return json.loads(self.read_bytes(name, RESULTS))
+    def read_json(self, name: str) -> Any:
+        """``RUN/name`` parsed as JSON with bounded numbers (:mod:`.strict_json`), read as a
+        bounded regular file, never through a link."""
+        return parse_json(self.read_bytes(name, RESULTS))
 
     def save_tensors(self, name: str, state: dict[str, Any]) -> Path:
         """Save ``state`` (tensors and plain containers) as ``RUN/name``, atomically, holding
@@ -418,19 +420,6 @@ def _read_stale_marker(marker: Path) -> int | None:
     if epoch is not None and not (isinstance(epoch, int) and not isinstance(epoch, bool)):
         raise CheckpointError(refuse.format("not a JSON object with an integer epoch"))
     return epoch
-
-
-def _is_metrics_record(record: Any) -> bool:
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    return (
-        isinstance(record, dict)
-        and isinstance(record.get("epoch"), int)
-        and not isinstance(record.get("epoch"), bool)
-        and number(record.get("train_objective"))
-        and number(record.get("val_elbo"))
-    )
 
 
 def load_vae(

@@ -1,5 +1,6 @@
 """Optional TensorBoard logging (``--tensorboard``): the scalars of ``metrics.jsonl``, one point
-per epoch, written by :class:`torch.utils.tensorboard.SummaryWriter` into ``RUN/tensorboard/``.
+per epoch, written in TensorBoard's event-file format (records of ``Event`` protocol buffers, as
+:class:`torch.utils.tensorboard.SummaryWriter` writes them) into ``RUN/tensorboard/``.
 
 ``tensorboard --logdir runs`` then shows every run's curves. The package is an optional extra
 (``pip install "pyro-vae[tensorboard]"``); without it ``--tensorboard`` is refused before the
@@ -8,7 +9,13 @@ run starts. In a distributed run only rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import socket
+import time
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
@@ -34,19 +41,82 @@ def summary_writer_class() -> type:
 
 class TensorBoardLogger:
     """An end-of-epoch callback: ``logger(record)`` adds every number of one metrics.jsonl line
-    (``train_objective``, ``val_elbo``, ``kl_weight``, ...) as a scalar at step ``epoch``."""
+    (``train_objective``, ``val_elbo``, ``kl_weight``, ...) as a scalar at step ``epoch``.
+
+    The event file is written here, in the calling thread, with TensorBoard's own record
+    format: a full disk (or any failed write) raises :class:`OSError` naming the file at the
+    epoch it happens, where ``SummaryWriter``'s background thread would print a traceback and
+    lose the error. The file is created exclusively and never through a link."""
 
     def __init__(self, run: RunDirectory) -> None:
-        writer_class = summary_writer_class()
+        summary_writer_class()  # the package is installed
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
         self.directory = make_directory(run.file(SUBDIRECTORY))
-        self.writer = writer_class(log_dir=str(self.directory))
+        self.path, handle = _new_event_file(self.directory)
+        self._file = os.fdopen(handle, "wb")
+        self._records = RecordWriter(self._file)
+        try:
+            self._write(_event(file_version="brain.Event:2"))
+            self._flush()
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._file.close()  # the descriptor goes; its unwritten bytes cannot
+            raise
 
     def __call__(self, record: dict[str, Any]) -> None:
+        from torch.utils.tensorboard.summary import scalar
+
         step = int(record["epoch"])
         for name, value in record.items():
             if name != "epoch" and isinstance(value, Real) and not isinstance(value, bool):
-                self.writer.add_scalar(name, float(value), global_step=step)
-        self.writer.flush()  # visible to a running `tensorboard` at once
+                self._write(_event(summary=scalar(name, float(value)), step=step))
+        self._flush()  # visible to a running `tensorboard` at once
 
     def close(self) -> None:
-        self.writer.close()
+        if not self._file.closed:
+            try:
+                self._file.close()
+            except OSError as exc:
+                raise _naming(exc, self.path) from None
+
+    def _write(self, event: Any) -> None:
+        try:
+            self._records.write(event.SerializeToString())
+        except OSError as exc:
+            raise _naming(exc, self.path) from None
+
+    def _flush(self) -> None:
+        try:
+            self._file.flush()
+        except OSError as exc:
+            raise _naming(exc, self.path) from None
+
+
+def _event(**fields: Any) -> Any:
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    return Event(wall_time=time.time(), **fields)
+
+
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+for _name in ("O_NOFOLLOW", "O_CLOEXEC"):
+    _FLAGS |= getattr(os, _name, 0)
+
+
+def _new_event_file(directory: Path) -> tuple[Path, int]:
+    """A new event file in ``directory``, named as TensorBoard names them
+    (``events.out.tfevents.<time>.<host>.<pid>.<n>``), created exclusively."""
+    stem = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}"
+    for n in itertools.count():
+        path = directory / f"{stem}.{n}"
+        try:
+            return path, os.open(path, _FLAGS, 0o644)
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` with the event file as its file name (the message names it)."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))

@@ -26,6 +26,7 @@ from ..infer.training import (
     resolve_device,
 )
 from .config import DistributedConfig, RunConfig
+from .part_checks import part_failure
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
 from .tensorboard import TensorBoardLogger
@@ -217,6 +218,16 @@ def _train(
         raise TrainingInterrupted(
             f"interrupted during epoch {kept + 1}; {holds}. Continue with: {command}"
         ) from None
+    except Exception as exc:  # a user's part that raises: named, the last checkpoint kept
+        kept = saved[0]
+        holds = f"{run.path} holds the model after epoch {kept}" if kept else "nothing was saved"
+        command = continue_with or f"pyro-vae train --resume {shlex.quote(str(run.path))}"
+        failure = part_failure(
+            vae, exc, f"during epoch {kept + 1}", f"{holds}; fix it, then continue with: {command}"
+        )
+        if failure is None:
+            raise
+        raise failure from exc
     finally:
         if logger is not None:
             logger.close()
