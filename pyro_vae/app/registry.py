@@ -257,7 +257,9 @@ def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:
 def resolve_part(kind: str, name: str, untrusted: Path | None = None) -> type[nn.Module]:
     """The class that ``name`` means for a part of ``kind``.
 
-    ``untrusted``: the run directory the name was read from (its modules are never imported).
+    ``untrusted``: the run directory the name was read from: its import path must be vouched
+    for (:mod:`.trust`) and is never imported from inside the run. Without it the name is the
+    user's own choice, and its module is vouched for in this process once it has been checked.
     """
     if kind not in BUILTINS:
         raise ConfigError(f"unknown kind of part {kind!r}; one of {', '.join(PART_KINDS)}")
