@@ -15,6 +15,22 @@ from pyro_vae import load_dataset, write_idx
 # Downloads and the cache go to a throw-away directory for the whole session.
 os.environ["PYRO_VAE_DATA"] = tempfile.mkdtemp(prefix="pyro-vae-test-cache-")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The allow-list of trusted part modules (pyro_vae.app.trust) is never the user's own.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="pyro-vae-test-config-")
+os.environ.pop("PYRO_VAE_TRUST", None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_trust(tmp_path_factory, monkeypatch):
+    """Each test starts with nothing vouched for: an empty allow-list of its own, and no
+    module vouched by an earlier test in this process."""
+    from pyro_vae.app import trust
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.delenv(trust.ENV_VAR, raising=False)
+    with trust.vouching([]):
+        trust._vouched.clear()
+        yield
 
 
 @pytest.fixture(autouse=True)

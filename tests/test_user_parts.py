@@ -27,6 +27,7 @@ from pyro_vae import (
     resolve,
     resolve_part,
 )
+from pyro_vae.app import trust
 from pyro_vae.app.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -197,7 +198,10 @@ def test_a_config_naming_a_standard_library_callable_is_refused(tmp_path, capsys
         ["report", str(run)],
         ["train", "--resume", str(run), "--epochs", "2", "--quiet"],
     ):
-        assert exit_code(command) == 2
+        assert exit_code(command) == 2  # not vouched for: not even imported
+        assert "--trust subprocess" in capsys.readouterr().err
+        # vouched for, the module is imported, and the class check still refuses the callable
+        assert exit_code([*command, "--trust", "subprocess"]) == 2
         assert "must be a class derived from torch.nn.Module" in capsys.readouterr().err
     assert not marker.exists()
 
@@ -214,9 +218,11 @@ def test_a_module_planted_in_the_run_directory_is_never_imported(tmp_path):
     (run / "pkg" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('pkg')\n")
     for prior in ("planted:Evil", "pkg.sub:Evil"):
         _rewrite_config(run, prior=prior, prior_kwargs={})
-        # `python -m` puts the current directory first on sys.path: here, the run directory
+        # `python -m` puts the current directory first on sys.path: here, the run directory;
+        # vouched for by name, a module inside the run is still never imported
+        trusting = ["--trust", "planted", "--trust", "pkg"]
         proc = subprocess.run(
-            [sys.executable, "-m", "pyro_vae", "evaluate", ".", "--num-samples", "5"],
+            [sys.executable, "-m", "pyro_vae", "evaluate", ".", "--num-samples", "5", *trusting],
             capture_output=True,
             text=True,
             cwd=run,
@@ -295,8 +301,11 @@ def test_a_module_reached_through_the_run_directory_from_its_parent_is_never_imp
     for prior in ("runs.theirs.evil:X", "runs.theirs.victim:X", "runs.theirs.victim.sub:X"):
         _rewrite_config(run, prior=prior, prior_kwargs={})
         assert exit_code(["evaluate", "runs/theirs", "--num-samples", "5"]) == 2
+        assert "--trust runs.theirs." in capsys.readouterr().err  # not vouched for
+        # vouched for by name, a module inside the run is still never imported
+        assert exit_code(["evaluate", "runs/theirs", "--num-samples", "5", "--trust", "runs"]) == 2
         assert "inside the run directory" in capsys.readouterr().err
-        with pytest.raises(ConfigError, match="inside the run directory"):
+        with trust.vouching(["runs"]), pytest.raises(ConfigError, match="inside the run dir"):
             load_vae("runs/theirs")
         assert not marker.exists()
 

@@ -24,6 +24,7 @@ from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
 from .config import RunConfig
 from .console import print_files
 from .escape import terminal_text
+from .interrupts import forced_exit
 from .options import (
     add_config_options,
     add_output_options,
@@ -32,6 +33,7 @@ from .options import (
     positive_int,
     refuse_options_with_resume,
 )
+from .trust import add_trust_option, vouching
 from .usage import UsageParser
 
 
@@ -41,7 +43,9 @@ def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser)
     from .train import resume_config
 
     if args.resume is None:
-        return config_from_args(args)
+        cfg = config_from_args(args)
+        _remember_parts(cfg)
+        return cfg
     refuse_options_with_resume(args, parser)
     return resume_config(args.resume, args.epochs)
 
@@ -63,6 +67,37 @@ def _add_data_source_options(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="never try to download a missing data set",
     )
+
+
+def _remember_parts(cfg: RunConfig) -> None:
+    """Vouch for the modules of the parts the command line names ``module:Class`` (imported and
+    checked first), in the user's allow-list, so that their runs resume and evaluate later
+    (see :mod:`.trust`); an allow-list that cannot be written is a note, not an error."""
+    from .registry import command_line_modules
+    from .trust import allow_list_path, remember
+
+    modules = command_line_modules(cfg)
+    try:
+        path = remember(modules)
+    except OSError as exc:
+        print(
+            f"pyro-vae: note: could not record {', '.join(modules)} in {allow_list_path()} "
+            f"({exc.strerror or first_line(exc)}); give --trust {modules[0]} to commands that "
+            "read this run",
+            file=sys.stderr,
+        )
+        return
+    if path is not None:
+        print(
+            f"pyro-vae: trusting {', '.join(modules)} for parts named in runs' config.json "
+            f"from now on (recorded in {path})",
+            file=sys.stderr,
+        )
+
+
+TRUSTING_COMMANDS = ("run", "train", "evaluate", "figures", "report")
+"""The commands that read a run's configuration (``run`` and ``train`` with ``--resume``): they
+take ``--trust MODULE``."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", default=None, metavar="DIR")
     p.set_defaults(func=_cmd_datasets, subparser=p)
+    for command in TRUSTING_COMMANDS:
+        add_trust_option(sub.choices[command])
     return parser
 
 
@@ -481,6 +518,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if in_main_thread:
         signal.signal(signal.SIGTERM, on_sigterm)
+    # a user's part that does not give way is stopped anyway: a second signal, or a grace
+    # period after the first, ends the process with the same message and status (.interrupts)
+    with forced_exit() as watchdog, vouching(getattr(args, "trust", [])):
+        code = _dispatch(args, parser, terminated, in_main_thread, previous)
+        if watchdog is not None:
+            watchdog.reported()
+    return code
+
+
+def _dispatch(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    terminated: list[int],
+    in_main_thread: bool,
+    previous: object,
+) -> int:
+    """Run the command; each error becomes its message and exit status."""
     try:
         if _under_torchrun() and args.command not in DISTRIBUTED_COMMANDS:
             raise ConfigError(

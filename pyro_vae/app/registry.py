@@ -9,11 +9,26 @@ A part is named in one of three ways:
   ``--prior student-t`` and shows in ``--help``;
 * an import path ``module:Class`` (``--prior mypkg.priors:StudentTPrior``).
 
-Safety. A configuration read from a run directory may come from someone else. Its import paths
-are resolved from the installed environment and the user's own path only, never from a module
-inside the run directory (those ``sys.path`` entries are hidden during the import), and the
-named object must be a class derived from :class:`torch.nn.Module`; that is checked before it
-is called. Nothing else of the configuration can name code.
+Safety: the trust rule. A configuration read from a run directory may come from someone else,
+so the import path it names is never by itself a reason to run a module. A part named in a
+run's ``config.json`` is resolved only from
+
+* the built-ins and pyro-vae's own package;
+* the modules of installed entry points (group ``pyro_vae.parts``);
+* modules the user vouches for (:mod:`.trust`): ``--trust MODULE`` on the command,
+  ``PYRO_VAE_TRUST``, or the allow-list ``$XDG_CONFIG_HOME/pyro-vae/trusted-parts``, to which
+  ``pyro-vae train`` and ``pyro-vae run`` add the modules named on their command line.
+
+Any other module is refused, before anything is imported, with a one-line message that says how
+to vouch for it. Even a vouched module is never imported from inside the run directory (or
+through a link into it: those ``sys.path`` entries are hidden during the import, and where
+each package would come from is checked before it runs); the current directory is searched
+last. A part named on the command line (``--prior mymod:Class``) is the user's own choice: it
+is imported from the user's path, the current directory first. Either way the named object
+must be a class derived from :class:`torch.nn.Module` with a ``forward`` of its own; that is
+checked before it is called. An import, a constructor or a check that raises anything (even
+``SystemExit``) is a configuration error (exit status 2); Ctrl-C still interrupts. Nothing else
+of the configuration can name code.
 """
 
 from __future__ import annotations
@@ -67,6 +82,7 @@ from .part_checks import (
     part_named_in,
     vae_parts,
 )
+from .trust import ENV_VAR, allow_list_path, is_trusted, module_of, vouch
 
 BUILTINS: dict[str, Mapping[str, type[nn.Module]]] = {
     "prior": PRIORS,
@@ -98,11 +114,16 @@ def is_import_path(name: str) -> bool:
 # ---------------------------------------------------------------------- finding classes
 @contextlib.contextmanager
 def _import_scope(untrusted: Path | None) -> Iterator[None]:
-    """While active, the current directory is on ``sys.path`` (as ``python -m`` has it, and as
-    tools that take ``module:Class`` arguments do), and no entry inside ``untrusted`` is: nothing
-    can be imported from there, even with the current directory inside it."""
+    """While active, the current directory is on ``sys.path`` (first, as ``python -m`` has it,
+    and as tools that take ``module:Class`` arguments do; last for a configuration read from
+    ``untrusted``), and no entry inside ``untrusted`` is: nothing can be imported from there,
+    even with the current directory inside it."""
     saved = list(sys.path)
-    entries = saved if ("" in saved or os.getcwd() in saved) else [os.getcwd(), *saved]
+    entries = saved
+    if "" not in saved and os.getcwd() not in saved:
+        # a configuration read from a run: after everything installed, so that a file lying in
+        # the current directory cannot shadow a vouched or installed module
+        entries = [os.getcwd(), *saved] if untrusted is None else [*saved, os.getcwd()]
     if untrusted is not None:
         entries = [entry for entry in entries if not _inside(entry or os.getcwd(), untrusted)]
     sys.path[:] = entries
@@ -199,6 +220,8 @@ def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:
     module_name, qualname = name.split(":")
     if any(part.startswith("__") for part in name.replace(":", ".").split(".")):
         raise ConfigError(f"{kind} {name!r}: refused: dunder names (__main__ ...) are not parts")
+    if untrusted is not None:
+        _check_vouched(kind, name, module_name, untrusted)
     with _import_scope(untrusted):
         try:
             _check_location(module_name, untrusted)
@@ -220,10 +243,11 @@ def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:
                 "(pip install -e PATH), run from the directory that holds it, or add that "
                 "directory to PYTHONPATH."
             ) from None
-        except Exception as exc:  # the user's module failed while being imported
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the user's module failed (or exited) while imported
             raise ConfigError(
-                f"{kind} {name!r}: importing module {module_name!r} failed: "
-                f"{type(exc).__name__}: {first_line(exc)}"
+                f"{kind} {name!r}: importing module {module_name!r} failed: {_failure(exc)}"
             ) from exc
     if _module_file_inside(module, untrusted):
         raise ConfigError(
@@ -242,7 +266,9 @@ def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:
 def resolve_part(kind: str, name: str, untrusted: Path | None = None) -> type[nn.Module]:
     """The class that ``name`` means for a part of ``kind``.
 
-    ``untrusted``: the run directory the name was read from (its modules are never imported).
+    ``untrusted``: the run directory the name was read from: its import path must be vouched
+    for (:mod:`.trust`) and is never imported from inside the run. Without it the name is the
+    user's own choice, and its module is vouched for in this process once it has been checked.
     """
     if kind not in BUILTINS:
         raise ConfigError(f"unknown kind of part {kind!r}; one of {', '.join(PART_KINDS)}")
@@ -263,10 +289,12 @@ def resolve_part(kind: str, name: str, untrusted: Path | None = None) -> type[nn
                 )
             try:
                 obj = eps[name].load()
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
                 raise ConfigError(
                     f"{kind} {name!r}: loading entry point {eps[name].value!r} failed: "
-                    f"{type(exc).__name__}: {first_line(exc)}"
+                    f"{_failure(exc)}"
                 ) from exc
     if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
         raise ConfigError(
@@ -279,7 +307,49 @@ def resolve_part(kind: str, name: str, untrusted: Path | None = None) -> type[nn
             raise ConfigError(f"{kind} {name!r}: {obj.__qualname__} is a {other}, not a {kind}")
     if inspect.isabstract(obj):
         raise ConfigError(f"{kind} {name!r}: {obj.__qualname__} is abstract (forward missing?)")
+    if getattr(obj, "forward", None) is nn.Module.forward:
+        raise ConfigError(
+            f"{kind} {name!r} is refused: {obj.__qualname__} has no forward method of its own "
+            f"(a part derives from pyro_vae.model.parts.{BASES[kind].__name__} and defines "
+            "forward)"
+        )
+    if untrusted is None and is_import_path(name):
+        vouch([name])  # the user's own choice: runs naming it may use it in this process
     return obj
+
+
+def _check_vouched(kind: str, name: str, module_name: str, untrusted: Path) -> None:
+    """Refuse, before anything is imported, a module that a run's configuration names and that
+    is neither pyro-vae's, an installed entry point's nor vouched for (:mod:`.trust`)."""
+    installed = {module_of(ep.value) for k in PART_KINDS for ep in entry_points(k).values()}
+    if is_trusted(module_name, installed):
+        return
+    raise ConfigError(
+        f"{kind} {name!r} in {untrusted / 'config.json'} is refused: module {module_name!r} is "
+        "not built in, not an installed part and not vouched for, and a run's configuration "
+        f"never chooses code by itself. If you trust it: add --trust {module_name} to the "
+        f"command (or set {ENV_VAR}={module_name}, or add it to {allow_list_path()})"
+    )
+
+
+def _failure(exc: BaseException) -> str:
+    """What the user's code raised, in a few words (``sys.exit`` included)."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {first_line(exc)}"
+
+
+def command_line_modules(cfg: RunConfig | ModelConfig) -> list[str]:
+    """The modules of the parts ``cfg`` names ``module:Class``, each imported and checked as
+    the user's own choice (and so vouched for in this process)."""
+    model = cfg.model if isinstance(cfg, RunConfig) else cfg
+    modules = []
+    for kind in PART_KINDS:
+        name = model.part(kind)[0]
+        if isinstance(name, str) and is_import_path(name):
+            resolve_part(kind, name)
+            modules.append(module_of(name))
+    return sorted(set(modules))
 
 
 def import_path(cls: type) -> str:
@@ -353,12 +423,14 @@ def build_part(
     args = call_arguments(kind, cls, user_kwargs, context)
     try:
         part = cls(**args)
-    except Exception as exc:  # the user's constructor may raise anything
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's constructor may raise anything, even exit
         if "meta" in str(exc) and torch.empty(0).device.type == "meta":
             raise NotOnMeta from exc
+        why = _failure(exc) if isinstance(exc, SystemExit) else first_line(exc)
         raise ConfigError(
-            f"{kind} {cls.__qualname__}({_kwargs_text(user_kwargs)}) could not be built: "
-            f"{first_line(exc)}"
+            f"{kind} {cls.__qualname__}({_kwargs_text(user_kwargs)}) could not be built: {why}"
         ) from exc
     if not isinstance(part, nn.Module):
         raise ConfigError(f"{kind} {cls.__qualname__}() did not return a torch.nn.Module")
@@ -410,7 +482,7 @@ def build_vae(
     )
     try:
         return VAE(prior, guide, decoder, likelihood)
-    except (ValueError, RuntimeError, NotImplementedError) as exc:
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError, TypeError) as exc:
         raise ConfigError(f"the parts do not fit together: {first_line(exc)}") from exc
 
 
@@ -471,8 +543,8 @@ def check_contract(vae: VAE, data_dim: int, pixels: str) -> None:
     so that a part that breaks it is a clear error before anything is trained or written."""
     value = 0.5 if pixels in ("grey", "dequantized") else 0.0
     x = torch.full((2, data_dim), value)
-    check_finite_parameters(vae)
     try:
+        check_finite_parameters(vae)  # a part's own code (its properties) may run already
         with torch.no_grad(), pyro.validation_enabled(False), pyro.poutine.block():
             k = latent_size(vae)
             check_prior_distribution(vae.prior, k)
@@ -513,14 +585,12 @@ def check_contract(vae: VAE, data_dim: int, pixels: str) -> None:
                 f"the likelihood's event shape is {tuple(px.event_shape)}, not ({data_dim},)",
             )
             _check_finite_densities(vae, guide_trace, model_trace)
-    except ConfigError:
+    except (ConfigError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # a part that fails when it runs
-        who = part_named_in(vae, exc)
+    except BaseException as exc:  # a part that fails (or exits) when it runs
+        who = part_named_in(vae, exc) if isinstance(exc, Exception) else None
         who = f"{who} fails" if who else "the model's parts fail"
-        raise ConfigError(
-            f"{who} on a test batch: {type(exc).__name__}: {first_line(exc)}"
-        ) from exc
+        raise ConfigError(f"{who} on a test batch: {_failure(exc)}") from exc
 
 
 def _check_finite_densities(vae: VAE, guide_trace: Any, model_trace: Any) -> None:

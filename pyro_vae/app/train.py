@@ -26,6 +26,7 @@ from ..infer.training import (
     resolve_device,
 )
 from .config import DistributedConfig, RunConfig
+from .interrupts import describing
 from .part_checks import part_failure
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
@@ -203,21 +204,17 @@ def _train(
         # the metrics file may lag the checkpoint by the epoch a crash interrupted
         if group.is_main:
             run.write_metrics([asdict(r) for r in trainer.history])
-    try:
-        trainer.fit()
-    except KeyboardInterrupt:
+
+    def interrupted() -> str:
         # the checkpoint's epoch, not the trainer's: Ctrl-C during an epoch's validation pass
         # comes after the trainer counted the epoch and before its checkpoint was written
-        kept = saved[0]
-        holds = (
-            f"{run.path} holds the model after epoch {kept}"
-            if kept
-            else f"no epoch had completed, so {run.path} holds no checkpoint yet"
-        )
-        command = continue_with or f"pyro-vae train --resume {shlex.quote(str(run.path))}"
-        raise TrainingInterrupted(
-            f"interrupted during epoch {kept + 1}; {holds}. Continue with: {command}"
-        ) from None
+        return _interrupted_message(run, saved[0], continue_with)
+
+    try:
+        with describing(interrupted):  # also what a forced stop says (a part that hangs)
+            trainer.fit()
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(interrupted()) from None
     except Exception as exc:  # a user's part that raises: named, the last checkpoint kept
         kept = saved[0]
         holds = f"{run.path} holds the model after epoch {kept}" if kept else "nothing was saved"
@@ -232,6 +229,17 @@ def _train(
         if logger is not None:
             logger.close()
     return trainer
+
+
+def _interrupted_message(run: RunDirectory, kept: int, continue_with: str | None) -> str:
+    """What an interrupted training says: the epoch the checkpoint holds, how to continue."""
+    holds = (
+        f"{run.path} holds the model after epoch {kept}"
+        if kept
+        else f"no epoch had completed, so {run.path} holds no checkpoint yet"
+    )
+    command = continue_with or f"pyro-vae train --resume {shlex.quote(str(run.path))}"
+    return f"interrupted during epoch {kept + 1}; {holds}. Continue with: {command}"
 
 
 def completed_epochs(run: RunDirectory) -> int:

@@ -1,0 +1,262 @@
+"""Code chosen by a foreign configuration never runs unless the user vouches for it, and a
+user's part can neither end pyro-vae with its own exit status nor keep it from stopping on
+Ctrl-C or SIGTERM (issue 24)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pyro_vae import ConfigError, load_checkpoint, load_vae
+from pyro_vae.app import trust
+from pyro_vae.app.cli import main
+from pyro_vae.app.interrupts import GRACE_SECONDS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parents[1]
+TINY = ["--epochs", "1", "--hidden", "16", "--latent-dim", "3", "--quiet", "--eval-particles", "2"]
+# a class a run's config may name: the default prior itself, so the checkpoint fits
+GOOD_PART = (
+    "import torch\nfrom pyro_vae.model.priors import MixtureOfGaussiansPrior\n"
+    "class Evil(MixtureOfGaussiansPrior):\n    pass\n"
+)
+COMMANDS = (
+    ["evaluate", "RUN", "--num-samples", "5", "--quiet"],
+    ["figures", "RUN", "--quiet"],
+    ["report", "RUN", "--quiet"],
+    ["train", "--resume", "RUN", "--epochs", "2", "--quiet"],
+    ["run", "--resume", "RUN", "--epochs", "2", "--quiet", "--num-samples", "5"],
+)
+
+
+def exit_code(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    assert main(["train", *TINY, "--runs-dir", str(runs), "--name", "r"]) == 0
+    return runs / "r"
+
+
+@pytest.fixture
+def foreign(tmp_path, trained, monkeypatch) -> Path:
+    """A downloaded folder, the current directory: ``run/`` beside the user's own files."""
+    shutil.copytree(trained, tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    for name in ("evil", "setup", "planted", "exits_at_import"):
+        sys.modules.pop(name, None)
+
+
+def plant(folder: Path, module: str, marker: Path, body: str = GOOD_PART) -> None:
+    (folder / f"{module}.py").write_text(f"open({str(marker)!r}, 'a').write('ran')\n{body}")
+
+
+def name_part(run: Path, prior: str, kind: str = "prior") -> None:
+    config = json.loads((run / "config.json").read_text())
+    config["model"][kind] = prior
+    config["model"][f"{kind}_kwargs"] = {}
+    (run / "config.json").write_text(json.dumps(config))
+
+
+# ---------------------------------------------------------------------- the trust boundary
+def test_a_module_beside_a_foreign_run_is_never_imported_unless_vouched(foreign, capsys):
+    marker = foreign / "evil-ran"
+    plant(foreign, "evil", marker)
+    name_part(foreign / "run", "evil:Evil")
+    for command in COMMANDS:
+        argv = [word.replace("RUN", "run") for word in command]
+        assert exit_code(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "module 'evil' is not built in" in err and "--trust evil" in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert not marker.exists()
+    # vouched for on the command line, it is the user's own: imported, and the run evaluates
+    assert exit_code(["evaluate", "run", "--num-samples", "5", "--quiet", "--trust", "evil"]) == 0
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("how", ["environment", "allow-list"])
+def test_a_module_vouched_for_in_the_users_configuration_is_imported(foreign, how, monkeypatch):
+    marker = foreign / "evil-ran"
+    plant(foreign, "evil", marker)
+    name_part(foreign / "run", "evil:Evil")
+    if how == "environment":
+        monkeypatch.setenv(trust.ENV_VAR, f"numpy{os.pathsep}evil")
+    else:
+        trust.allow_list_path().parent.mkdir(parents=True)
+        trust.allow_list_path().write_text("# mine\nevil  # my prior\n")
+    assert exit_code(["evaluate", "run", "--num-samples", "5", "--quiet"]) == 0
+    assert marker.exists()
+
+
+def test_the_users_own_project_and_the_standard_library_are_not_run_by_a_config(foreign, capsys):
+    marker = foreign / "setup-ran"
+    plant(foreign, "setup", marker, "raise SystemExit('setup.py ran')\n")
+    loaded = set(sys.modules)
+    for prior in ("setup:X", "antigravity:X", "this:X", "subprocess:Popen", "torch.nn:Module"):
+        name_part(foreign / "run", prior)
+        assert exit_code(["evaluate", "run", "--num-samples", "5"]) == 2
+        err = capsys.readouterr().err
+        assert f"--trust {prior.split(':')[0]}" in err and "Traceback" not in err, err
+    assert not marker.exists()
+    assert not {"antigravity", "this", "setup"} & (set(sys.modules) - loaded)
+
+
+def test_a_vouched_module_inside_the_run_directory_is_still_refused(foreign, capsys, monkeypatch):
+    marker = foreign / "planted-ran"
+    plant(foreign / "run", "planted", marker)
+    name_part(foreign / "run", "planted:Evil")
+    monkeypatch.chdir(foreign / "run")  # the run directory is the current directory
+    assert exit_code(["evaluate", ".", "--num-samples", "5", "--trust", "planted"]) == 2
+    assert "cannot be imported outside" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_the_python_api_refuses_an_unvouched_config_and_takes_a_vouch(foreign):
+    marker = foreign / "evil-ran"
+    plant(foreign, "evil", marker)
+    name_part(foreign / "run", "evil:Evil")
+    with pytest.raises(ConfigError, match="--trust evil"):
+        load_vae("run")
+    assert not marker.exists()
+    with trust.vouching(["evil"]):
+        _, _, vae = load_vae("run")
+    assert type(vae.prior).__name__ == "Evil" and marker.exists()
+
+
+def test_train_remembers_the_modules_its_command_line_names(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    sys.modules.pop("user_parts", None)
+    runs = ["--runs-dir", str(tmp_path), "--name", "mine"]
+    assert main(["train", *TINY, *runs, "--guide", "user_parts:LaplaceGuide"]) == 0
+    assert "trusting user_parts" in capsys.readouterr().err
+    assert "user_parts" in trust.allow_list_path().read_text().split()
+    trust._vouched.clear()  # a new process: only the allow-list remembers
+    assert main(["evaluate", str(tmp_path / "mine"), "--num-samples", "5", "--quiet"]) == 0
+    sys.modules.pop("user_parts", None)
+
+
+@pytest.mark.parametrize("kind", ["prior", "guide", "likelihood", "decoder"])
+def test_torch_nn_module_as_a_part_is_a_one_line_refusal(tmp_path, foreign, kind, capsys):
+    argv = ["train", *TINY, "--runs-dir", str(tmp_path), "--name", "m", f"--{kind}"]
+    assert exit_code([*argv, "torch.nn:Module"]) == 2
+    err = capsys.readouterr().err
+    assert "Module has no forward method of its own" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
+    name_part(foreign / "run", "torch.nn:Module", kind)
+    assert exit_code(["evaluate", "run", "--num-samples", "5", "--trust", "torch"]) == 2
+    assert "Module has no forward method of its own" in capsys.readouterr().err
+
+
+def test_trust_takes_module_names_only(capsys):
+    assert exit_code(["evaluate", "run", "--trust", "not a module"]) == 2
+    assert "is not a module name" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- exits at import
+def test_a_module_that_exits_while_imported_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    argv = ["train", *TINY, "--runs-dir", str(tmp_path), "--name", "x"]
+    assert exit_code([*argv, "--prior", "exits_at_import:P"]) == 2
+    err = capsys.readouterr().err
+    assert "importing module 'exits_at_import' failed: it called sys.exit(3)" in err, err
+    assert exit_code([*argv, "--prior", "hostile_parts:ExitsInInit"]) == 2
+    assert "could not be built: it called sys.exit(4)" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    sys.modules.pop("hostile_parts", None)
+
+
+# ---------------------------------------------------------------------- signals
+def _start(argv: list[str], run: Path, cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURES)]))
+    env["HOSTILE_RUN"] = str(run)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pyro_vae", *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _when_blocking(proc: subprocess.Popen, run: Path, limit: float = 120.0) -> None:
+    marker = Path(str(run) + ".blocking")
+    deadline = time.monotonic() + limit
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the part never started to misbehave"
+        time.sleep(0.1)
+    time.sleep(0.5)  # well inside the part
+
+
+def _stop(proc: subprocess.Popen, *signals: signal.Signals) -> tuple[int, str, float]:
+    start = time.monotonic()
+    for i, sig in enumerate(signals):
+        if i:
+            time.sleep(0.5)
+        proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=GRACE_SECONDS + 25)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("still running long after the signal")
+    return proc.returncode, err, time.monotonic() - start
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "part,signals",
+    [
+        ("SleepsInEpoch", [signal.SIGINT]),
+        ("WaitsInEpoch", [signal.SIGTERM]),
+        ("SwallowsInEpoch", [signal.SIGINT]),
+        ("SwallowsInEpoch", [signal.SIGTERM, signal.SIGTERM]),
+    ],
+)
+def test_a_part_that_hangs_in_an_epoch_still_stops_with_the_checkpoint_intact(
+    tmp_path, part, signals
+):
+    run = tmp_path / "h"
+    argv = ["train", *TINY, "--epochs", "50", "--runs-dir", str(tmp_path), "--name", "h"]
+    proc = _start([*argv, "--prior", f"hostile_parts:{part}"], run, tmp_path)
+    _when_blocking(proc, run)
+    code, err, seconds = _stop(proc, *signals)
+    assert code == 128 + signals[0], err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err  # trusting ...
+    assert "interrupted during epoch 2;" in err and "holds the model after epoch 1" in err, err
+    assert f"pyro-vae train --resume {run}" in err
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 1
+    if part.startswith("Swallows"):
+        assert "forced" in err
+        assert seconds < (2.0 if len(signals) > 1 else GRACE_SECONDS) + 10
+    else:
+        assert "forced" not in err
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("part", ["SleepsInInit", "SwallowsInInit"])
+def test_a_constructor_that_never_returns_still_stops_on_sigterm(tmp_path, part):
+    run = tmp_path / "i"
+    argv = ["train", *TINY, "--runs-dir", str(tmp_path), "--name", "i"]
+    proc = _start([*argv, "--prior", f"hostile_parts:{part}"], run, tmp_path)
+    _when_blocking(proc, run)
+    code, err, seconds = _stop(proc, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert not run.exists()  # stopped while the configuration was checked
