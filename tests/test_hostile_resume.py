@@ -345,8 +345,8 @@ CRAFTED_FILES = [
      "best mixture (99)"),
     ("mixture options", "baseline_mixtures.pt",
      lambda s: _mixture(s)["options"].update(bogus=1), FIGURES, "options are invalid"),
-    ("points expanded 1e10", POINTS, _expanded_points, COMPARE, "an expanded tensor"),
-    ("points all NaN", POINTS, _nan_points, COMPARE, "holds NaN"),
+    ("points expanded 1e10", POINTS, _expanded_points, COMPARE, "holds 10000000000 values"),
+    ("points all NaN", POINTS, _nan_points, COMPARE, "are NaN"),
 ]  # fmt: skip
 
 

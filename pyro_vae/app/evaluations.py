@@ -225,12 +225,11 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
     points = load_checkpoint(path, root=run.path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: holds no per-image log_px; {_REDO}")
-    points = checked_points(points, path)
     summary = read_evaluations(run, split).estimates.get(key, {})
     problem = points_problem(points["log_px"], summary.get("num_examples"))
     if problem is not None:
         raise CheckpointError(f"{path}: {problem}; {_REDO}")
-    return points
+    return checked_points(points, path)  # and every other tensor in it dense
 
 
 def find_estimate(
