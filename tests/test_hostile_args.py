@@ -244,6 +244,21 @@ def test_a_gaussian_sigma_that_is_zero_in_float32_is_refused(tmp_path, capsys):
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--flows", str(2**40)],
+        ["--flows", str(2**63 - 1)],
+        ["--guide-kwargs", json.dumps({"flows": 10**30})],
+        ["--guide-kwargs", json.dumps({"flows": 1e9})],
+    ],
+)
+def test_a_flow_count_that_would_hang_the_build_is_refused(tmp_path, capsys, args):
+    argv = ["train", *TINY, "--runs-dir", str(tmp_path / "new"), "--guide", "flow", *args]
+    _refused(capsys, argv, 2, "flows")
+    assert not (tmp_path / "new").exists()
+
+
 # ------------------------------------------------------------------ paths and the environment
 @pytest.mark.parametrize(
     "argv",
