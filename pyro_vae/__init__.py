@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .model.decoders import DECODERS, MLPDecoder
     from .model.guides import GUIDES, DiagonalGaussianGuide
     from .model.likelihoods import LIKELIHOODS, BernoulliLikelihood
+    from .model.mixtures import BernoulliMixture, GaussianMixture
     from .model.nets import MLP
     from .model.parts import Decoder, Guide, Likelihood, Prior
     from .model.priors import PRIORS, StandardNormalPrior
@@ -79,6 +80,8 @@ _EXPORTS: dict[str, str] = {
     "read_evaluations": "app.evaluations",
     "simulate": "infer.ais",
     "BernoulliLikelihood": "model.likelihoods",
+    "BernoulliMixture": "model.mixtures",
+    "GaussianMixture": "model.mixtures",
     "binarize": "data.pixels",
     "build_part": "app.registry",
     "build_vae": "app.registry",
@@ -165,6 +168,7 @@ __all__ = [
     "read_evaluations",
     "simulate",
     "BernoulliLikelihood",
+    "BernoulliMixture",
     "CheckpointError",
     "ConfigError",
     "DATASETS",
@@ -178,6 +182,7 @@ __all__ = [
     "ELBOS",
     "EpochRecord",
     "GUIDES",
+    "GaussianMixture",
     "Guide",
     "ImageData",
     "ImageDataset",

@@ -29,10 +29,14 @@ from .options import (
     add_config_options,
     add_output_options,
     config_from_args,
+    device_name,
     parse_with_preset,
+    path_text,
     positive_int,
     refuse_options_with_resume,
+    seed_int,
 )
+from .preflight import RUN_COMMANDS, require_run_dir, require_runs_dir, run_labels
 from .trust import add_trust_option, vouching
 from .usage import UsageParser
 
@@ -209,8 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the BDMC sandwich on N images simulated from the model",
     )
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
-    p.add_argument("--seed", type=int, default=0, help="seed of the estimators' draws")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the estimators' draws")
+    p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_source_options(p)
     p.set_defaults(func=_cmd_evaluate, subparser=p)
@@ -252,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that says what it shows.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device_name, default="cpu", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-figures", action="store_true", help="keep the figures as they are")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_source_options(p)
@@ -264,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Redraw the figures of a trained run without retraining.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device_name, default="cpu", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_source_options(p)
     p.set_defaults(func=_cmd_figures, subparser=p)
@@ -275,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the named data sets and where each would be loaded "
         "from, without downloading anything.",
     )
-    p.add_argument("--data-dir", default=None, metavar="DIR")
+    p.add_argument("--data-dir", type=path_text, default=None, metavar="DIR")
     p.set_defaults(func=_cmd_datasets, subparser=p)
     for command in TRUSTING_COMMANDS:
         add_trust_option(sub.choices[command])
@@ -447,26 +451,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from ..infer.training import resolve_device
     from .figures import regenerate_figures
     from .report import write_report
     from .runs import RunDirectory
 
+    device = args.device if args.no_figures else resolve_device(args.device)  # before any work
     with RunDirectory.open(args.run_dir).writing():  # figures and report from one model
         if not args.no_figures:
-            regenerate_figures(
-                args.run_dir, args.device, not args.quiet, args.data_dir, args.download
-            )
+            regenerate_figures(args.run_dir, device, not args.quiet, args.data_dir, args.download)
         md, page = write_report(args.run_dir)
     print(f"report: {page}\n        {md}")
     return 0
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
+    from ..infer.training import resolve_device
     from .figures import regenerate_figures
 
-    paths = regenerate_figures(
-        args.run_dir, args.device, not args.quiet, args.data_dir, args.download
-    )
+    device = resolve_device(args.device)  # absent CUDA said as such, before any work
+    paths = regenerate_figures(args.run_dir, device, not args.quiet, args.data_dir, args.download)
     print(f"figures of {args.run_dir}:")
     print_files(paths, Path(args.run_dir))
     return 0
@@ -484,6 +488,32 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 DISTRIBUTED_COMMANDS = ("train", "evaluate")
 """The commands that run as several processes (under torchrun)."""
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    """The checks that need no torch, made before the command imports it: the run
+    directories named exist, ``compare`` names each run once."""
+    if args.command in RUN_COMMANDS:
+        require_run_dir(args.run_dir)
+    elif args.command == "list":
+        require_runs_dir(args.runs_dir)
+    elif args.command == "compare":
+        for path in args.run_dirs:
+            require_run_dir(path)
+        run_labels(args.run_dirs)
+    elif getattr(args, "resume", None) is not None:
+        require_run_dir(args.resume)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """An allocation failed: Python's MemoryError, or PyTorch's RuntimeError (its CPU
+    allocator's "can't allocate memory", CUDA's "out of memory")."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
 
 
 def _under_torchrun() -> bool:
@@ -541,6 +571,7 @@ def _dispatch(
                 f"{args.command!r} runs as one process; under torchrun with several processes "
                 f"pyro-vae runs {' and '.join(DISTRIBUTED_COMMANDS)}"
             )
+        _preflight(args)
         return args.func(args)
     except ConfigError as exc:
         parser.exit(2, f"pyro-vae: error: {_shown(exc)}\n")
@@ -557,6 +588,16 @@ def _dispatch(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that the exit's flush cannot fail again
         return 128 + signal.SIGPIPE
+    except (MemoryError, RuntimeError) as exc:  # what the memory estimate could not foresee
+        if not _out_of_memory(exc):
+            raise
+        print(
+            f"pyro-vae: error: out of memory ({first_line(exc)[:200]}). Ask for less (fewer "
+            "samples, chains, steps, images or a smaller model), or free memory, then run the "
+            "command again.",
+            file=sys.stderr,
+        )
+        return 1
     except OSError as exc:  # a full disk, a read-only directory, a path that is in the way
         where = f"{terminal_text(exc.filename)}: " if exc.filename else ""
         print(

@@ -25,7 +25,7 @@ from ..infer.distributed import (
     sharded_log_marginal_ais,
 )
 from ..infer.marginal import MarginalEstimate
-from ..infer.memory import check_memory, estimate_memory
+from ..infer.memory import check_memory, estimate_ais_memory, estimate_memory
 from ..infer.training import resolve_device
 from ..model.parts import density_everywhere
 from ..model.vae import VAE
@@ -201,6 +201,35 @@ def save_bdmc(run: RunDirectory, summary: dict[str, Any], result: BDMCResult) ->
     return save_estimate(run, summary, points, "test")
 
 
+def check_ais_fits(
+    vae: VAE,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device: torch.device,
+    estimator: Estimator | None,
+    split: str,
+    bdmc_images: int,
+    sandwich: Estimator | None,
+) -> None:
+    """Refuse (:class:`~pyro_vae.errors.InsufficientMemoryError`) AIS settings or a BDMC
+    sandwich that would need more memory than ``device`` has free, before allocating any."""
+    sizes = (dataset.data_dim, cfg.model.latent_dim)
+    if estimator is not None and estimator.method == "ais":
+        T, C = estimator.num_steps, estimator.num_chains
+        need = estimate_ais_memory(vae, *sizes, T, C, len(dataset.split(split)))
+        check_memory(need, device, what=f"AIS with --steps {T} --chains {C}")
+    if bdmc_images and sandwich is not None:
+        T, C = sandwich.num_steps, sandwich.num_chains
+        what = f"--bdmc {bdmc_images} with --steps {T} --chains {C}"
+        need = estimate_ais_memory(vae, *sizes, T, C, bdmc_images, simulated=True)
+        check_memory(need, device, what=what)
+        if sandwich.num_samples:
+            need = estimate_memory(
+                vae, *sizes, batch_size=1, num_samples=sandwich.num_samples, num_test=bdmc_images
+            )
+            check_memory(need, device, what=f"{what} --num-samples {sandwich.num_samples}")
+
+
 def evaluate_run(
     run_dir: str | Path,
     estimator: Estimator | None = None,
@@ -245,6 +274,7 @@ def evaluate_run(
                 num_test=len(dataset.split(split)),
             )
             check_memory(need, dev, what=f"--num-samples {estimator.num_samples}")
+        check_ais_fits(vae, cfg, dataset, dev, estimator, split, bdmc_images, sandwich)
         if estimator is not None:
             summary, estimate = evaluate(
                 vae,

@@ -10,45 +10,89 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..data.names import DATASET_NAMES, PIXEL_SCHEMES
 from ..errors import ConfigError
-from ..infer.settings import DEFAULT_EPOCHS, ELBO_NAMES, LR_SCHEDULES
+from ..infer.settings import DEFAULT_EPOCHS, ELBO_NAMES, LR_SCHEDULES, MAX_SEED, parse_device
 from ..model.names import ACTIVATION_NAMES
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from .names import part_names
 
+MAX_INT = MAX_SEED
+"""The largest count an option takes: a tensor's size is a 64-bit integer."""
+
+
+def _ascii_int(text: str, expected: str) -> int:
+    """An integer written in ASCII digits (an optional sign, nothing else: no ``1_000``, no
+    other scripts' digits), at most :data:`MAX_INT` in size."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected {expected} in ASCII digits, got {text!r}")
+    if len(digits) > 19 or abs(int(text)) > MAX_INT:  # no size or seed is that large
+        raise argparse.ArgumentTypeError(f"expected {expected} below 2^63, got {text}")
+    return int(text)
+
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    value = _ascii_int(text, "a positive integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 
 def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    value = _ascii_int(text, "an integer >= 0")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
 
+def seed_int(text: str) -> int:
+    """``--seed``: an integer from 0 to 2^63 - 1 (what ``torch.manual_seed`` takes)."""
+    return nonnegative_int(text)  # at most MAX_INT, which is MAX_SEED
+
+
 def positive_float(text: str) -> float:
     try:
+        if not text.isascii():
+            raise ValueError
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
     return value
+
+
+def device_name(text: str) -> str:
+    """``--device``: auto, cpu, cuda or cuda:N, N in ASCII digits (whether device N exists is
+    checked when the command runs)."""
+    try:
+        parse_device(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--device ")) from None
+    return text
+
+
+def path_text(text: str) -> str:
+    """A path option: not empty, no NUL character, and a leading ``~user`` that names a user
+    (expanded where the path is used; checked here so that the message comes at once)."""
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    if text.startswith("~"):
+        try:
+            expanded = os.path.expanduser(text)
+        except (RuntimeError, KeyError):  # no home directory to be found
+            expanded = text
+        if expanded.startswith("~"):
+            user = text[1:].split("/", 1)[0] or "the current user"
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: no home directory for {user} (no such user?)"
+            )
+    return text
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -111,7 +155,9 @@ def _table() -> list[Option]:
             "data_dir",
             "data",
             dict(
-                metavar="DIR", help="directory holding MNIST/Fashion-MNIST IDX files (.gz or not)"
+                type=path_text,
+                metavar="DIR",
+                help="directory holding MNIST/Fashion-MNIST IDX files (.gz or not)",
             ),
         ),
         Option(
@@ -309,14 +355,17 @@ def _table() -> list[Option]:
             "train",
             "seed",
             "training",
-            dict(type=nonnegative_int, help="random seed (default: %(default)s)"),
+            dict(type=seed_int, help="random seed (default: %(default)s)"),
         ),
         Option(
             "--device",
             "train",
             "device",
             "training",
-            dict(help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)"),
+            dict(
+                type=device_name,
+                help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)",
+            ),
         ),
         Option(
             "--elbo",
@@ -433,7 +482,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
-    out.add_argument("--runs-dir", default="runs", help="parent of run directories")
+    out.add_argument("--runs-dir", type=path_text, default="runs", help="parent of run directories")
     out.add_argument("--name", default=None, help="run directory name (default: a timestamp)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     out.add_argument(
@@ -444,6 +493,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "--resume",
+        type=path_text,
         default=None,
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its last completed epoch (its config.json "

@@ -25,6 +25,7 @@ import torch
 from ..errors import CheckpointError, ConfigError, PyroVAEError, first_line
 from .escape import terminal_text
 from .evaluations import Evaluations, describe_key, load_points, read_evaluations
+from .preflight import run_labels
 from .runs import LOCK_FILE, RunDirectory
 
 try:
@@ -186,7 +187,7 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
     if len(run_dirs) < 2:
         raise ConfigError("compare needs at least two run directories")
     runs = [RunDirectory.open(p) for p in run_dirs]
-    names = [r.path.name for r in runs]
+    names = run_labels(run_dirs)  # the same run twice refused; same-named runs told apart
     evaluations = [read_evaluations(r) for r in runs]
     if key is None:
         key = _common_key(evaluations, names)
@@ -226,7 +227,7 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
             "log_px_se": float(log_px.double().std() / math.sqrt(len(log_px))),
             "num_examples": len(log_px),
         }
-        if reference[2] != name:
+        if rows:  # every run after the first: its paired difference to the first
             d = (log_px - reference[1]).double()
             row["diff"] = float(d.mean())
             row["diff_se"] = float(d.std() / math.sqrt(len(d)))

@@ -62,10 +62,30 @@ IDX_FILES = {
 }
 
 
+def expand_path(text: str | os.PathLike, what: str) -> Path:
+    """``text`` as a path with a leading ``~`` or ``~user`` expanded; a user without a home
+    directory, or a NUL character, is a :class:`DatasetUnavailableError` naming ``what``."""
+    text = os.fspath(text)
+    if "\0" in str(text):
+        raise DatasetUnavailableError(f"{what} {text!r} holds a NUL character: give a path.")
+    try:
+        path = Path(text).expanduser()
+    except (RuntimeError, KeyError):  # no home directory to be found
+        path = Path(text)
+    if str(path).startswith("~"):
+        raise DatasetUnavailableError(
+            f"{what} {text}: no home directory for {str(text)[1:].split('/', 1)[0] or 'you'} "
+            "(no such user?). Give a directory that exists."
+        )
+    return path
+
+
 def default_data_dir() -> Path:
-    """Where downloads go: ``$PYRO_VAE_DATA`` or ``~/.cache/pyro-vae``."""
+    """Where downloads go: ``$PYRO_VAE_DATA`` (``~`` expanded) or ``~/.cache/pyro-vae``."""
     env = os.environ.get("PYRO_VAE_DATA")
-    return Path(env) if env else Path.home() / ".cache" / "pyro-vae"
+    if env:
+        return expand_path(env, "PYRO_VAE_DATA")
+    return expand_path("~/.cache/pyro-vae", "the cache directory (set PYRO_VAE_DATA)")
 
 
 @dataclass(frozen=True)
@@ -248,7 +268,7 @@ def _load_idx_dataset(
     download: bool,
     search_dirs: Sequence[str | os.PathLike] = (),
 ) -> ImageDataset:
-    data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+    data_dir = expand_path(data_dir, "--data-dir") if data_dir is not None else None
     searched = [Path(d) for d in search_dirs]
     if data_dir is not None and not data_dir.is_dir():
         what = "is not a directory" if data_dir.exists() else "is missing: no such directory"
@@ -344,7 +364,8 @@ def locate_dataset(name: str, data_dir: str | os.PathLike | None = None) -> str 
         return "scikit-learn (always available)"
     source = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}[name]
     try:
-        files = _find_idx_files(source, Path(data_dir) if data_dir is not None else None)
+        where = expand_path(data_dir, "--data-dir") if data_dir is not None else None
+        files = _find_idx_files(source, where)
     except DatasetUnavailableError as exc:
         return f"incomplete: {exc}"
     return str(files["train_images"].parent) if files else None

@@ -44,6 +44,10 @@ from .marginal import MarginalEstimate, log_marginal
 
 TIMEOUT_ENV = "PYRO_VAE_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
+MAX_TIMEOUT_S = 30 * 24 * 3600.0
+"""The longest ``PYRO_VAE_DIST_TIMEOUT`` (30 days): gloo and the TCP store keep a timeout in
+integer milliseconds and nanoseconds, and overflow (or refuse it) far beyond this."""
+MAX_ENV_INT = 2**31 - 1
 PERMUTATION_KEY = 0x5045524D  # "PERM": the shared stream of each epoch's permutation
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -86,12 +90,14 @@ def _env_int(name: str, default: int | None = None) -> int:
         if default is None:
             raise ConfigError(f"the environment variable {name} is not set")
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"the environment variable {name}={text!r} is not an integer") from None
-    if value < 0:
-        raise ConfigError(f"the environment variable {name}={value} is negative")
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 10:
+        raise ConfigError(
+            f"the environment variable {name}={text!r} is not an integer from 0 to {MAX_ENV_INT}"
+        )
+    value = int(digits)
+    if value > MAX_ENV_INT:
+        raise ConfigError(f"the environment variable {name}={value} is above {MAX_ENV_INT}")
     return value
 
 
@@ -107,11 +113,14 @@ def timeout_seconds() -> float:
     if text is None:
         return DEFAULT_TIMEOUT_S
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else float("nan")
     except ValueError:
         value = float("nan")
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"{TIMEOUT_ENV}={text!r}: expected a positive number of seconds")
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise ConfigError(
+            f"{TIMEOUT_ENV}={text!r}: expected a positive number of seconds, at most "
+            f"{MAX_TIMEOUT_S:.0f} (30 days)"
+        )
     return value
 
 

@@ -63,11 +63,13 @@ class MemoryEstimate:
 
     parts: dict[str, int] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
+    fixed: tuple[str, ...] = ("parameters", "data")
+    """The parts held throughout; the others are passes that run one at a time."""
 
     @property
     def total(self) -> int:
-        fixed = self.parts.get("parameters", 0) + self.parts.get("data", 0)
-        passes = [v for k, v in self.parts.items() if k not in ("parameters", "data")]
+        fixed = sum(self.parts.get(name, 0) for name in self.fixed)
+        passes = [v for k, v in self.parts.items() if k not in self.fixed]
         return fixed + max(passes, default=0)
 
     def largest(self) -> str:
@@ -134,6 +136,39 @@ def available_memory(device: torch.device | str = "cpu") -> tuple[int, str] | No
         return int(free), f"free memory of {device}"
     if device.type != "cpu":
         return None
+    machine = _machine_memory()
+    limit = _process_limit()
+    if limit is not None and (machine is None or limit[0] < machine[0]):
+        return limit
+    return machine
+
+
+def _process_limit() -> tuple[int, str] | None:
+    """What this process may still allocate under its own limits (``ulimit -d`` / ``-v``,
+    ``prlimit --data`` / ``--as``): the soft limit less what it holds (``VmData`` /
+    ``VmSize`` of ``/proc/self/status``); None without a limit or where it cannot tell."""
+    try:
+        import resource  # noqa: PLC0415 - POSIX only
+    except ImportError:
+        return None
+    found = []
+    for name, field_name in (("RLIMIT_DATA", "VmData:"), ("RLIMIT_AS", "VmSize:")):
+        soft = resource.getrlimit(getattr(resource, name))[0]
+        if soft == resource.RLIM_INFINITY:
+            continue
+        try:
+            with open("/proc/self/status") as f:
+                used = next(
+                    int(line.split()[1]) * 1024 for line in f if line.startswith(field_name)
+                )
+        except (OSError, ValueError, IndexError, StopIteration):
+            continue
+        found.append((max(0, soft - used), f"this process's limit {name} less what it holds"))
+    return min(found, default=None)
+
+
+def _machine_memory() -> tuple[int, str] | None:
+    """Bytes free on the machine: psutil's ``available``, else ``MemAvailable``."""
     try:
         import psutil  # noqa: PLC0415 - optional
     except ImportError:
@@ -166,3 +201,61 @@ def check_memory(
         f"allocating it. The estimate: {estimate.describe()}. Reduce what sets the largest "
         f"part, the {largest} ({estimate.options.get(largest, 'its sizes')})."
     )
+
+
+AIS_MAX_ROWS = 4096
+"""(chain, image) rows of one AIS pass (``log_marginal_ais``'s ``max_rows``)."""
+AIS_SCHEDULE_COPIES = 4
+"""float64 copies of the T + 1 inverse temperatures alive at once (the schedule's linspace,
+sigmoid and rescaling, and the reversed schedule of BDMC)."""
+AIS_STATE_COPIES = 8
+"""float32 copies of a pass's latent values: position, momentum, gradient, proposal, and
+what an HMC transition keeps of them."""
+
+
+def estimate_ais_memory(
+    vae: nn.Module,
+    data_dim: int,
+    latent_dim: int,
+    num_steps: int,
+    num_chains: int,
+    num_images: int,
+    simulated: bool = False,
+) -> MemoryEstimate:
+    """The memory annealed importance sampling of ``num_images`` images needs, with T =
+    ``num_steps`` and C = ``num_chains``, estimated before anything is allocated (the same
+    accounting as :func:`estimate_memory`):
+
+    * the schedule, T + 1 inverse temperatures in float64: 32 (T + 1) bytes;
+    * the log-weights of every chain and image, float64, kept for the result and joined at the
+      end (twice, and twice again for BDMC's two directions): 16 C N bytes, 32 C N for BDMC;
+    * one pass over R = C min(N, max(1, 4096 // C)) (chain, image) rows, the model and the
+      guide with gradients with respect to z, as a training step: 12 R (A_enc + A_dec) bytes,
+      and the chains' latent values, 32 R D bytes;
+    * the images: 4 N D_x bytes (``simulated``: BDMC's simulation pass of the model on the N
+      images as well).
+
+    Its purpose is to refuse sizes that cannot fit (``--chains 1000000000``) with the numbers
+    in the message, before any allocation."""
+    encoder = getattr(vae, "encoder", None)
+    a_enc = output_width(encoder) + data_dim
+    a_dec = output_width(vae) - output_width(encoder) + data_dim + 2 * latent_dim
+    rows = num_chains * min(num_images, max(1, AIS_MAX_ROWS // num_chains))
+    directions = 2 if simulated else 1
+    est = MemoryEstimate(fixed=("parameters", "data", "AIS schedule", "AIS log-weights"))
+    est.parts["parameters"] = BYTES * parameter_count(vae)
+    est.options["parameters"] = "the run's model"
+    est.parts["data"] = BYTES * num_images * data_dim * (2 if simulated else 1)
+    est.options["data"] = "--bdmc" if simulated else "the data split"
+    est.parts["AIS schedule"] = 8 * AIS_SCHEDULE_COPIES * (num_steps + 1)
+    est.options["AIS schedule"] = "--steps"
+    est.parts["AIS log-weights"] = 2 * 8 * directions * num_chains * num_images
+    est.options["AIS log-weights"] = "--chains" + (" and --bdmc" if simulated else "")
+    est.parts["AIS pass"] = TRAIN_FACTOR * BYTES * rows * (a_enc + a_dec) + (
+        AIS_STATE_COPIES * BYTES * rows * latent_dim
+    )
+    est.options["AIS pass"] = "--chains"
+    if simulated:
+        est.parts["simulation"] = EVAL_FACTOR * BYTES * num_images * a_dec
+        est.options["simulation"] = "--bdmc"
+    return est

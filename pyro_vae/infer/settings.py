@@ -23,6 +23,34 @@ cores."""
 
 MAX_SEED = 2**63 - 1
 
+DEVICE_TYPES = ("cpu", "cuda")
+"""The device types ``--device`` names (besides ``auto``)."""
+MAX_DEVICE_INDEX = 127
+"""The largest index ``cuda:N`` may name: PyTorch keeps a device index in 8 bits and wraps a
+larger one (``cuda:128`` would be ``cuda:-128``)."""
+FLOAT32_TINY = 1.1754943508222875e-38
+"""The smallest positive normal float32 (``torch.finfo(torch.float32).tiny``): a weight or
+scale below it is zero, or loses its precision, in the model's float32 arithmetic."""
+
+
+def parse_device(name: object) -> tuple[str, int | None]:
+    """``--device`` as (type, index): ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` with N written
+    in ASCII digits, 0 <= N <= :data:`MAX_DEVICE_INDEX`. Raises :class:`ConfigError` with one
+    sentence otherwise (whether device N exists is :func:`~.training.resolve_device`'s to say).
+    """
+    if not isinstance(name, str):
+        raise ConfigError(f"--device must be a string, got {name!r}")
+    kind, colon, index = name.partition(":")
+    if name == "auto" or (kind in DEVICE_TYPES and not colon):
+        return kind, None
+    if kind == "cuda" and colon and index.isascii() and index.isdigit() and len(index) <= 3:
+        if int(index) <= MAX_DEVICE_INDEX:
+            return kind, int(index)
+    raise ConfigError(
+        f"--device {name!r}: give auto, cpu, cuda or cuda:N (N a device number in ASCII digits, "
+        f"0 to {MAX_DEVICE_INDEX})"
+    )
+
 
 def jit_where_valid(elbo: str, builtin_parts: bool) -> bool:
     """What ``--jit`` is when not given: on for ``Trace_ELBO`` (the objective with a JIT-compiled
@@ -30,6 +58,21 @@ def jit_where_valid(elbo: str, builtin_parts: bool) -> bool:
     structure at every step; off for a user's part, which may branch on tensor values (a traced
     program would freeze the branch it took), unless ``--jit`` asks for it."""
     return elbo in SUPPORTS_JIT and builtin_parts
+
+
+def kl_weight_problems(beta: float, kl_warmup: int) -> list[str]:
+    """The KL weight's first value, beta / kl_warmup (beta without warm-up), must be a normal
+    float32 number: a smaller one is zero in the model's arithmetic (Pyro refuses a zero
+    scale)."""
+    first = beta * min(1.0, 1 / kl_warmup) if kl_warmup else beta
+    if first >= FLOAT32_TINY:
+        return []
+    given = f"--beta {beta:g}" + (f" with --kl-warmup {kl_warmup}" if kl_warmup else "")
+    return [
+        f"{given} makes the first epoch's KL weight {first:.3g}, below {FLOAT32_TINY:.3g} (the "
+        "smallest normal float32 number), where it is zero in the model's arithmetic: give a "
+        "larger --beta or a shorter --kl-warmup"
+    ]
 
 
 @dataclass
@@ -64,12 +107,10 @@ class TrainConfig:
         p.positive_number("lr", self.lr)
         p.choice("lr-schedule", self.lr_schedule, LR_SCHEDULES)
         p.integer("seed", self.seed, minimum=0, maximum=MAX_SEED)
-        device = self.device
-        if not isinstance(device, str) or not (
-            device in ("auto", "cpu", "cuda")
-            or (device.startswith("cuda:") and device[5:].isdigit())
-        ):
-            p.append(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+        try:
+            parse_device(self.device)
+        except ConfigError:
+            p.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         p.choice("elbo", self.elbo, ELBO_NAMES)
         p.integer("particles", self.particles)
         if self.jit is not None:
@@ -85,6 +126,7 @@ class TrainConfig:
             p.append(f"--jit is not available for --elbo {self.elbo}")
         if self.elbo in ("iwae", "iwae-dreg") and self.particles < 2:
             p.append(f"--elbo {self.elbo} needs --particles K >= 2 (with K = 1 it is the ELBO)")
+        p += kl_weight_problems(self.beta, self.kl_warmup)
         return p
 
     def validate(self) -> None:

@@ -61,6 +61,7 @@ from .settings import (  # noqa: F401  (re-exported)
     MAX_SEED,
     TrainConfig,
     jit_where_valid,
+    parse_device,
 )
 
 DIVERGENCE_NATS_PER_DIM = 10.0
@@ -71,19 +72,21 @@ EVAL_SEED = 20131220
 """Seed of the guide samples used for held-out ELBOs (fixed: common random numbers)."""
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str | torch.device) -> torch.device:
     """``auto`` is CUDA when available, else CPU; asking for absent CUDA is a clear error."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    kind, index = parse_device(name)  # ASCII digits, a known type: refused with one message
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
+    if kind == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {name}: CUDA is not available on this machine; use cpu.")
-        if device.index is not None and device.index >= torch.cuda.device_count():
+        if index is not None and index >= torch.cuda.device_count():
             raise ConfigError(
                 f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)."
             )
-    return device
+    return torch.device(kind, index)
 
 
 def make_optimizer(params, lr: float) -> torch.optim.Adam:

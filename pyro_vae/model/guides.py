@@ -102,6 +102,11 @@ class FullCovarianceGuide(Guide):
         return dist.MultivariateNormal(loc, scale_tril=sigma.unsqueeze(-1) * unit)
 
 
+MAX_FLOWS = 10_000
+"""The most transforms ``FlowGuide`` builds (about a millisecond each: 10,000 take seconds; a
+number from a hostile option or config would otherwise hang the command building them)."""
+
+
 class FlowGuide(Guide):
     """A normalizing-flow guide: a diagonal Gaussian N(mu(x), sigma(x)^2) pushed through
     ``flows`` transforms conditioned on a context vector h(x) computed by the encoder,
@@ -127,6 +132,8 @@ class FlowGuide(Guide):
         super().__init__(data_dim, latent_dim)
         if flow_type not in FLOW_TYPES:
             raise ValueError(f"unknown flow type {flow_type!r}; choose from {list(FLOW_TYPES)}")
+        if isinstance(flows, bool) or not isinstance(flows, int) or not 0 <= flows <= MAX_FLOWS:
+            raise ValueError(f"flows must be an integer from 0 to {MAX_FLOWS}, got {flows!r}")
         self.min_scale = min_scale
         self.flow_type = flow_type
         self.density_everywhere = flow_type == "iaf"

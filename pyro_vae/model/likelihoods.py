@@ -7,6 +7,8 @@ shape ``[..., B, D * param_dim]`` to a Pyro distribution with ``event_shape == (
 
 from __future__ import annotations
 
+import math
+
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
@@ -56,8 +58,9 @@ class GaussianLikelihood(Likelihood):
 
     def __init__(self, sigma: float = 0.1, link: str = "sigmoid") -> None:
         super().__init__()
-        if not sigma > 0:
-            raise ValueError(f"sigma must be positive, got {sigma}")
+        tiny = torch.finfo(torch.float32).tiny  # below it sigma is zero in float32
+        if not tiny <= sigma < math.inf:
+            raise ValueError(f"sigma must be a finite number >= {tiny:.3g}, got {sigma}")
         if link not in LINKS:
             raise ValueError(f"link must be one of {list(LINKS)}, got {link!r}")
         self.sigma = float(sigma)
