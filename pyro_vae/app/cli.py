@@ -47,9 +47,7 @@ def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser)
     from .train import resume_config
 
     if args.resume is None:
-        cfg = config_from_args(args)
-        _remember_parts(cfg)
-        return cfg
+        return config_from_args(args)
     refuse_options_with_resume(args, parser)
     return resume_config(args.resume, args.epochs)
 
@@ -304,6 +302,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         baseline_components=args.baseline_components,
         resume=args.resume,
         tensorboard=args.tensorboard,
+        on_checked=_remember_parts,
     )
     run, last = result.run, result.history[-1]
     best = max(result.history, key=lambda r: r.val_elbo)
@@ -414,6 +413,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_fits_in_memory(cfg, dataset, device, untrusted=untrusted)  # likewise too large
     if args.tensorboard:
         summary_writer_class()  # likewise a missing tensorboard package
+    if not args.resume:
+        _remember_parts(cfg)  # the checks passed: the user's parts are the user's choice
     group = distributed.init_from_environment(cfg.train.device)
     if args.resume:
         run = RunDirectory.open(args.resume)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,15 @@ def run_main_job(
     baseline_components: Sequence[int] = DEFAULT_COMPONENTS,
     resume: str | Path | None = None,
     tensorboard: bool = False,
+    on_checked: Callable[[RunConfig], None] | None = None,
 ) -> RunResult:
     """Train, evaluate (log p(x) with ``num_samples`` importance samples per test image),
     compare with finite mixtures of ``baseline_components`` components, and plot: everything
     ``pyro-vae run`` does. With ``resume`` (a run directory), ``cfg`` is that run's and
     training continues from its checkpoint. ``tensorboard``: also log each epoch's metrics to
-    ``RUN/tensorboard/`` (refused before the run exists when the package is missing)."""
+    ``RUN/tensorboard/`` (refused before the run exists when the package is missing).
+    ``on_checked``: called with the configuration once every pre-flight check has passed, just
+    before a new run directory is created."""
     dataset = load_run_data(cfg) if resume else load_data(cfg)  # a run's: no write outside
     untrusted = Path(resume) if resume else None
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)  # before a run directory exists
@@ -63,6 +66,8 @@ def run_main_job(
     if tensorboard:
         summary_writer_class()  # a missing package: refused before a run directory exists
     check_fits_in_memory(cfg, dataset, device, num_samples, untrusted)
+    if on_checked is not None and not resume:
+        on_checked(cfg)
     run = RunDirectory.open(resume) if resume else RunDirectory.create(runs_dir, name)
     finish = _finish_command(run, num_samples, baseline_components)
     with run.writing():  # one lock from the first epoch to the report
