@@ -273,7 +273,7 @@ def test_invalid_objective_options(changes, message):
         (
             {"likelihood": "gaussian", "likelihood_kwargs": {"sigma": -1.0}},
             None,
-            "sigma must be positive",
+            "sigma must be a finite number >= 1.18e-38",
         ),
         ({"prior": "mog", "prior_kwargs": {"components": 0}}, None, "components must be"),
         ({"prior": "normal", "prior_kwargs": {"components": 3}}, None, "takes no option"),

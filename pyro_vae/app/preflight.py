@@ -19,7 +19,8 @@ RUN_COMMANDS = ("evaluate", "report", "figures")
 def require_run_dir(path: str | os.PathLike) -> None:
     """Refuse (:class:`CheckpointError`, exit status 1) a path without ``config.json``, as
     :meth:`~pyro_vae.app.runs.RunDirectory.open` would."""
-    if not (Path(path) / "config.json").is_file():
+    config = Path(path) / "config.json"
+    if not (Path(path).is_dir() and os.path.lexists(config)):  # what it is: the reader's call
         raise CheckpointError(f"{path}: not a run directory (no config.json there).")
 
 
