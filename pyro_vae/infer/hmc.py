@@ -11,8 +11,8 @@ target Wu et al. 2017 use for AIS with HMC on decoder-based models, after Neal 2
 *pilot* run on chains whose weights are thrown away, and then frozen. Adapting inside the
 weighted run would make the kernel at step t depend on the weighted chains' earlier moves, and
 E[w] = p(x), on which AIS's lower bound and BDMC's sandwich rest, would no longer hold (Neal
-2001: the transitions must be fixed before the run; the issue's measurements show AIS landing
-above log p(x) when they are not).
+2001's argument needs each transition fixed independently of the weighted chains; issue 25's
+audit found AIS above the exact log p(x) with the step size adapted in the run).
 """
 
 from __future__ import annotations
