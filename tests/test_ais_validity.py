@@ -278,3 +278,14 @@ def test_seeded_draws_do_not_depend_on_optional_arguments():
     c = log_marginal_ais(lg.model, guide, x, num_steps=5, num_chains=2, seed=3)
     d = log_marginal_ais(lg.model, guide, x, num_steps=5, num_chains=2, seed=3, max_plate_nesting=1)
     assert torch.equal(c.log_px, d.log_px)
+
+
+def test_the_command_line_output_warns_about_unreliable_ais(capsys):
+    from pyro_vae.app.console import _print_ais
+
+    lg = LinearGaussian()
+    est = log_marginal_ais(lg.model, lg.exact_guide, lg.data(5), num_steps=1, start="prior")
+    ev = {**est.summary(data_dim=5), "split": "test"}
+    _print_ais(ev)
+    out = capsys.readouterr().out
+    assert f"for {ev['unreliable']} of 5 images" in out and ev["unreliable"] > 0
