@@ -289,3 +289,12 @@ def test_the_command_line_output_warns_about_unreliable_ais(capsys):
     _print_ais(ev)
     out = capsys.readouterr().out
     assert f"for {ev['unreliable']} of 5 images" in out and ev["unreliable"] > 0
+
+
+def test_bdmc_imports_on_its_own_and_stays_importable_from_ais():
+    import subprocess
+    import sys
+
+    code = "import pyro_vae.infer.bdmc; from pyro_vae.infer.ais import BDMCResult, bdmc, simulate"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

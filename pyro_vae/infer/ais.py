@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyro
 import torch
@@ -67,6 +67,9 @@ from .marginal import (
     mean_and_se,
     pareto_khat,
 )
+
+if TYPE_CHECKING:  # importable from here, loaded lazily (see __getattr__ below)
+    from .bdmc import BDMCResult, bdmc, simulate
 
 MIN_ESS_FRACTION = 0.5
 """A point's AIS estimate is flagged unreliable when its ESS over chains is below this
@@ -365,4 +368,14 @@ def log_marginal_ais(
     )
 
 
-from .bdmc import BDMCResult, bdmc, simulate  # noqa: E402  (bdmc builds on log_marginal_ais)
+_IN_BDMC = ("BDMCResult", "bdmc", "simulate")
+
+
+def __getattr__(name: str) -> Any:
+    """BDMC's names, importable from here as before the split (lazily: :mod:`.bdmc` builds
+    on this module, so importing it here eagerly would make the import circular)."""
+    if name in _IN_BDMC:
+        from . import bdmc as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
