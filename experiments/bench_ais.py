@@ -2,9 +2,11 @@
 batched PyTorch HMC-AIS loop for the same MLP VAE (784-400-20, Bernoulli likelihood), measured
 in the same run.
 
-Both run the same algorithm: C chains per image started from the guide, T intermediate
-distributions on the sigmoid schedule, one HMC transition of L leapfrog steps per step with a
-per-image step size adapted towards acceptance 0.65. The hand-written loop knows the model:
+Both run the same algorithm: a pilot run (C unweighted chains per image, min(T, 50) steps plus
+a warm-up) that tunes a per-image step size towards acceptance 0.65 along the schedule, then the
+annealing run with those step sizes frozen: C chains per image started from the guide, T
+intermediate distributions on the sigmoid schedule, one HMC transition of L leapfrog steps per
+step. The hand-written loop knows the model:
 it runs the encoder once, then only the decoder with closed-form Gaussian log-densities. The
 library's loop knows only the Pyro model and guide (traces, plates, conditioning). A gradient
 evaluation is one (chain, image) pair's log-density and gradient at one leapfrog position.
@@ -18,6 +20,7 @@ time for the whole 10,000-image test set at the given settings.
 from __future__ import annotations
 
 import argparse
+import bisect
 import math
 import statistics
 import time
@@ -26,12 +29,21 @@ import torch
 import torch.nn.functional as F
 
 from pyro_vae import ModelConfig, build_vae
-from pyro_vae.infer.ais import ADAPT_RATE, TARGET_ACCEPT, log_marginal_ais, sigmoid_schedule
+from pyro_vae.infer.ais import log_marginal_ais
+from pyro_vae.infer.hmc import (
+    ADAPT_RATE,
+    PILOT_STEPS,
+    TARGET_ACCEPT,
+    WARMUP,
+    pilot_transitions,
+    sigmoid_schedule,
+)
 
 
 def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: int, eps0: float):
     """Plain-PyTorch AIS from the guide for the library's default VAE: encoder once, decoder
-    and closed-form log-densities at every leapfrog position."""
+    and closed-form log-densities at every leapfrog position; a pilot run tunes the per-image
+    step sizes, which the annealing run then uses frozen (as the library does)."""
     with torch.no_grad():
         q = vae.encoder(x)  # Independent(Normal(loc, scale), 1)
         loc, scale = q.base_dist.loc, q.base_dist.scale
@@ -56,20 +68,12 @@ def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: in
         (g_joint,) = torch.autograd.grad(joint.sum(), z)
         return z.detach(), base.detach(), joint.detach(), g_base, g_joint
 
-    betas = sigmoid_schedule(steps).tolist()
-    z = loc + scale * torch.randn(chains, b, d)
-    z, base, joint, g_base, g_joint = evaluate(z)
-    log_w = torch.zeros(chains, b, dtype=torch.float64)
-    eps = torch.full((b,), eps0)
-    for t in range(1, steps + 1):
-        log_w += (betas[t] - betas[t - 1]) * (joint - base).double()
-        if t == steps:
-            break
-        beta = betas[t]
+    def transition(s, beta, eps):
+        z, base, joint, g_base, g_joint = s
         e = eps.reshape(1, -1, 1)
         p0 = torch.randn_like(z)
         p = p0 + 0.5 * e * ((1 - beta) * g_base + beta * g_joint)
-        z1, b1, j1, gb1, gj1 = z, base, joint, g_base, g_joint
+        z1, b1, j1, gb1, gj1 = s
         for step in range(leapfrog):
             z1, b1, j1, gb1, gj1 = evaluate(z1 + e * p)
             g = (1 - beta) * gb1 + beta * gj1
@@ -77,15 +81,41 @@ def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: in
         h0 = -((1 - beta) * base + beta * joint) + 0.5 * p0.pow(2).sum(-1)
         h1 = -((1 - beta) * b1 + beta * j1) + 0.5 * p.pow(2).sum(-1)
         log_acc = torch.nan_to_num(h0 - h1, nan=-math.inf).clamp(max=0)
-        accept = torch.rand_like(log_acc).log() < log_acc
-        a = accept.unsqueeze(-1)
-        z, g_base, g_joint = (
+        a = (torch.rand_like(log_acc).log() < log_acc).unsqueeze(-1)
+        new = (
             torch.where(a, z1, z),
+            torch.where(a[..., 0], b1, base),
+            torch.where(a[..., 0], j1, joint),
             torch.where(a, gb1, g_base),
             torch.where(a, gj1, g_joint),
         )
-        base, joint = torch.where(accept, b1, base), torch.where(accept, j1, joint)
-        eps = eps * torch.exp(ADAPT_RATE * (log_acc.exp().mean(0) - TARGET_ACCEPT))
+        return new, log_acc.exp().mean(0)
+
+    # the pilot: unweighted chains, the step size adapted after every transition
+    pilot = min(steps, PILOT_STEPS)
+    pilot_betas = sigmoid_schedule(pilot)[1:pilot].tolist() if pilot >= 2 else []
+    s = evaluate(loc + scale * torch.randn(chains, b, d))
+    log_eps, tuned = torch.full((b,), math.log(eps0)), []
+    for i, beta in enumerate(pilot_betas[:1] * WARMUP + pilot_betas):
+        s, acc = transition(s, beta, log_eps.exp())
+        log_eps = log_eps + ADAPT_RATE * (acc - TARGET_ACCEPT)
+        if i >= WARMUP:
+            tuned.append(log_eps)
+    # the annealing run with the tuned step sizes, interpolated in beta, frozen
+    betas = sigmoid_schedule(steps).tolist()
+    s = evaluate(loc + scale * torch.randn(chains, b, d))
+    log_w = torch.zeros(chains, b, dtype=torch.float64)
+    for t in range(1, steps + 1):
+        log_w += (betas[t] - betas[t - 1]) * (s[2] - s[1]).double()
+        if t == steps:
+            break
+        hi = bisect.bisect_right(pilot_betas, betas[t])
+        if hi == 0 or hi == len(pilot_betas):
+            le = tuned[min(hi, len(tuned) - 1)]
+        else:
+            w = (betas[t] - pilot_betas[hi - 1]) / (pilot_betas[hi] - pilot_betas[hi - 1])
+            le = (1 - w) * tuned[hi - 1] + w * tuned[hi]
+        s, _ = transition(s, betas[t], le.exp())
     return torch.logsumexp(log_w, 0) - math.log(chains)
 
 
@@ -103,7 +133,8 @@ def main() -> None:
     torch.manual_seed(0)
     vae = build_vae(ModelConfig(), 784).eval()  # the default model, 784-400-20
     x = torch.bernoulli(torch.full((args.images, 784), 0.3))
-    evals = (1 + (args.steps - 1) * args.leapfrog) * args.chains * args.images
+    transitions = args.steps - 1 + pilot_transitions(args.steps)  # the pilot's too
+    evals = (2 + transitions * args.leapfrog) * args.chains * args.images
     times: dict[str, list[float]] = {"plain PyTorch": [], "pyro-vae": []}
     for _ in range(args.repeats):  # alternated, so that both see the same machine
         start = time.perf_counter()

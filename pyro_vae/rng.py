@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Iterator
@@ -12,6 +13,10 @@ import numpy as np
 import torch
 
 
+def _cuda_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
 @contextmanager
 def seeded_rng(seed: int | None) -> Iterator[None]:
     """Run a block with the global RNGs seeded by ``seed``, restoring them afterwards
@@ -19,9 +24,16 @@ def seeded_rng(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=_cuda_devices()):
         torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def isolated_rng() -> Iterator[None]:
+    """Run a block whose draws leave torch's generators as they were (for work, such as
+    guessing a program's plate nesting, that must not shift a seeded estimate's draws)."""
+    with torch.random.fork_rng(devices=_cuda_devices()):
         yield
 
 
@@ -93,14 +105,33 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def counter_uniform(
-    seed: int, index: torch.Tensor, step: int, stream: int, shape: tuple[int, ...], dim: int = 1
+def stream_key(purpose: str) -> int:
+    """A 64-bit key for a named use of random numbers (``"ais/forward/momentum"``, ...): two
+    different names give unrelated keys (BLAKE2b), so no use can share another's numbers
+    through a numbering convention."""
+    if not isinstance(purpose, str) or not purpose:
+        raise TypeError(f"a random stream is named by a non-empty string, got {purpose!r}")
+    return int.from_bytes(hashlib.blake2b(purpose.encode(), digest_size=8).digest(), "little")
+
+
+_UNIFORM, _NORMAL_RADIUS, _NORMAL_ANGLE = 0, 1, 2
+"""The kind of draw, the last key of every counter-based stream: a normal stream's two
+Box-Muller uniforms can never be the uniforms of a stream of the same or any other name."""
+
+
+def _counter_bits(
+    seed: int,
+    index: torch.Tensor,
+    step: int,
+    stream: str,
+    kind: int,
+    shape: tuple[int, ...],
+    dim: int,
 ) -> torch.Tensor:
-    """Uniform draws in (0, 1) (float64) of ``shape``, where ``shape[dim]`` runs over the data
-    points whose global indices are ``index``; every other coordinate is an element counter.
-    The same (seed, index, step, stream, element) always gives the same number."""
+    """Uniforms in (0, 1) keyed by (seed, step, stream, kind), data index and element."""
     device = index.device
-    key = _hash32(torch.tensor(derived_seed(seed, step, stream) & _LOW32, device=device))
+    point_key = derived_seed(seed, step, stream_key(stream), kind) & _LOW32
+    key = _hash32(torch.tensor(point_key, device=device))
     key = _hash32(key ^ _hash32(index.to(torch.int64)))  # one key per data point
     view = [1] * len(shape)
     view[dim] = len(index)
@@ -111,11 +142,21 @@ def counter_uniform(
     return (bits.double() + 0.5) / 2.0**32
 
 
+def counter_uniform(
+    seed: int, index: torch.Tensor, step: int, stream: str, shape: tuple[int, ...], dim: int = 1
+) -> torch.Tensor:
+    """Uniform draws in (0, 1) (float64) of ``shape``, where ``shape[dim]`` runs over the data
+    points whose global indices are ``index``; every other coordinate is an element counter.
+    ``stream`` names the use (see :func:`stream_key`). The same (seed, index, step, stream,
+    element) always gives the same number."""
+    return _counter_bits(seed, index, step, stream, _UNIFORM, shape, dim)
+
+
 def counter_normal(
-    seed: int, index: torch.Tensor, step: int, stream: int, shape: tuple[int, ...], dim: int = 1
+    seed: int, index: torch.Tensor, step: int, stream: str, shape: tuple[int, ...], dim: int = 1
 ) -> torch.Tensor:
     """Standard normal draws (float64) keyed like :func:`counter_uniform` (Box-Muller on two
-    independent uniform streams)."""
-    u1 = counter_uniform(seed, index, step, 2 * stream, shape, dim)
-    u2 = counter_uniform(seed, index, step, 2 * stream + 1, shape, dim)
+    uniform streams of their own: neither is :func:`counter_uniform`'s stream of any name)."""
+    u1 = _counter_bits(seed, index, step, stream, _NORMAL_RADIUS, shape, dim)
+    u2 = _counter_bits(seed, index, step, stream, _NORMAL_ANGLE, shape, dim)
     return (-2.0 * u1.log()).sqrt() * torch.cos(2.0 * math.pi * u2)

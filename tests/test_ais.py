@@ -17,8 +17,8 @@ from pyro_vae.infer.ais import (
     sigmoid_schedule,
     simulate,
 )
-from pyro_vae.infer.marginal import log_marginal
-from pyro_vae.rng import counter_normal, counter_uniform
+from pyro_vae.infer.hmc import transition_noise
+from pyro_vae.infer.marginal import log_marginal, mean_and_se
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_from_the_prior_with_many_steps_it_is_within_three_monte_carlo_errors(lg
     err = (est.log_px - lg.log_px(x)).mean().item()
     mc_se = est.summary()["log_px_mc_se"]
     assert abs(err) < 3 * mc_se, (err, mc_se)
-    assert 0.4 < est.acceptance.mean() < 0.95  # the step size was adapted towards 0.65
+    assert 0.4 < est.acceptance.mean() < 0.95  # the pilot tuned the step size towards 0.65
     # the same budget without annealing (T = 1: importance sampling from the prior with 16
     # draws) is far worse: AIS did the work
     plain = log_marginal_ais(lg.model, lg.exact_guide, x, num_steps=1, num_chains=16, start="prior")
@@ -62,14 +62,19 @@ def test_from_the_prior_with_many_steps_it_is_within_three_monte_carlo_errors(lg
 
 
 def test_a_poor_guide_is_corrected_by_annealing(lg):
+    """A guide off-centre by 2 posterior sd and too narrow: IS with 16 draws is nats below
+    the truth; AIS with 16 chains and T = 100 recovers all but a few percent of that, from
+    below (a stochastic lower bound)."""
     x = lg.data(20)
-    guide = lg.shifted_guide(2.0, 3.0)
+    guide = lg.shifted_guide(2.0, 0.7)
     is_est = log_marginal(lg.model, guide, x, 16, seed=0)
     ais = log_marginal_ais(lg.model, guide, x, num_steps=100, num_chains=16, seed=0)
     truth = lg.log_px(x)
     mc_se = ais.summary()["log_px_mc_se"]
-    assert abs((ais.log_px - truth).mean().item()) < 3 * mc_se
-    assert (truth - is_est.log_px).mean() > 10 * mc_se  # IS with as many draws is far off
+    ais_err = (ais.log_px - truth).mean().item()
+    is_gap, is_gap_se = mean_and_se(truth - is_est.log_px)
+    assert is_gap > 1.0 and is_gap > 3 * is_gap_se, (is_gap, is_gap_se)
+    assert ais_err < 3 * mc_se and abs(ais_err) < is_gap / 10, (ais_err, mc_se, is_gap)
 
 
 def test_hmc_leaves_a_known_gaussian_invariant():
@@ -92,8 +97,7 @@ def test_hmc_leaves_a_known_gaussian_invariant():
     eps = torch.full((points,), 0.4, dtype=torch.float64)
     accepted = []
     for t in range(30):
-        momentum = counter_normal(0, index, t, 0, (chains, points, 3))
-        log_u = counter_uniform(0, index, t, 1, (chains, points)).log()
+        momentum, log_u = transition_noise(0, index, t, "forward", (chains, points, 3))
         state, acc = hmc_transition(state, 1.0, eps, 5, density, momentum, log_u)
         accepted.append(acc.mean().item())
     z = state.z.reshape(-1, 3)

@@ -65,6 +65,12 @@ def _print_ais(ev: dict) -> None:
         f"{ev['acceptance_mean']:.2f} (target 0.65), lowest {ev['acceptance_min']:.2f}; "
         f"ESS over chains mean {ev['ess_mean']:.1f} of {ev['num_chains']}"
     )
+    if ev.get("unreliable"):
+        print(
+            f"  WARNING: for {ev['unreliable']} of {ev['num_examples']} images the chains' "
+            "weights are too uneven (ESS below half the chains): those estimates and the Monte "
+            "Carlo error are not reliable. Use more steps (--steps) or chains (--chains)."
+        )
     if ev["acceptance_min"] < 0.2:
         print(
             "  WARNING: some images' chains barely moved (acceptance below 0.2): their "
@@ -81,8 +87,10 @@ def print_bdmc(b: dict) -> None:
     print(f"  lower bound (forward AIS)   {b['lower']:9.3f} ± {se_text(b.get('lower_se'))}")
     print(f"  upper bound (reverse AIS)   {b['upper']:9.3f} ± {se_text(b.get('upper_se'))}")
     print(
-        f"  gap                         {b['gap']:9.3f} ± {se_text(b.get('gap_se'))}  (the true "
-        "log p(x) lies between the bounds; AIS at these settings is off by at most the gap)"
+        f"  gap                         {b['gap']:9.3f} ± {se_text(b.get('gap_se'))}  (averages "
+        "over the images: each bound holds in expectation, so the average log p(x) lies "
+        "between them up to their errors; AIS at these settings is off on average by at "
+        "most about the gap)"
     )
     if b.get("is_num_samples"):
         d = -b["lower_minus_is"]  # IS minus the lower bound

@@ -212,6 +212,8 @@ def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
     for key, e in sorted(evaluations.estimates.items()):
         if e.get("method") == "ais":
             diag = f"HMC acceptance {e['acceptance_mean']:.2f} (lowest {e['acceptance_min']:.2f})"
+            if e.get("unreliable"):  # AIS's reliability flag (ESS over chains)
+                diag += f"; unreliable: {e['unreliable']} images"
         else:
             above = e.get("khat_above_0.7")
             diag = "k-hat not computed" if above is None else f"k-hat > 0.7: {above} images"
@@ -229,11 +231,13 @@ def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
     blocks = [Block("table", header=header, items=rows)]
     for key, b in sorted(evaluations.bdmc.items()):
         text = (
-            f"{describe_key(key)}: on images simulated from the model, where the truth is "
-            "known to lie between the bounds, forward AIS gives "
-            f"{b['lower']:.3f} and reverse AIS {b['upper']:.3f}: a gap of {b['gap']:.3f} ± "
-            f"{_fmt(b.get('gap_se'))} nats per image, so AIS at these settings is off by at most "
-            "about that much."
+            f"{describe_key(key)}: on images simulated from the model, forward AIS (a "
+            "stochastic lower bound) gives on average "
+            f"{b['lower']:.3f} and reverse AIS (a stochastic upper bound) {b['upper']:.3f}: "
+            f"an average gap of {b['gap']:.3f} ± {_fmt(b.get('gap_se'))} nats per image. The "
+            "bounds hold in expectation, so the average log p(x) lies between the average "
+            "bounds up to their standard errors, and AIS at these settings is off on average "
+            "by at most about the gap; single images' bounds are noisy and can cross."
         )
         if b.get("is_num_samples"):
             d = -b["lower_minus_is"]

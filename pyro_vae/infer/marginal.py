@@ -40,7 +40,7 @@ from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..rng import derived_seed, seeded_rng
+from ..rng import derived_seed, isolated_rng, seeded_rng
 
 PARTICLE_PLATE = "num_particles_vectorized"
 KHAT_THRESHOLD = 0.7
@@ -392,11 +392,12 @@ def log_marginal(
     starts = range(0, n, batch_size)
     results: dict[str, list[torch.Tensor]] = {"log_px": [], "elbo": [], "ess": [], "khat": []}
     validate = is_validation_enabled()
-    with seeded_rng(seed):
-        if max_plate_nesting is None:
+    if max_plate_nesting is None:  # its draws never touch the estimate's streams
+        with isolated_rng():
             max_plate_nesting = guess_max_plate_nesting(
                 model, guide, x[:batch_size], *args, **kwargs
             )
+    with seeded_rng(seed):
         bar = tqdm(
             total=len(starts) * math.ceil(num_samples / chunk),
             desc=f"log p(x), K={num_samples}",
@@ -428,13 +429,15 @@ def log_marginal(
                             )
                         )
                     bar.update(1)
-                log_w = torch.cat(pieces).double()  # [K, b]
+                raw = torch.cat(pieces)  # [K, b], in the model's dtype
+                log_w = raw.double()
                 lse = torch.logsumexp(log_w, 0)
                 results["log_px"].append((lse - math.log(num_samples)).cpu())
                 results["elbo"].append(log_w.mean(0).cpu())
                 results["ess"].append((2 * lse - torch.logsumexp(2 * log_w, 0)).exp().cpu())
                 nan = torch.full((len(xb),), float("nan"), dtype=torch.float64)
-                results["khat"].append(pareto_khat(log_w) if diagnostics else nan)
+                # k-hat from the weights in their own precision ("flat": equal up to its rounding)
+                results["khat"].append(pareto_khat(raw) if diagnostics else nan)
     return MarginalEstimate(
         log_px=torch.cat(results["log_px"]),
         elbo=torch.cat(results["elbo"]),
