@@ -466,3 +466,12 @@ def test_a_full_disk_under_tensorboard_stops_with_a_message(tmp_path, capsys, mo
     run = tmp_path / "tb"
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 2  # kept
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_points_problem_accepts_a_strided_view_and_refuses_an_expanded_one():
+    """What torchrun's gather saves can be a strided view (a column of a matrix): every value is
+    stored, so it is accepted; a zero-stride view stores one value for all and is refused."""
+    column = torch.arange(12.0).reshape(6, 2)[:, 1]
+    assert column.stride(0) == 2
+    assert points_problem(column, 6) is None
+    assert "not a plain vector" in points_problem(torch.zeros(1).expand(6), 6)

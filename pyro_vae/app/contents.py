@@ -77,8 +77,8 @@ def points_problem(log_px: Any, expected: int | None = None) -> str | None:
     if n > MAX_POINTS or (expected is not None and n != expected):
         wanted = f"the {expected} the summary names" if expected is not None else MAX_POINTS
         return f"log_px holds {n} values, not {wanted}"
-    needed = (log_px.storage_offset() + n) * log_px.element_size()
-    if n and (log_px.stride(0) != 1 or log_px.untyped_storage().nbytes() < needed):
+    held = log_px.untyped_storage().nbytes() - log_px.storage_offset() * log_px.element_size()
+    if n > 1 and (log_px.stride(0) == 0 or held < n * log_px.element_size()):  # any dense view
         return "log_px is not a plain vector (its values repeat one stored value)"
     if n < 2:
         return f"log_px holds {n} value{'s' * (n != 1)}; a standard error needs two or more"
