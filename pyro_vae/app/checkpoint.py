@@ -104,12 +104,13 @@ def _open_directory(directory: Path) -> int:
 
 def _create_temporary(dir_fd: int, name: str) -> tuple[int, str]:
     """A new, empty file ``.NAME.RANDOM.tmp`` in the directory, created exclusively (never a
-    file or link that was there before)."""
+    file or link that was there before), with the mode an ordinary file gets (0666 less the
+    umask), so colleagues read a run's results where the umask lets them."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     for _ in range(100):
         tmp = f".{name}.{secrets.token_hex(4)}.tmp"
         try:
-            return os.open(tmp, flags, 0o600, dir_fd=dir_fd), tmp
+            return os.open(tmp, flags, 0o666, dir_fd=dir_fd), tmp  # the umask applies
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name", name)
@@ -165,6 +166,7 @@ def _atomic_write_by_path(path: Path, write: Callable[[IO[bytes]], None]) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600, made an ordinary file's
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -176,6 +178,13 @@ def _atomic_write_by_path(path: Path, write: Callable[[IO[bytes]], None]) -> Non
         except FileNotFoundError:
             pass
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_file(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
