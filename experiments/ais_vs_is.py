@@ -33,7 +33,8 @@ from pyro_vae import load_dataset
 from pyro_vae.app.checkpoint import atomic_write_text
 from pyro_vae.app.main_job import trained_run
 from pyro_vae.data.pixels import eval_view
-from pyro_vae.infer.ais import bdmc, log_marginal_ais
+from pyro_vae.infer.ais import log_marginal_ais
+from pyro_vae.infer.bdmc import bdmc
 from pyro_vae.infer.marginal import log_marginal
 
 DEFAULT_ROWS = ["normal / diagonal / ELBO", "normal / full / ELBO", "vamp / diagonal / IWAE-5"]

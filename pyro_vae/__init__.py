@@ -43,7 +43,8 @@ if TYPE_CHECKING:
         TrainingDivergedError,
         TrainingInterrupted,
     )
-    from .infer.ais import AISEstimate, BDMCResult, bdmc, log_marginal_ais, simulate
+    from .infer.ais import AISEstimate, log_marginal_ais
+    from .infer.bdmc import BDMCResult, bdmc, simulate
     from .infer.distributed import ProcessGroup, init_from_environment, sharded_log_marginal
     from .infer.marginal import MarginalEstimate, log_importance_weights, log_marginal, pareto_khat
     from .infer.memory import MemoryEstimate, available_memory, check_memory, estimate_memory
@@ -72,13 +73,13 @@ _EXPORTS: dict[str, str] = {
     "init_from_environment": "infer.distributed",
     "sharded_log_marginal": "infer.distributed",
     "AISEstimate": "infer.ais",
-    "BDMCResult": "infer.ais",
-    "bdmc": "infer.ais",
+    "BDMCResult": "infer.bdmc",
+    "bdmc": "infer.bdmc",
     "Estimator": "app.evaluate",
     "Evaluations": "app.evaluations",
     "log_marginal_ais": "infer.ais",
     "read_evaluations": "app.evaluations",
-    "simulate": "infer.ais",
+    "simulate": "infer.bdmc",
     "BernoulliLikelihood": "model.likelihoods",
     "BernoulliMixture": "model.mixtures",
     "GaussianMixture": "model.mixtures",

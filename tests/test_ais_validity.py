@@ -291,10 +291,10 @@ def test_the_command_line_output_warns_about_unreliable_ais(capsys):
     assert f"for {ev['unreliable']} of 5 images" in out and ev["unreliable"] > 0
 
 
-def test_bdmc_imports_on_its_own_and_stays_importable_from_ais():
+def test_bdmc_imports_on_its_own_and_from_the_package():
     import subprocess
     import sys
 
-    code = "import pyro_vae.infer.bdmc; from pyro_vae.infer.ais import BDMCResult, bdmc, simulate"
+    code = "import pyro_vae.infer.bdmc; from pyro_vae import BDMCResult, bdmc, simulate"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -56,7 +56,11 @@ def test_quadrature_agrees_with_importance_sampling():
     quad = log_density_by_quadrature(vae, x, per_dim=4000)
     est = log_marginal(vae.model, vae.guide, x, 20000, seed=0)
     tolerance = 4 * est.mc_se + 0.01
-    assert ((quad - est.log_px).abs() < tolerance).all()
+    # the standard error holds where k-hat < 0.7; elsewhere IS is only a stochastic lower bound
+    reliable = est.khat < 0.7
+    assert int(reliable.sum()) >= 30
+    assert ((quad - est.log_px).abs() < tolerance)[reliable].all()
+    assert (est.log_px < quad + tolerance)[~reliable].all()
 
 
 @pytest.mark.parametrize("name", sorted(TOY_DATASETS))

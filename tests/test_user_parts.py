@@ -257,15 +257,15 @@ def test_runs_written_by_version_0_1_evaluate_to_the_same_numbers(tmp_path, name
     assert json.loads((run / "config.json").read_text())["format"] == 1
     assert main(["evaluate", str(run), "--num-samples", str(before["num_samples"]), "--quiet"]) == 0
     after = is_summary(run)
-    # the first batch of 100 images draws from the run's seed as in 0.1; later batches now draw
-    # from a seed derived from their first image's index (so that shards agree)
+    # every batch now draws afresh (since issue 25 the plate-nesting guess no longer consumes the
+    # seeded draws, and later batches draw from a seed derived from their first image's index),
+    # so the new estimates are independent of 0.1's: the same model within Monte Carlo error
     again = load_checkpoint(run / f"evaluation_is-K{before['num_samples']}_points.pt")
     assert not (run / "evaluation_points.pt").exists()  # moved under its key, then replaced
-    # the same up to float32 rounding (the VampPrior's density is now computed another way)
-    same = {"rtol": 0.0, "atol": 1e-4}
-    assert torch.allclose(again["log_px"][:100], points["log_px"][:100], **same)
-    assert torch.allclose(again["elbo"][:100], points["elbo"][:100], **same)
-    assert not torch.allclose(again["log_px"][100:], points["log_px"][100:], **same)
+    diff = (again["log_px"] - points["log_px"]).double()
+    se = diff.std() / len(diff) ** 0.5
+    assert abs(float(diff.mean())) < 4 * float(se) + 1e-6
+    assert not torch.allclose(again["log_px"], points["log_px"], rtol=0.0, atol=1e-4)
     assert after["num_examples"] == before["num_examples"]
     assert (
         after["model"]["parts"]["prior"]["name"]

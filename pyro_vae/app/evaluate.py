@@ -16,7 +16,8 @@ import torch
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view, log_levels
 from ..errors import ConfigError
-from ..infer.ais import STARTS, AISEstimate, BDMCResult, bdmc
+from ..infer.ais import STARTS, AISEstimate
+from ..infer.bdmc import BDMCResult, bdmc
 from ..infer.distributed import (
     SINGLE,
     ProcessGroup,

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyro
 import torch
@@ -68,9 +68,6 @@ from .marginal import (
     pareto_khat,
 )
 
-if TYPE_CHECKING:  # importable from here, loaded lazily (see __getattr__ below)
-    from .bdmc import BDMCResult, bdmc, simulate
-
 MIN_ESS_FRACTION = 0.5
 """A point's AIS estimate is flagged unreliable when its ESS over chains is below this
 fraction of the number of chains (calibrated in experiments/ais_calibration.py)."""
@@ -79,18 +76,15 @@ __all__ = [
     "ADAPT_RATE",
     "AISEstimate",
     "AnnealedTarget",
-    "BDMCResult",
     "MIN_ESS_FRACTION",
     "STARTS",
     "State",
     "StepSizes",
     "TARGET_ACCEPT",
-    "bdmc",
     "evaluate_state",
     "hmc_transition",
     "log_marginal_ais",
     "sigmoid_schedule",
-    "simulate",
 ]
 
 
@@ -366,16 +360,3 @@ def log_marginal_ais(
         start=start,
         reverse=reverse,
     )
-
-
-_IN_BDMC = ("BDMCResult", "bdmc", "simulate")
-
-
-def __getattr__(name: str) -> Any:
-    """BDMC's names, importable from here as before the split (lazily: :mod:`.bdmc` builds
-    on this module, so importing it here eagerly would make the import circular)."""
-    if name in _IN_BDMC:
-        from . import bdmc as module
-
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
