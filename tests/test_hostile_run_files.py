@@ -478,3 +478,14 @@ def test_a_stale_marker_that_is_not_a_small_regular_file_is_refused_deleting_not
     assert result == [1], "blocked on the marker, or not refused"
     _refused(capsys, ".derived-stale.json", "nothing was removed")
     assert sorted(p.name for p in run.iterdir()) == before  # evaluations kept
+
+
+def test_a_run_path_with_control_characters_is_printed_escaped(run, capsys):
+    """evaluate's "written:" line shows a run path's control characters visibly (fresh campaign)."""
+    hostile = run.parent / "ok\rEVIL\x1b]0;t\x07\u202e"
+    run.rename(hostile)
+    assert _code(["evaluate", str(hostile), "--num-samples", "2", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "written:" in out and "\\x1b" in out
+    for raw in ("\r", "\x1b", "\x07", "\u202e"):
+        assert raw not in out + err

@@ -306,7 +306,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     run, last = result.run, result.history[-1]
     best = max(result.history, key=lambda r: r.val_elbo)
-    print(f"run directory: {run.path}")
+    print(f"run directory: {terminal_text(str(run.path))}")
     files = [run.config_path, run.metrics_path, run.checkpoint_path, run.file("evaluation.json")]
     if result.baseline:
         files.append(run.file("baseline.json"))
@@ -324,7 +324,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print_evaluation(result.evaluation)
     if result.baseline:
         print_baseline(result.baseline)
-    print(f"report: {run.file('report.html')} (and report.md)")
+    print(f"report: {terminal_text(str(run.file('report.html')))} (and report.md)")
     return 0
 
 
@@ -366,13 +366,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if "evaluation" in out:
         ev = out["evaluation"]
         print(
-            f"{args.run_dir}: {ev['dataset']}, {ev['num_examples']} {args.split} images, "
+            f"{terminal_text(str(args.run_dir))}: {terminal_text(str(ev['dataset']))}, "
+            f"{ev['num_examples']} {args.split} images, "
             f"{ev['seconds']:.1f} s (nats per image):"
         )
         print_evaluation(ev)
     if "bdmc" in out:
         print_bdmc(out["bdmc"])
-    print(f"written: {written} ({', '.join(s['key'] for s in out.values())})")
+    print(f"written: {terminal_text(str(written))} ({', '.join(s['key'] for s in out.values())})")
     return 0
 
 
@@ -443,7 +444,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not group.is_main:
         return 0
     last = trainer.history[-1]
-    print(f"run directory: {run.path}")
+    print(f"run directory: {terminal_text(str(run.path))}")
     print(
         f"epoch {last.epoch}: train objective {last.train_objective:.3f}, validation ELBO "
         f"{last.val_elbo:.3f} nats per example"
@@ -462,7 +463,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not args.no_figures:
             regenerate_figures(args.run_dir, device, not args.quiet, args.data_dir, args.download)
         md, page = write_report(args.run_dir)
-    print(f"report: {page}\n        {md}")
+    print(f"report: {terminal_text(str(page))}\n        {terminal_text(str(md))}")
     return 0
 
 
@@ -472,7 +473,7 @@ def _cmd_figures(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)  # absent CUDA said as such, before any work
     paths = regenerate_figures(args.run_dir, device, not args.quiet, args.data_dir, args.download)
-    print(f"figures of {args.run_dir}:")
+    print(f"figures of {terminal_text(str(args.run_dir))}:")
     print_files(paths, Path(args.run_dir))
     return 0
 
