@@ -9,14 +9,8 @@ import torch
 from test_marginal import LinearGaussian
 
 from pyro_vae import ModelConfig, build_vae
-from pyro_vae.infer.ais import (
-    State,
-    bdmc,
-    hmc_transition,
-    log_marginal_ais,
-    sigmoid_schedule,
-    simulate,
-)
+from pyro_vae.infer.ais import State, hmc_transition, log_marginal_ais, sigmoid_schedule
+from pyro_vae.infer.bdmc import bdmc, simulate
 from pyro_vae.infer.hmc import transition_noise
 from pyro_vae.infer.marginal import log_marginal, mean_and_se
 
