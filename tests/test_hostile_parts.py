@@ -90,9 +90,13 @@ def test_a_module_beside_a_foreign_run_is_never_imported_unless_vouched(foreign,
 
 
 @pytest.mark.parametrize("how", ["environment", "allow-list"])
-def test_a_module_vouched_for_in_the_users_configuration_is_imported(foreign, how, monkeypatch):
+def test_a_module_vouched_for_by_name_is_imported_from_the_users_path(
+    foreign, how, monkeypatch, tmp_path_factory
+):
+    project = tmp_path_factory.mktemp("project")  # on the user's path, not the current directory
     marker = foreign / "evil-ran"
-    plant(foreign, "evil", marker)
+    plant(project, "evil", marker)
+    monkeypatch.syspath_prepend(str(project))
     name_part(foreign / "run", "evil:Evil")
     if how == "environment":
         monkeypatch.setenv(trust.ENV_VAR, f"numpy{os.pathsep}evil")
@@ -101,6 +105,50 @@ def test_a_module_vouched_for_in_the_users_configuration_is_imported(foreign, ho
         trust.allow_list_path().write_text("# mine\nevil  # my prior\n")
     assert exit_code(["evaluate", "run", "--num-samples", "5", "--quiet"]) == 0
     assert marker.exists()
+
+
+@pytest.mark.parametrize("how", ["environment", "allow-list"])
+def test_a_vouch_by_name_does_not_cover_a_file_in_the_current_directory(foreign, how, capsys):
+    """A downloaded folder cannot bring its own file of a name the user vouched for."""
+    marker = foreign / "evil-ran"
+    plant(foreign, "evil", marker)
+    name_part(foreign / "run", "evil:Evil")
+    if how == "environment":
+        os.environ[trust.ENV_VAR] = "evil"
+    else:
+        trust.allow_list_path().parent.mkdir(parents=True)
+        trust.allow_list_path().write_text("evil\n")
+    try:
+        assert exit_code(["evaluate", "run", "--num-samples", "5", "--quiet"]) == 2
+    finally:
+        os.environ.pop(trust.ENV_VAR, None)
+    err = capsys.readouterr().err
+    assert "vouched for by name, which does not cover a file in the current directory" in err
+    assert f"'evil {(foreign / 'evil.py').resolve()}'" in err and not marker.exists(), err
+
+
+def test_a_vouch_for_a_file_covers_that_file_and_no_other(foreign, tmp_path_factory, capsys):
+    """The campaign's attack: the allow-list vouches for the user's own ``userparts`` (written
+    by train with its location); a downloaded folder brings another ``userparts.py``."""
+    project = tmp_path_factory.mktemp("project")
+    mine, theirs = project / "mine-ran", foreign / "theirs-ran"
+    plant(project, "userparts", mine)
+    plant(foreign, "userparts", theirs)
+    trust.allow_list_path().parent.mkdir(parents=True)
+    trust.allow_list_path().write_text(f"userparts {(project / 'userparts.py').resolve()}\n")
+    name_part(foreign / "run", "userparts:Evil")
+    try:
+        assert exit_code(["evaluate", "run", "--num-samples", "5", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "you vouched for 'userparts' at" in err and str(project.resolve()) in err, err
+        assert not theirs.exists() and not mine.exists()
+        # from the user's own project, the file vouched for is the one found: it is imported
+        shutil.copytree(foreign / "run", project / "run")
+        os.chdir(project)
+        assert exit_code(["evaluate", "run", "--num-samples", "5", "--quiet"]) == 0
+        assert mine.exists() and not theirs.exists()
+    finally:
+        sys.modules.pop("userparts", None)
 
 
 def test_the_users_own_project_and_the_standard_library_are_not_run_by_a_config(foreign, capsys):
@@ -144,7 +192,8 @@ def test_train_remembers_the_modules_its_command_line_names(tmp_path, monkeypatc
     runs = ["--runs-dir", str(tmp_path), "--name", "mine"]
     assert main(["train", *TINY, *runs, "--guide", "user_parts:LaplaceGuide"]) == 0
     assert "trusting user_parts" in capsys.readouterr().err
-    assert "user_parts" in trust.allow_list_path().read_text().split()
+    listed = trust.allow_list_path().read_text().splitlines()
+    assert f"user_parts {(FIXTURES / 'user_parts.py').resolve()}" in listed, listed
     trust._vouched.clear()  # a new process: only the allow-list remembers
     assert main(["evaluate", str(tmp_path / "mine"), "--num-samples", "5", "--quiet"]) == 0
     sys.modules.pop("user_parts", None)

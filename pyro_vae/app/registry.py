@@ -82,7 +82,17 @@ from .part_checks import (
     part_named_in,
     vae_parts,
 )
-from .trust import ENV_VAR, allow_list_path, is_trusted, module_of, vouch
+from .trust import (
+    ENV_VAR,
+    allow_list_path,
+    in_current_directory,
+    is_trusted,
+    location_of,
+    module_of,
+    trusted_modules,
+    vouch,
+    vouched_elsewhere,
+)
 
 BUILTINS: dict[str, Mapping[str, type[nn.Module]]] = {
     "prior": PRIORS,
@@ -220,9 +230,9 @@ def _import_class(kind: str, name: str, untrusted: Path | None) -> Any:
     module_name, qualname = name.split(":")
     if any(part.startswith("__") for part in name.replace(":", ".").split(".")):
         raise ConfigError(f"{kind} {name!r}: refused: dunder names (__main__ ...) are not parts")
-    if untrusted is not None:
-        _check_vouched(kind, name, module_name, untrusted)
     with _import_scope(untrusted):
+        if untrusted is not None:
+            _check_vouched(kind, name, module_name, untrusted)
         try:
             _check_location(module_name, untrusted)
         except ConfigError as exc:
@@ -320,15 +330,34 @@ def resolve_part(kind: str, name: str, untrusted: Path | None = None) -> type[nn
 
 def _check_vouched(kind: str, name: str, module_name: str, untrusted: Path) -> None:
     """Refuse, before anything is imported, a module that a run's configuration names and that
-    is neither pyro-vae's, an installed entry point's nor vouched for (:mod:`.trust`)."""
+    is neither pyro-vae's, an installed entry point's nor vouched for where it would be imported
+    from (:mod:`.trust`; called inside :func:`_import_scope`, so that the location found is the
+    one the import would use)."""
     installed = {module_of(ep.value) for k in PART_KINDS for ep in entry_points(k).values()}
-    if is_trusted(module_name, installed):
+    location = location_of(module_name)
+    if is_trusted(module_name, installed, location):
         return
+    elsewhere = vouched_elsewhere(module_name)
+    if elsewhere:
+        why = (
+            f"you vouched for {module_name!r} at {', '.join(elsewhere)}, but here it would be "
+            f"imported from {location or 'nowhere'}"
+        )
+    elif location and in_current_directory(location) and module_name in trusted_modules():
+        why = (
+            f"{module_name!r} is vouched for by name, which does not cover a file in the "
+            "current directory"
+        )
+    else:
+        why = f"module {module_name!r} is not built in, not an installed part and not vouched for"
+    if location and in_current_directory(location):
+        how = f"or add the line '{module_name} {location}' to {allow_list_path()}"
+    else:
+        how = f"or set {ENV_VAR}={module_name}, or add it to {allow_list_path()}"
     raise ConfigError(
-        f"{kind} {name!r} in {untrusted / 'config.json'} is refused: module {module_name!r} is "
-        "not built in, not an installed part and not vouched for, and a run's configuration "
-        f"never chooses code by itself. If you trust it: add --trust {module_name} to the "
-        f"command (or set {ENV_VAR}={module_name}, or add it to {allow_list_path()})"
+        f"{kind} {name!r} in {untrusted / 'config.json'} is refused: {why}, and a run's "
+        f"configuration never chooses code by itself. If you trust it: add --trust "
+        f"{module_name} to the command ({how})"
     )
 
 

@@ -13,6 +13,13 @@ itself a reason to run that module. The user vouches for a module (and the packa
   command line there, once it has been imported and checked, so that the user's own runs
   resume and evaluate without ``--trust``.
 
+A vouch is for a *file*, not only a name. ``pyro-vae train`` writes ``module LOCATION``: the
+resolved file (or package directory) the module was imported from, and a line with a location
+vouches for that location only. A line that names a module alone (or ``PYRO_VAE_TRUST``) vouches
+for it where the user's own path finds it, never in the current directory: otherwise any folder
+one ``cd``s into (a download, say) could bring its own file of a vouched name. ``--trust`` on the
+command line is the user's choice for this command, wherever the module lies.
+
 Nothing here imports torch (the command line reads it before choosing a command).
 """
 
@@ -20,16 +27,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 ENV_VAR = "PYRO_VAE_TRUST"
 ALLOW_LIST = "trusted-parts"
 ALWAYS_TRUSTED = ("pyro_vae",)
 """pyro-vae's own package: its built-in parts and everything in it."""
+BY_NAME = ""
+"""The location of an allow-list line that names a module alone."""
 MAX_ALLOW_LIST_BYTES = 1 << 20
 
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -80,43 +90,120 @@ def allow_list_path() -> Path:
     return config_dir() / ALLOW_LIST
 
 
-def _names(text: str) -> set[str]:
-    names = set()
+def _entries(text: str) -> dict[str, set[str]]:
+    """``module -> locations`` from allow-list lines ``module [LOCATION]`` (``#`` at the start of
+    a line or after a blank starts a comment; :data:`BY_NAME` for a line without a location)."""
+    entries: dict[str, set[str]] = {}
     for line in text.splitlines():
-        word = line.split("#", 1)[0].strip()
+        line = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
+        word, _, location = line.partition(" ")
+        location = location.strip()
         if word and is_module_name(module_of(word)):
-            names.add(module_of(word))
-    return names
+            where = location if os.path.isabs(location) else BY_NAME
+            entries.setdefault(module_of(word), set()).add(where)
+    return entries
 
 
-def _allow_list() -> set[str]:
+def _allow_list() -> dict[str, set[str]]:
     try:
         with open(allow_list_path(), "rb") as f:
             data = f.read(MAX_ALLOW_LIST_BYTES)
     except OSError:  # none yet (or unreadable): nothing vouched there
-        return set()
-    return _names(data.decode("utf-8", "replace"))
+        return {}
+    return _entries(data.decode("utf-8", "replace"))
+
+
+def _listed() -> dict[str, set[str]]:
+    """The allow-list and ``PYRO_VAE_TRUST`` (names only) together."""
+    listed = _allow_list()
+    env = os.environ.get(ENV_VAR, "").replace(os.pathsep, ",").replace(",", "\n")
+    for module in _entries(env):
+        listed.setdefault(module, set()).add(BY_NAME)
+    return listed
 
 
 def trusted_modules() -> set[str]:
-    """Every module vouched for now: pyro-vae's own, ``--trust``, the environment, the
-    allow-list."""
-    env = os.environ.get(ENV_VAR, "").replace(os.pathsep, ",").replace(",", "\n")
-    return {*ALWAYS_TRUSTED, *_vouched, *_names(env), *_allow_list()}
+    """Every module vouched for now, wherever it lies or at some location: pyro-vae's own,
+    ``--trust``, the environment, the allow-list."""
+    return {*ALWAYS_TRUSTED, *_vouched, *_listed()}
 
 
-def is_trusted(module: str, also: Iterable[str] = ()) -> bool:
-    """Whether ``module`` is, or lies in a package that is, vouched for (or in ``also``)."""
-    return any(
-        module == trusted or module.startswith(trusted + ".")
-        for trusted in {*trusted_modules(), *also}
+def location_of(module: str) -> str | None:
+    """Where ``module``'s top-level package or module is (or would be) imported from: its
+    resolved file, or its package directories (joined with ``os.pathsep``); None when it is not
+    found or has no file. Nothing is executed: only the top-level name is looked up."""
+    top = module.split(".", 1)[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    paths: list[str] = []
+    if spec.submodule_search_locations is not None:
+        with contextlib.suppress(KeyError):  # a namespace path found before its parent import
+            paths = list(spec.submodule_search_locations)
+    elif spec.origin and spec.has_location:
+        paths = [spec.origin]
+    if not paths:
+        return None
+    return os.pathsep.join(sorted(str(Path(p).resolve()) for p in paths))
+
+
+def in_current_directory(location: str | None) -> bool:
+    """Whether ``location`` (see :func:`location_of`) lies directly in the current directory,
+    i.e. was found there rather than on the user's path."""
+    if not location:
+        return False
+    here = Path.cwd().resolve()
+    return any(Path(p).parent == here for p in location.split(os.pathsep))
+
+
+def is_trusted(module: str, also: Iterable[str] = (), location: str | None = None) -> bool:
+    """Whether ``module`` (found at ``location``, see :func:`location_of`) is, or lies in a
+    package that is, vouched for: pyro-vae's own, ``--trust`` or ``also`` wherever it lies; an
+    allow-list line with a location there only; a line or ``PYRO_VAE_TRUST`` naming the module
+    alone anywhere but the current directory."""
+
+    def covers(trusted: str) -> bool:
+        return module == trusted or module.startswith(trusted + ".")
+
+    if any(covers(trusted) for trusted in {*ALWAYS_TRUSTED, *_vouched, *also}):
+        return True
+    for trusted, locations in _listed().items():
+        if not covers(trusted):
+            continue
+        if location is not None and location in locations:
+            return True
+        if BY_NAME in locations and not in_current_directory(location):
+            return True
+    return False
+
+
+def vouched_elsewhere(module: str) -> list[str]:
+    """The locations the allow-list vouches for ``module`` (or a package above it) at."""
+    return sorted(
+        where
+        for trusted, locations in _listed().items()
+        if module == trusted or module.startswith(trusted + ".")
+        for where in locations
+        if where != BY_NAME
     )
 
 
-def remember(modules: Iterable[str]) -> Path | None:
-    """Add ``modules`` to the user's allow-list (written atomically); the path written, or
-    None when nothing was new. An allow-list that cannot be written raises OSError."""
-    new = sorted({module_of(m) for m in modules} - _allow_list())
+def remember(modules: Iterable[str] | Mapping[str, str | None]) -> Path | None:
+    """Add ``modules`` to the user's allow-list (written atomically), each with its location
+    (``{module: location}``; a plain list is looked up with :func:`location_of`); the path
+    written, or None when nothing was new. An allow-list that cannot be written raises
+    OSError."""
+    if not isinstance(modules, Mapping):
+        modules = {module_of(m): location_of(module_of(m)) for m in modules}
+    listed = _allow_list()
+    new = sorted(
+        (module_of(m), where or BY_NAME)
+        for m, where in modules.items()
+        if (where or BY_NAME) not in listed.get(module_of(m), set())
+    )
     if not new:
         return None
     path = allow_list_path()
@@ -125,8 +212,10 @@ def remember(modules: Iterable[str]) -> Path | None:
             old = f.read(MAX_ALLOW_LIST_BYTES).decode("utf-8", "replace")
     except FileNotFoundError:
         old = (
-            "# Modules whose parts pyro-vae may import when a run's config.json names them\n"
-            "# (one a line; pyro-vae train adds the modules named on its command line).\n"
+            "# Modules whose parts pyro-vae may import when a run's config.json names them:\n"
+            "# 'module LOCATION' vouches for the module at that file or package directory only,\n"
+            "# 'module' alone for the module where your path finds it (not the current\n"
+            "# directory). pyro-vae train adds the modules named on its command line.\n"
         )
     if old and not old.endswith("\n"):
         old += "\n"
@@ -134,7 +223,7 @@ def remember(modules: Iterable[str]) -> Path | None:
     fd, tmp = tempfile.mkstemp(prefix=f".{ALLOW_LIST}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(old + "".join(f"{m}\n" for m in new))
+            f.write(old + "".join(f"{m} {where}".rstrip() + "\n" for m, where in new))
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -170,9 +259,12 @@ __all__ = [
     "ENV_VAR",
     "add_trust_option",
     "allow_list_path",
+    "in_current_directory",
     "is_trusted",
+    "location_of",
     "remember",
     "trusted_modules",
     "vouch",
+    "vouched_elsewhere",
     "vouching",
 ]
