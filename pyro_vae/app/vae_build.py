@@ -1,0 +1,258 @@
+"""From configuration to a :class:`~pyro_vae.model.vae.VAE`: each part's class
+(:mod:`.part_import`) called with the keyword arguments it takes; a configuration resolved once
+(defaults that depend on other options filled in, the model built on the ``meta`` device and its
+contract checked); saved weights loaded with every mismatch named."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.datasets import DATA_DIMS
+from ..data.pixels import BINARY_SCHEMES
+from ..errors import CheckpointError, ConfigError, first_line
+from ..infer.settings import jit_where_valid
+from ..model.parts import OBSERVES, PART_KINDS, default_pixels, observes, param_dim
+from ..model.vae import VAE
+from .config import ModelConfig, RunConfig
+from .contract import check_contract, check_vae
+from .describe import count_parameters, kwargs_text
+from .part_import import BUILTINS, failure, resolve_part
+
+CONTEXT_NAMES = ("latent_dim", "data_dim", "hidden", "activation", "pixels", "out_dim")
+"""Keyword arguments the library offers every part's constructor (see
+:mod:`pyro_vae.model.parts`); a part receives those its ``__init__`` names."""
+FIXED_CONTEXT = ("latent_dim", "data_dim", "pixels", "out_dim")
+"""Context a user's keyword arguments may not override (they must agree across parts)."""
+
+PIXELS_FOR: dict[str, tuple[str, ...]] = {
+    "binary": BINARY_SCHEMES,
+    "unit": (*BINARY_SCHEMES, "grey"),
+    "continuous": ("dequantized",),
+}
+"""The pixel schemes a likelihood that observes each kind of data can score."""
+
+
+def call_arguments(
+    kind: str, cls: type, user_kwargs: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments the library passes to ``cls``: the context entries its
+    ``__init__`` names (all, if it takes ``**kwargs``), then the user's."""
+    if cls.__init__ is nn.Module.__init__:  # no __init__ of its own: it takes nothing
+        params = {}
+    else:
+        try:
+            params = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            params = {}
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    fixed = sorted(set(user_kwargs) & set(FIXED_CONTEXT) & set(context))
+    if fixed:
+        how = {
+            "latent_dim": "set it with --latent-dim",
+            "data_dim": "it is the data set's dimension",
+            "pixels": "set it with --pixels",
+            "out_dim": "it is the data dimension times the likelihood's param_dim",
+        }
+        raise ConfigError(
+            f"--{kind}-kwargs may not set {fixed[0]}: the library passes it to every part "
+            f"that takes it ({how[fixed[0]]})"
+        )
+    unknown = sorted(set(user_kwargs) - named) if not var_kw else []
+    if unknown:
+        accepted = sorted(named - set(CONTEXT_NAMES))
+        raise ConfigError(
+            f"{kind} {cls.__qualname__} takes no option {', '.join(map(repr, unknown))} "
+            f"(its own options: {', '.join(accepted) or 'none'})"
+        )
+    args = {k: v for k, v in context.items() if var_kw or k in named}
+    args.update(user_kwargs)
+    missing = [
+        n
+        for n, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.default is p.empty
+        and n not in args
+    ]
+    if missing:
+        raise ConfigError(
+            f"{kind} {cls.__qualname__} needs {', '.join(missing)}: give "
+            f"--{kind}-kwargs '{{\"{missing[0]}\": ...}}'"
+        )
+    return args
+
+
+class NotOnMeta(Exception):
+    """A part that cannot be built on the meta device (it reads a value while constructed)."""
+
+
+def build_part(
+    kind: str,
+    name: str,
+    user_kwargs: Mapping[str, Any],
+    context: Mapping[str, Any],
+    untrusted: Path | None = None,
+) -> nn.Module:
+    """Construct the part of ``kind`` that ``name`` means."""
+    cls = resolve_part(kind, name, untrusted)
+    args = call_arguments(kind, cls, user_kwargs, context)
+    try:
+        part = cls(**args)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's constructor may raise anything, even exit
+        if "meta" in str(exc) and torch.empty(0).device.type == "meta":
+            raise NotOnMeta from exc
+        why = failure(exc) if isinstance(exc, SystemExit) else first_line(exc)
+        raise ConfigError(
+            f"{kind} {cls.__qualname__}({kwargs_text(user_kwargs)}) could not be built: {why}"
+        ) from exc
+    if not isinstance(part, nn.Module):
+        raise ConfigError(f"{kind} {cls.__qualname__}() did not return a torch.nn.Module")
+    return part
+
+
+def build_vae(
+    cfg: ModelConfig,
+    data_dim: int,
+    pixels: str | None = None,
+    untrusted: Path | None = None,
+) -> VAE:
+    """Build the VAE that ``cfg`` names, for data of dimension ``data_dim`` seen through the
+    pixel scheme ``pixels`` (default: what the likelihood observes, ``default_pixels``). The
+    decoder's output size is ``data_dim * likelihood.param_dim``.
+
+    ``untrusted``: the run directory ``cfg`` was read from, if any (see the module's notes).
+    """
+    if pixels is None:
+        pixels = default_pixels(resolve_part("likelihood", cfg.likelihood, untrusted))
+    context: dict[str, Any] = {
+        "latent_dim": cfg.latent_dim,
+        "data_dim": data_dim,
+        "hidden": list(cfg.hidden),
+        "activation": cfg.activation,
+        "pixels": pixels,
+    }
+    likelihood = build_part("likelihood", *cfg.part("likelihood"), context, untrusted)
+    kind = observes(likelihood)
+    if kind not in OBSERVES:
+        raise ConfigError(
+            f"likelihood {type(likelihood).__qualname__}: observes must be one of "
+            f"{', '.join(OBSERVES)}, got {kind!r}"
+        )
+    if pixels not in PIXELS_FOR[kind]:
+        raise ConfigError(_pixels_message(cfg.likelihood, kind, pixels))
+    try:
+        k = param_dim(likelihood)
+    except ValueError as exc:
+        raise ConfigError(f"likelihood {type(likelihood).__qualname__}: {exc}") from None
+    prior = build_part("prior", *cfg.part("prior"), context, untrusted)
+    guide = build_part("guide", *cfg.part("guide"), context, untrusted)
+    decoder = build_part(
+        "decoder", *cfg.part("decoder"), {**context, "out_dim": data_dim * k}, untrusted
+    )
+    try:
+        return VAE(prior, guide, decoder, likelihood)
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"the parts do not fit together: {first_line(exc)}") from exc
+
+
+def _pixels_message(name: str, kind: str, pixels: str) -> str:
+    if kind == "continuous":
+        return (
+            f"the likelihood {name!r} is a density: it needs --pixels dequantized, not "
+            f"{pixels!r} (a density of discrete values grows without bound)"
+        )
+    grey = "; grey to score grey levels with the Bernoulli formula" if name == "bernoulli" else ""
+    allowed = " or ".join(PIXELS_FOR[kind])
+    return f"the likelihood {name!r} needs binary pixels (--pixels {allowed}{grey}), not {pixels!r}"
+
+
+def resolve(
+    cfg: RunConfig, data_dim: int | None = None, untrusted: Path | None = None
+) -> RunConfig:
+    """A validated copy of ``cfg`` with the defaults that depend on other options filled in:
+    ``epochs`` from the data set, ``pixels`` from what the likelihood observes, ``jit`` from
+    the objective and the parts (:func:`~pyro_vae.infer.settings.jit_where_valid`). The model is
+    also built once on PyTorch's ``meta`` device (no memory), for data of dimension
+    ``data_dim`` (default: the named data set's), so a part that refuses its options is
+    reported before anything is trained or written."""
+    cfg.validate()
+    cfg = cfg.copy()
+    cfg.train = cfg.train.with_epochs_for(cfg.data.dataset)
+    likelihood = resolve_part("likelihood", cfg.model.likelihood, untrusted)
+    if cfg.data.pixels is None:
+        cfg.data.pixels = default_pixels(likelihood)
+    for kind in PART_KINDS:
+        resolve_part(kind, cfg.model.part(kind)[0], untrusted)
+    if cfg.train.jit is None:
+        builtin = all(cfg.model.part(kind)[0] in BUILTINS[kind] for kind in PART_KINDS)
+        cfg.train.jit = jit_where_valid(cfg.train.elbo, builtin)
+    data_dim = data_dim or DATA_DIMS.get(cfg.data.dataset, 1)
+    try:
+        with torch.device("meta"):
+            vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+    except NotOnMeta:
+        vae = None
+    if vae is None or count_parameters(vae) <= CONTRACT_CHECK_PARAMETERS:
+        with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched
+            vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+            check_contract(vae, data_dim, cfg.data.pixels)
+    check_vae(vae, cfg)
+    return cfg
+
+
+CONTRACT_CHECK_PARAMETERS = 50_000_000
+"""Models up to this size are built once for real while a configuration is resolved, and their
+parts run on a tiny batch (:func:`~.contract.check_contract`); larger ones are only built on
+``meta``."""
+
+
+def load_model_state(
+    vae: nn.Module, state: Any, where: str | os.PathLike, check_only: bool = False
+) -> None:
+    """``vae.load_state_dict(state)``, refusing a state that does not fit with the first
+    mismatching parameter and both shapes (``check_only``: only that, e.g. for a model built
+    on the ``meta`` device before allocating the real one)."""
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{where}: the model's weights are missing or not a mapping")
+    expected = vae.state_dict()
+    for key, tensor in expected.items():
+        if key not in state:
+            raise CheckpointError(
+                f"{where}: does not match config.json: parameter {key!r} "
+                f"(shape {tuple(tensor.shape)}) is missing from the checkpoint"
+            )
+        saved = state[key]
+        if not isinstance(saved, torch.Tensor):
+            raise CheckpointError(f"{where}: parameter {key!r} is not a tensor")
+        if tuple(saved.shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{where}: does not match config.json: parameter {key!r} has shape "
+                f"{tuple(saved.shape)} in the checkpoint but {tuple(tensor.shape)} in the model "
+                "built from config.json"
+            )
+        if saved.is_floating_point() and not bool(torch.isfinite(saved).all()):
+            raise CheckpointError(
+                f"{where}: parameter {key!r} holds NaN or infinite values: the checkpoint is "
+                "corrupt or from a diverged run; it cannot be evaluated or continued"
+            )
+    extra = [key for key in state if key not in expected]
+    if extra:
+        raise CheckpointError(
+            f"{where}: does not match config.json: the checkpoint has parameter {extra[0]!r} "
+            "that the model built from config.json lacks"
+        )
+    if check_only:
+        return
+    try:
+        vae.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: does not match config.json ({first_line(exc)})") from exc
