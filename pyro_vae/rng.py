@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 
-def _cuda_devices() -> list[int]:
+def cuda_devices() -> list[int]:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
@@ -24,7 +24,7 @@ def seeded_rng(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
-    with torch.random.fork_rng(devices=_cuda_devices()):
+    with torch.random.fork_rng(devices=cuda_devices()):
         torch.manual_seed(seed)
         yield
 
@@ -33,7 +33,7 @@ def seeded_rng(seed: int | None) -> Iterator[None]:
 def isolated_rng() -> Iterator[None]:
     """Run a block whose draws leave torch's generators as they were (for work, such as
     guessing a program's plate nesting, that must not shift a seeded estimate's draws)."""
-    with torch.random.fork_rng(devices=_cuda_devices()):
+    with torch.random.fork_rng(devices=cuda_devices()):
         yield
 
 

@@ -35,15 +35,14 @@ from typing import Any
 
 import pyro
 import torch
-from pyro.infer import Trace_ELBO
 from tqdm.auto import tqdm
 
 from ..data.datasets import ImageDataset
-from ..data.pixels import eval_view, train_view
 from ..data.validate import check_observations
-from ..errors import ConfigError, TrainingDivergedError
+from ..errors import TrainingDivergedError
 from ..model.parts import default_pixels, observes
-from ..rng import derived_seed, rng_state, seeded_rng, set_rng_state
+from ..rng import cuda_devices, derived_seed, rng_state, set_rng_state
+from .devices import resolve_device  # noqa: F401
 from .distributed import (
     SINGLE,
     ProcessGroup,
@@ -53,6 +52,8 @@ from .distributed import (
     process_seed,
     sum_gradients,
 )
+from .divergence import DIVERGENCE_NATS_PER_DIM, divergence_reason  # noqa: F401
+from .heldout import EVAL_SEED, heldout_elbo  # noqa: F401
 from .objectives import ELBOS, LatentScaleMessenger
 from .objectives import kl_weight as kl_schedule
 from .resume import check_training_state, sanitized_optimizer_state
@@ -63,30 +64,7 @@ from .settings import (  # noqa: F401  (re-exported)
     jit_where_valid,
     parse_device,
 )
-
-DIVERGENCE_NATS_PER_DIM = 10.0
-"""How far below a sane bound (in nats per data dimension) an epoch's ELBO must fall for the
-run to count as diverged (see :meth:`Trainer.divergence`)."""
-
-EVAL_SEED = 20131220
-"""Seed of the guide samples used for held-out ELBOs (fixed: common random numbers)."""
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; asking for absent CUDA is a clear error."""
-    if isinstance(name, torch.device):
-        name = str(name)
-    kind, index = parse_device(name)  # ASCII digits, a known type: refused with one message
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine; use cpu.")
-        if index is not None and index >= torch.cuda.device_count():
-            raise ConfigError(
-                f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)."
-            )
-    return torch.device(kind, index)
+from .training_data import ImageData, TensorData, TrainingData, check_batch_size  # noqa: F401
 
 
 def make_optimizer(params, lr: float) -> torch.optim.Adam:
@@ -107,103 +85,11 @@ def lr_factor(schedule: str, step: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
-@torch.no_grad()
-def heldout_elbo(
-    model: Callable,
-    guide: Callable,
-    x: torch.Tensor,
-    num_particles: int = 10,
-    chunk_size: int = 1000,
-    seed: int = EVAL_SEED,
-) -> float:
-    """ELBO per example (nats) of a fixed data tensor, averaged over ``num_particles`` guide
-    samples per example; the model's data plate must cover the batch (no ``num_data``)."""
-    elbo = Trace_ELBO(
-        num_particles=num_particles, vectorize_particles=num_particles > 1, max_plate_nesting=1
-    )
-    total = 0.0
-    with seeded_rng(seed), pyro.validation_enabled(False):
-        for chunk in x.split(chunk_size):
-            total += elbo.loss(model, guide, chunk)
-    return -total / len(x)
-
-
-class TrainingData:
-    """What the trainer needs of a data set: a training tensor for each epoch (with fresh noise
-    where the pixel scheme re-samples) and a fixed validation tensor, both ``[N, D]``."""
-
-    name: str
-    num_train: int
-    data_dim: int
-    image_shape: tuple[int, ...] | None
-    val: torch.Tensor
-
-    def epoch(self) -> torch.Tensor:
-        raise NotImplementedError
-
-
-class ImageData(TrainingData):
-    """An :class:`ImageDataset` seen through a pixel scheme, held on ``device``."""
-
-    def __init__(self, dataset: ImageDataset, pixels: str, device: torch.device) -> None:
-        self.name, self.levels, self.pixels = dataset.name, dataset.levels, pixels
-        self.train = type(dataset.train)(
-            dataset.train.images.to(device), dataset.train.labels.to(device)
-        )
-        self.num_train = len(dataset.train)
-        self.data_dim = dataset.data_dim
-        self.image_shape = dataset.image_shape
-        self.val = eval_view(dataset.val, dataset.levels, pixels, "val").to(device)
-        # a scheme without fresh noise gives the same tensor every epoch: compute it once
-        self._fixed = None if pixels in ("dynamic", "dequantized") else self._view()
-
-    def _view(self) -> torch.Tensor:
-        return train_view(self.train, self.levels, self.pixels)
-
-    def epoch(self) -> torch.Tensor:
-        return self._fixed if self._fixed is not None else self._view()
-
-
-class TensorData(TrainingData):
-    """Plain continuous data, e.g. 2-D toy points: the same training tensor every epoch."""
-
-    def __init__(
-        self, train: torch.Tensor, val: torch.Tensor, name: str = "tensor data", device=None
-    ) -> None:
-        check_observations(train, f"{name} (training)")
-        check_observations(val, f"{name} (validation)", data_dim=train.shape[1])
-        self.name = name
-        self.train_tensor, self.val = train.to(device), val.to(device)
-        self.num_train, self.data_dim = train.shape
-        self.image_shape = None
-
-    def epoch(self) -> torch.Tensor:
-        return self.train_tensor
-
-    def to(self, device: torch.device) -> TensorData:
-        self.train_tensor, self.val = self.train_tensor.to(device), self.val.to(device)
-        return self
-
-
 def _library_parts(vae: torch.nn.Module) -> bool:
     """Whether every part of ``vae`` is one of pyro-vae's own (see ``jit_where_valid``)."""
     names = ("prior", "encoder", "decoder", "likelihood")
     parts = [getattr(vae, name, None) for name in names]
     return all(p is not None and type(p).__module__.startswith("pyro_vae.") for p in parts)
-
-
-def _cuda_devices() -> list[int]:
-    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-
-
-def check_batch_size(batch_size: int, data: ImageDataset | TrainingData) -> None:
-    """A batch cannot be larger than the training set."""
-    n_train = data.num_train if isinstance(data, TrainingData) else len(data.train)
-    if batch_size > n_train:
-        raise ConfigError(
-            f"--batch-size {batch_size} is larger than the {n_train} training "
-            f"examples of {data.name!r}; use at most {n_train}."
-        )
 
 
 @dataclass
@@ -336,7 +222,7 @@ class Trainer:
                 # Compiling runs the program several times and draws random numbers; do it
                 # now, on the fixed validation data, with the RNG state restored afterwards, so
                 # a fresh and a resumed run consume the same random stream.
-                with torch.random.fork_rng(devices=_cuda_devices()):
+                with torch.random.fork_rng(devices=cuda_devices()):
                     elbo.differentiable_loss(
                         model,
                         guide,
@@ -484,45 +370,16 @@ class Trainer:
         return record
 
     def divergence(self, record: EpochRecord) -> str | None:
-        """Why the epoch of ``record`` counts as diverged, or None. With D data dimensions, K
-        latent dimensions and s = ``DIVERGENCE_NATS_PER_DIM`` * (D + K) nats per example:
-
-        * the validation ELBO is not finite;
-        * for binary or unit data, the validation ELBO or the training objective is below
-          -D log 2 - s: far worse than the trivial model that gives each pixel probability 1/2
-          (an untrained Bernoulli decoder starts near it, less the KL term of an untrained
-          guide, well under a nat per latent dimension; any model that learns beats it);
-        * the validation ELBO fell more than s below its best so far.
-
-        The bounds are far from any sane run (digits, K = 20: -884 against -23 after
-        training), so only a diverging objective, e.g. ``--lr 1e3`` (-9e6 after one epoch),
-        crosses them."""
-        dims = self.data.data_dim + int(getattr(self.vae, "latent_dim", 0) or 0)
-        slack = DIVERGENCE_NATS_PER_DIM * dims
-        per = f"{DIVERGENCE_NATS_PER_DIM:g} nats per pixel and per latent dimension"
-        val = record.val_elbo
-        if not math.isfinite(val):
-            return f"the validation ELBO is {val}"
-        if observes(self.vae.likelihood) in ("binary", "unit"):
-            trivial = -self.data.data_dim * math.log(2)
-            floor = trivial - slack
-            for name, value in (
-                ("validation ELBO", val),
-                ("training objective", record.train_objective),
-            ):
-                if value < floor:
-                    return (
-                        f"the {name} is {value:.6g} nats per example, below {floor:.1f}: the "
-                        f"{trivial:.1f} of a model that gives every pixel probability 1/2, "
-                        f"less {per}"
-                    )
-        best = max((r.val_elbo for r in self.history[:-1]), default=None)
-        if best is not None and val < best - slack:
-            return (
-                f"the validation ELBO is {val:.6g} nats per example, more than {per} below "
-                f"its best, {best:.6g}"
-            )
-        return None
+        """Why the epoch of ``record`` counts as diverged, or None (see
+        :func:`~.divergence.divergence_reason`)."""
+        return divergence_reason(
+            record.val_elbo,
+            record.train_objective,
+            [r.val_elbo for r in self.history[:-1]],
+            self.data.data_dim,
+            int(getattr(self.vae, "latent_dim", 0) or 0),
+            observes(self.vae.likelihood),
+        )
 
     def _stop_if_diverged(self, record: EpochRecord) -> None:
         why = self.divergence(record)
