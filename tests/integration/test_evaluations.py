@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import exit_code, tiny, train_tiny
 
 from pyro_vae.app.checkpoint import load_checkpoint
 from pyro_vae.app.cli import main
@@ -15,21 +16,12 @@ from pyro_vae.app.overview import list_runs
 from pyro_vae.app.runs import RunDirectory
 from pyro_vae.errors import CheckpointError
 
-TINY = ["--epochs", "1", "--hidden", "16", "--latent-dim", "3", "--quiet", "--eval-particles", "2"]
-
-
-def exit_code(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
+TINY = tiny(eval_particles=2)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    runs = tmp_path_factory.mktemp("runs")
-    assert main(["train", *TINY, "--runs-dir", str(runs), "--name", "r"]) == 0
-    return runs / "r"
+    return train_tiny(tmp_path_factory.mktemp("runs"), "r", TINY)
 
 
 def _copy(run: Path, parent: Path, name: str = "r") -> Path:

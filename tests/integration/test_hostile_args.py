@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO, tiny, train_tiny
+from helpers import exit_code as _exit_code
+from helpers import file_stamps as _snapshot
 
 from pyro_vae.app import evaluate as evaluate_module
 from pyro_vae.app.cli import main
@@ -26,7 +29,7 @@ from pyro_vae.infer.memory import estimate_ais_memory
 from pyro_vae.infer.settings import FLOAT32_TINY, TrainConfig, parse_device
 from pyro_vae.infer.training import resolve_device
 
-TINY = ["--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--quiet"]
+TINY = tiny(hidden=8, latent_dim=2)
 NO_USER = "~nosuchuser-pyro-vae-test"
 GB = 10**9
 
@@ -35,26 +38,10 @@ GB = 10**9
 def runs(tmp_path_factory) -> Path:
     """Two evaluated runs, ``runs/a`` and ``runs/b`` (a copy), on the same test images."""
     root = tmp_path_factory.mktemp("hostile-args") / "runs"
-    assert main(["train", *TINY, "--runs-dir", str(root), "--name", "a"]) == 0
+    train_tiny(root, "a", TINY)
     assert main(["evaluate", str(root / "a"), "--num-samples", "2", "--quiet"]) == 0
     shutil.copytree(root / "a", root / "b")
     return root
-
-
-def _exit_code(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:  # usage errors leave through argparse's exit
-        return int(exc.code)
-
-
-def _snapshot(path: Path) -> dict[str, tuple[int, int]]:
-    """Every file below ``path`` with its size and modification time."""
-    return {
-        str(p.relative_to(path)): (p.stat().st_size, p.stat().st_mtime_ns)
-        for p in sorted(path.rglob("*"))
-        if p.is_file() and p.name != ".lock"
-    }
 
 
 def _one_line_error(capsys) -> str:
@@ -386,22 +373,6 @@ def test_other_runtime_errors_are_not_called_out_of_memory(runs, monkeypatch):
         main(["evaluate", str(runs / "a"), "--quiet"])
 
 
-@pytest.mark.e2e
-@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit")
-def test_a_data_limit_gives_a_message(runs, tmp_path):
-    """``prlimit --data`` below what AIS needs: refused by the estimate (which reads the
-    process's limit) or, past it, by the allocator; one line either way."""
-    run = tmp_path / "a"
-    shutil.copytree(runs / "a", run)
-    before = _snapshot(run)
-    argv = ["evaluate", str(run), "--quiet", "--method", "ais", "--chains", "200000"]
-    cmd = ["prlimit", f"--data={1_500_000_000}", sys.executable, "-m", "pyro_vae", *argv]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode in (1, 2), proc.stderr
-    assert "Traceback" not in proc.stderr and "memory" in proc.stderr.splitlines()[-1]
-    assert _snapshot(run) == before
-
-
 # ------------------------------------------------------------------ before torch
 PROBE = """
 import sys, time
@@ -434,7 +405,7 @@ def test_a_missing_path_is_told_before_torch_is_imported(tmp_path, argv, code):
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     words = proc.stdout.split()
     assert words[:4] == ["CODE", str(code), "TORCH", "False"], proc.stdout + proc.stderr

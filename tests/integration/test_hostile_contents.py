@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_idx_files
+from helpers import exit_code as _exit_code
+from helpers import file_stamps as _snapshot
+from helpers import make_idx_files, tiny, train_tiny
 
 from pyro_vae import write_idx
 from pyro_vae.app.cli import main
 from pyro_vae.app.contents import points_problem
 from pyro_vae.app.strict_json import JSONContentError, parse_json
 
-TINY = ["--epochs", "2", "--hidden", "16", "--latent-dim", "3", "--quiet"]
+TINY = tiny(epochs=2)
 BIG = "9" * 5000  # beyond Python's int-string conversion limit (4,300 digits)
 
 
@@ -30,25 +32,9 @@ BIG = "9" * 5000  # beyond Python's int-string conversion limit (4,300 digits)
 def base_run(tmp_path_factory) -> Path:
     """A trained and evaluated run (2 epochs on digits; log p(x) by IS, K = 20)."""
     root = tmp_path_factory.mktemp("base")
-    assert main(["train", *TINY, "--runs-dir", str(root), "--name", "base"]) == 0
+    train_tiny(root, "base", TINY)
     assert main(["evaluate", str(root / "base"), "--num-samples", "20", "--quiet"]) == 0
     return root / "base"
-
-
-def _exit_code(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:  # usage errors leave through argparse's exit
-        return int(exc.code)
-
-
-def _snapshot(run: Path) -> dict[str, tuple[int, int]]:
-    """Every file below the run (but the lock) with its size and modification time."""
-    return {
-        str(p.relative_to(run)): (p.stat().st_size, p.stat().st_mtime_ns)
-        for p in sorted(run.rglob("*"))
-        if p.is_file() and p.name != ".lock"
-    }
 
 
 def _one_line_error(err: str) -> str:

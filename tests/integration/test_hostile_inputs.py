@@ -12,26 +12,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import exit_code as _exit_code
+from helpers import tiny, train_tiny
 
 from pyro_vae.app import checkpoint as checkpoint_module
-from pyro_vae.app.cli import main
 from pyro_vae.app.console import print_evaluation
 
-TINY = ["--epochs", "2", "--hidden", "16", "--latent-dim", "3", "--quiet"]
+TINY = tiny(epochs=2)
 
 
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("base")
-    assert main(["train", *TINY, "--runs-dir", str(root), "--name", "base"]) == 0
-    return root / "base"
-
-
-def _exit_code(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:  # usage errors leave through argparse's exit
-        return int(exc.code)
+    return train_tiny(tmp_path_factory.mktemp("base"), "base", TINY)
 
 
 def _edit_checkpoint(fn: Callable[[dict], dict | None]) -> Callable[[Path], None]:

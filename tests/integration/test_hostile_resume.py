@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO, tiny, train_tiny
+from helpers import exit_code as _exit_code
 
 from pyro_vae.app.cli import main
 from pyro_vae.app.main_job import trained_run
@@ -25,16 +27,8 @@ from pyro_vae.errors import CheckpointError, ConfigError, DataFormatError
 from pyro_vae.infer.resume import check_optimizer_state, sanitized_optimizer_state
 from pyro_vae.infer.training import make_optimizer
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = ["--epochs", "1", "--hidden", "16", "--latent-dim", "3", "--quiet"]
+TINY = tiny()
 RESUME = ["train", "--resume", "{run}", "--epochs", "2", "--quiet"]
-
-
-def _exit_code(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code)
 
 
 def _env() -> dict[str, str]:
@@ -53,9 +47,7 @@ def _snapshot(run: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A one-epoch run (train only)."""
-    root = tmp_path_factory.mktemp("trained")
-    assert main(["train", *TINY, "--runs-dir", str(root), "--name", "base"]) == 0
-    return root / "base"
+    return train_tiny(tmp_path_factory.mktemp("trained"), "base", TINY)
 
 
 @pytest.fixture(scope="module")

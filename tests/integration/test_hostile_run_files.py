@@ -19,7 +19,7 @@ from pathlib import Path
 
 import markdown
 import pytest
-from conftest import make_idx_files
+from helpers import make_idx_files, tiny, train_tiny
 
 from pyro_vae.app import run_files
 from pyro_vae.app.cli import main
@@ -34,7 +34,7 @@ from pyro_vae.app.train import load_run_data
 from pyro_vae.data import datasets as ds_module
 from pyro_vae.data.datasets import default_data_dir
 
-TINY = ["--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+TINY = tiny(latent_dim=2)
 SECRET = "SECRET-4f1c9e-do-not-share"
 PNG = b"\x89PNG\r\n\x1a\n" + SECRET.encode() * 4
 
@@ -42,7 +42,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + SECRET.encode() * 4
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("base")
-    assert main(["train", *TINY, "--runs-dir", str(root), "--name", "base"]) == 0
+    train_tiny(root, "base", TINY)
     assert main(["evaluate", str(root / "base"), "--num-samples", "3", "--quiet"]) == 0
     return root / "base"
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny
 
 from pyro_vae import DatasetUnavailableError, load_checkpoint, load_dataset
 from pyro_vae.app import main_job
 from pyro_vae.app.cli import main
 from pyro_vae.infer import training
 
-TINY = ["--epochs", "2", "--hidden", "16", "--latent-dim", "3", "--quiet"]
+TINY = tiny(epochs=2)
 
 
 def _interrupt_validation_at(monkeypatch, call: int) -> None:

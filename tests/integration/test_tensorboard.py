@@ -5,10 +5,11 @@ import json
 import sys
 
 import pytest
+from helpers import tiny
 
 from pyro_vae.app.cli import main
 
-TINY = ["--epochs", "3", "--hidden", "32", "--latent-dim", "4", "--quiet", "--eval-particles", "2"]
+TINY = tiny(epochs=3, hidden=32, latent_dim=4, eval_particles=2)
 
 
 def scalars(directory) -> dict[str, list[tuple[int, float]]]:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import REPO
 
 from pyro_vae.app.cli import main
 
@@ -138,9 +139,8 @@ def test_the_light_name_lists_match_the_registries():
 def test_the_readmes_usage_errors_are_what_the_program_says(capsys):
     import re
     import shlex
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     shown = re.findall(r"^\$ pyro-vae (.*)\n(pyro-vae.*: error: .*)$", readme, flags=re.M)
     assert len(shown) >= 2
     for command, message in shown:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from test_marginal import LinearGaussian
+from helpers import LinearGaussian
 
 from pyro_vae import ModelConfig, build_vae
 from pyro_vae.infer.ais import State, hmc_transition, log_marginal_ais, sigmoid_schedule

@@ -11,7 +11,7 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from test_marginal import LinearGaussian
+from helpers import LinearGaussian
 
 from pyro_vae.infer.ais import evaluate_state, hmc_transition, log_marginal_ais
 from pyro_vae.infer.bdmc import bdmc, simulate
@@ -289,12 +289,3 @@ def test_the_command_line_output_warns_about_unreliable_ais(capsys):
     _print_ais(ev)
     out = capsys.readouterr().out
     assert f"for {ev['unreliable']} of 5 images" in out and ev["unreliable"] > 0
-
-
-def test_bdmc_imports_on_its_own_and_from_the_package():
-    import subprocess
-    import sys
-
-    code = "import pyro_vae.infer.bdmc; from pyro_vae import BDMCResult, bdmc, simulate"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr

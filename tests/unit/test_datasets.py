@@ -4,7 +4,7 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 import torch
-from conftest import make_idx_files
+from helpers import make_idx_files
 
 from pyro_vae import DataFormatError, DatasetUnavailableError, load_dataset, write_idx
 from pyro_vae.data import datasets as ds_module

@@ -7,8 +7,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-PACKAGE = Path(__file__).resolve().parents[1] / "pyro_vae"
+PACKAGE = REPO / "pyro_vae"
 ALLOWED = {
     "base": {"base"},
     "data": {"base", "data"},

@@ -8,72 +8,12 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from helpers import LinearGaussian
 from pyro.infer import RenyiELBO
 
 from pyro_vae import ModelConfig, RunConfig, Trainer, build_vae, eval_view
 from pyro_vae.infer import marginal as marginal_module
 from pyro_vae.infer.marginal import log_marginal, pareto_khat
-
-D, K_LATENT, NOISE = 5, 2, 0.5
-
-
-class LinearGaussian:
-    """z ~ N(0, I), x | z ~ N(W z + b, s^2 I)  =>  x ~ N(b, W W^T + s^2 I); hand-written Pyro."""
-
-    def __init__(self, seed: int = 0, pixel_plate: bool = False):
-        g = torch.Generator().manual_seed(seed)
-        self.W = torch.randn(D, K_LATENT, generator=g, dtype=torch.float64)
-        self.b = torch.randn(D, generator=g, dtype=torch.float64)
-        self.s = NOISE
-        self.pixel_plate = pixel_plate
-        eye = torch.eye(K_LATENT, dtype=torch.float64)
-        self.post_cov = torch.linalg.inv(eye + self.W.T @ self.W / self.s**2)
-
-    def model(self, x):
-        zeros = torch.zeros(K_LATENT, dtype=torch.float64)
-        prior = dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
-        if self.pixel_plate:  # the pixels as a plate nested in the data plate
-            with pyro.plate("data", len(x), dim=-2):
-                z = pyro.sample("z", prior)  # [N, 1, k]
-                mean = (z @ self.W.T + self.b).squeeze(-2)
-                with pyro.plate("pixels", D, dim=-1):
-                    pyro.sample("x", dist.Normal(mean, self.s), obs=x)
-            return
-        with pyro.plate("data", len(x)):
-            z = pyro.sample("z", prior)
-            pyro.sample("x", dist.Normal(z @ self.W.T + self.b, self.s).to_event(1), obs=x)
-
-    def posterior_mean(self, x):
-        return (x - self.b) @ self.W / self.s**2 @ self.post_cov
-
-    def exact_guide(self, x):
-        tril = torch.linalg.cholesky(self.post_cov)
-        loc = self.posterior_mean(x)
-        if self.pixel_plate:
-            with pyro.plate("data", len(x), dim=-2):
-                pyro.sample("z", dist.MultivariateNormal(loc.unsqueeze(-2), scale_tril=tril))
-            return
-        with pyro.plate("data", len(x)):
-            pyro.sample("z", dist.MultivariateNormal(loc, scale_tril=tril))
-
-    def shifted_guide(self, offset: float, widen: float):
-        sd = self.post_cov.diagonal().sqrt()
-
-        def guide(x):
-            with pyro.plate("data", len(x)):
-                loc = self.posterior_mean(x) + offset * sd
-                pyro.sample("z", dist.Normal(loc, widen * sd).to_event(1))
-
-        return guide
-
-    def data(self, n: int, seed: int = 1) -> torch.Tensor:
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, K_LATENT, generator=g, dtype=torch.float64)
-        return z @ self.W.T + self.b + self.s * torch.randn(n, D, generator=g, dtype=torch.float64)
-
-    def log_px(self, x):
-        cov = self.W @ self.W.T + self.s**2 * torch.eye(D, dtype=torch.float64)
-        return dist.MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
 """The README is the contract: its Python examples run, and its options exist."""
 
 import re
-from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from pyro_vae.app.cli import build_parser
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (REPO / "README.md").read_text()
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
