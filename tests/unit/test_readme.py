@@ -35,3 +35,8 @@ def test_every_sub_command_is_documented():
     parser = build_parser()
     for name in parser._subparsers._group_actions[0].choices:
         assert f"pyro-vae {name}" in README
+
+
+def test_every_test_file_the_readme_names_exists():
+    named = set(re.findall(r"(?<![\w/.])tests/[\w/]+\.py", README))
+    assert named and {p for p in named if not (REPO / p).is_file()} == set()
