@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from .model.vae import VAE
     from .rng import seeded_rng
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"  # the one place: pyproject.toml reads it, CHANGELOG.md names it
 
 _EXPORTS: dict[str, str] = {
     "InsufficientMemoryError": "errors",

@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests never touch the network or the user's cache directory."""
+"""Fixtures shared by every stage (unit, integration, e2e; each folder's conftest.py sets its
+marker). Tests never touch the network or the user's cache directory."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pyro
 import pytest
-import torch
+from helpers import make_idx_files
 
-from pyro_vae import load_dataset, write_idx
+from pyro_vae import load_dataset
 
 # Downloads and the cache go to a throw-away directory for the whole session.
 os.environ["PYRO_VAE_DATA"] = tempfile.mkdtemp(prefix="pyro-vae-test-cache-")
@@ -46,30 +47,28 @@ def digits():
     return load_dataset("digits")
 
 
-def make_idx_files(
-    directory: Path, n_train: int = 120, n_test: int = 30, gz: bool = True, seed: int = 0
-) -> dict[str, torch.Tensor]:
-    """Write a small MNIST-like data set (28x28 uint8 images, labels 0-9) as IDX files."""
-    g = torch.Generator().manual_seed(seed)
-    tensors = {
-        "train-images-idx3-ubyte": torch.randint(
-            0, 256, (n_train, 28, 28), generator=g, dtype=torch.uint8
-        ),
-        "train-labels-idx1-ubyte": torch.randint(0, 10, (n_train,), generator=g, dtype=torch.uint8),
-        "t10k-images-idx3-ubyte": torch.randint(
-            0, 256, (n_test, 28, 28), generator=g, dtype=torch.uint8
-        ),
-        "t10k-labels-idx1-ubyte": torch.randint(0, 10, (n_test,), generator=g, dtype=torch.uint8),
-    }
-    directory.mkdir(parents=True, exist_ok=True)
-    for stem, tensor in tensors.items():
-        write_idx(directory / (stem + (".gz" if gz else "")), tensor)
-    return tensors
-
-
 @pytest.fixture
 def idx_dir(tmp_path):
     """A flat directory holding small gzip-compressed MNIST-format IDX files."""
     directory = tmp_path / "mnist-files"
     tensors = make_idx_files(directory)
     return directory, tensors
+
+
+STAGES = ("unit", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test lies in one stage's folder, whose conftest.py marks it; a stage's marker written
+    on a test of another stage's folder (an ``e2e`` test left in tests/unit) is an error."""
+    root = Path(__file__).parent
+    for item in items:
+        folder = item.path.relative_to(root).parts[0]
+        if folder not in STAGES:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/{{{','.join(STAGES)}}}/")
+        written = {m.name for m in item.iter_markers() if m.name in STAGES} - {folder}
+        if written:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked {written} but lies in tests/{folder}/"
+            )
