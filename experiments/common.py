@@ -42,6 +42,7 @@ from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.options import nonnegative_int, positive_int
 from pyro_vae.errors import PyroVAEError
 from pyro_vae.infer.training import DEFAULT_EPOCHS
+from pyro_vae.store.metrics import MetricsRecord
 
 
 def _one_line_errors(kind, value, tb) -> None:
@@ -198,14 +199,15 @@ def evaluation(
         summary, points = found
         names = [f.name for f in dataclasses.fields(MarginalEstimate)]
         if all(k in points for k in names):
-            return {**summary, **(extra or {})}, MarginalEstimate(**{k: points[k] for k in names})
+            row = {**summary.to_json(), **(extra or {})}
+            return row, MarginalEstimate(**{k: points[k] for k in names})
     device = next(vae.parameters()).device
-    summary, estimate = evaluate(
+    record, estimate = evaluate(
         vae, cfg, dataset, device, num_samples, split=split, seed=seed, progress=progress
     )
-    summary.update(extra or {})
-    save_evaluation(run, summary, estimate)
-    return summary, estimate
+    record = dataclasses.replace(record, extra={**record.extra, **(extra or {})})
+    save_evaluation(run, record, estimate)
+    return record.to_json(), estimate
 
 
 def slug(name: str) -> str:
@@ -222,7 +224,7 @@ def evaluated_run(
     num_samples: int,
     quiet: bool = False,
     extra: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], VAE, list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], VAE, list[MetricsRecord]]:
     """The run ``root/slug(name)`` for ``cfg`` trained (or reused, or resumed) and its test
     log p(x) with ``num_samples`` importance samples evaluated (or read back); the summary
     also holds the row's name, the parameter count, the training seconds and ``extra``.
@@ -231,7 +233,7 @@ def evaluated_run(
     extra = {
         "row": name,
         "parameters": sum(p.numel() for p in vae.parameters()),
-        "train_seconds": metrics[-1]["wall_seconds"],
+        "train_seconds": metrics[-1].wall_seconds,
         **(extra or {}),
     }
     summary, _ = evaluation(run, vae, cfg, dataset, num_samples, progress=not quiet, extra=extra)

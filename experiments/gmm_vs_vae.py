@@ -237,9 +237,9 @@ def run_images(args: argparse.Namespace, root: Path) -> None:
             fitted = fit_baselines(cfg, dataset, args.components)
             for row in fitted[0]:
                 lines.append(
-                    f"| {name} | {pixels} | {row['model']} | {row['log_px']:.2f} ± "
-                    f"{row['log_px_se']:.2f} | {row['bits_per_dim']:.4f} | "
-                    f"{row['num_parameters']:,} | {row['seconds']:.0f} s (EM) |"
+                    f"| {name} | {pixels} | {row.model} | {row.log_px:.2f} ± "
+                    f"{row.log_px_se:.2f} | {row.bits_per_dim:.4f} | "
+                    f"{row.num_parameters:,} | {row.seconds:.0f} s (EM) |"
                 )
             for latent in args.latents:
                 cfg.model.latent_dim = latent
@@ -253,13 +253,14 @@ def run_images(args: argparse.Namespace, root: Path) -> None:
                 base = compare_with_mixtures(run, vae, cfg, dataset, estimate, fitted=fitted)
                 if not run.file("figures/gmm_vs_vae.png").is_file():
                     write_figures(run, vae, cfg, dataset, device)
-                seconds = metrics[-1]["wall_seconds"]
-                vae_row, diff = base["vae"], base["vae_minus_best_mixture"]
+                seconds = metrics[-1].wall_seconds
+                assert base is not None  # the mixtures were fitted above
+                vae_row, diff = base.vae, base.vae_minus_best_mixture
                 lines.append(
-                    f"| {name} | {pixels} | VAE, latent {latent} ({diff['mean']:+.2f} ± "
-                    f"{diff['se']:.2f} vs {base['best_mixture']}) | {vae_row['log_px']:.2f} ± "
-                    f"{vae_row['log_px_se']:.2f} | {vae_row['bits_per_dim']:.4f} | "
-                    f"{vae_row['generative_parameters']:,} | {seconds:.0f} s ({epochs} epochs) |"
+                    f"| {name} | {pixels} | VAE, latent {latent} ({diff.mean:+.2f} ± "
+                    f"{diff.se:.2f} vs {base.best_mixture}) | {vae_row.log_px:.2f} ± "
+                    f"{vae_row.log_px_se:.2f} | {vae_row.bits_per_dim:.4f} | "
+                    f"{vae_row.parameters_of_px:,} | {seconds:.0f} s ({epochs} epochs) |"
                 )
                 print(lines[-1], flush=True)
     (root / "images.md").write_text("\n".join(lines) + "\n")

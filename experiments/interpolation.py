@@ -75,21 +75,21 @@ def main() -> None:
         dataset.image_shape,
         root / "interpolation.png",
         title=f"{dataset.name}: straight lines between the codes of a "
-        f"{result['classes'][0]} and a {result['classes'][1]} (right: log p of each frame's most "
+        f"{result.classes[0]} and a {result.classes[1]} (right: log p of each frame's most "
         "probable image under a second VAE)",
     )
     lines = [
-        f"{dataset.name}: {args.pairs} pairs of test images (classes {result['classes'][0]} and "
-        f"{result['classes'][1]}), {result['steps']} frames per path; mean log p of the interior "
+        f"{dataset.name}: {args.pairs} pairs of test images (classes {result.classes[0]} and "
+        f"{result.classes[1]}), {result.steps} frames per path; mean log p of the interior "
         "frames' most probable images, nats per image (± standard error over pairs).",
         "",
         "| judge | autoencoder path | VAE path | VAE − autoencoder (paired) |",
         "|---|---|---|---|",
     ]
-    for name, j in result["judges"].items():
+    for name, j in result.judges.items():
         lines.append(
-            f"| {name} | {j['autoencoder_mean_log_px']:.2f} | {j['vae_mean_log_px']:.2f} | "
-            f"{j['vae_minus_autoencoder']:+.2f} ± {j['vae_minus_autoencoder_se']:.2f} |"
+            f"| {name} | {j.autoencoder_mean_log_px:.2f} | {j.vae_mean_log_px:.2f} | "
+            f"{j.vae_minus_autoencoder:+.2f} ± {j.vae_minus_autoencoder_se:.2f} |"
         )
     (root / "interpolation.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

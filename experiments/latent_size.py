@@ -61,9 +61,9 @@ def main() -> None:
         curves.append(
             {
                 "label": f"latent {k}",
-                "x": [m["examples_seen"] for m in metrics],
-                "train": [m["train_objective"] for m in metrics],
-                "test": [m["test_elbo"] for m in metrics],
+                "x": [m.examples_seen for m in metrics],
+                "train": [m.train_objective for m in metrics],
+                "test": [m.test_elbo for m in metrics],
             }
         )
         ev, _ = evaluation(run, vae, cfg, dataset, args.num_samples, progress=not args.quiet)
@@ -71,7 +71,7 @@ def main() -> None:
         active = int((vae.activity(x.to(device)) > 0.01).sum())
         last = metrics[-1]
         lines.append(
-            f"| {k} | {last['train_objective']:.2f} | {last['test_elbo']:.2f} | "
+            f"| {k} | {last.train_objective:.2f} | {last.test_elbo:.2f} | "
             f"{ev['log_px']:.2f} ± {ev['log_px_se']:.2f} | {ev['khat_above_0.7']} | "
             f"{active} of {k} |"
         )

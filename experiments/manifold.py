@@ -43,7 +43,7 @@ def main() -> None:
         run, vae, metrics = trained_run(
             cfg, root, f"{dataset.name}-z{latent}", dataset, progress=not args.quiet
         )
-        print(f"latent {latent}: validation ELBO {metrics[-1]['val_elbo']:.2f}", flush=True)
+        print(f"latent {latent}: validation ELBO {metrics[-1].val_elbo:.2f}", flush=True)
         if latent == 2:
             grid = vae.latent_grid_means(args.grid, (0, 1))
             print(

@@ -56,7 +56,7 @@ def main() -> None:
                 "lr": lr,
                 "val": scores["val"],
                 "test": scores["test"],
-                "seconds": metrics[-1]["wall_seconds"],
+                "seconds": metrics[-1].wall_seconds,
                 "parameters": sum(p.numel() for p in vae.parameters()),
             }
         )

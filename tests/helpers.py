@@ -68,11 +68,11 @@ def file_stamps(path: Path) -> dict[str, tuple[int, int]]:
 
 # ---------------------------------------------------------------------------- result files
 def is_summary(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
-    """The importance-sampling summary with the largest K that the run holds for ``split``."""
-    entries = read_evaluations(RunDirectory(Path(run_dir)), split).estimates
-    found = [e for e in entries.values() if e.get("method", "is") == "is"]
-    assert found, f"no importance-sampling evaluation in {run_dir}"
-    return max(found, key=lambda e: e["num_samples"])
+    """The importance-sampling summary with the largest K that the run holds for ``split``
+    (its JSON value: as written in the file)."""
+    found = read_evaluations(RunDirectory(Path(run_dir)), split).largest_is()
+    assert found is not None, f"no importance-sampling evaluation in {run_dir}"
+    return found.to_json()
 
 
 # ------------------------------------------------------------------------------ data files

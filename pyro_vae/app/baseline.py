@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
@@ -21,6 +20,14 @@ from ..data.pixels import eval_view, log_levels
 from ..infer.marginal import MarginalEstimate
 from ..model.mixtures import BernoulliMixture, GaussianMixture, Mixture
 from ..model.vae import VAE
+from ..store.baseline import (
+    BASELINE_FORMAT,
+    Baseline,
+    MixtureScore,
+    PairedDifference,
+    VAEScore,
+)
+from ..store.evaluation import ISEvaluation
 from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .registry import describe_parts, model_summary
@@ -45,7 +52,7 @@ def fit_baselines(
     split: str = "test",
     max_iter: int = 200,
     progress: bool = False,
-) -> tuple[list[dict[str, Any]], dict[int, Mixture]]:
+) -> tuple[list[MixtureScore], dict[int, Mixture]]:
     """Fit one mixture per K by EM; exact log p(x) of ``split`` and of the validation split for
     each (the validation number is the one to choose K by).
 
@@ -68,32 +75,34 @@ def fit_baselines(
         d = x_test.shape[1]
         mean = log_px.mean().item()
         rows.append(
-            {
-                "model": f"{type(mixture).__name__}(K={k})",
-                "n_components": k,
-                "log_px": mean,
-                "log_px_se": log_px.std().item() / math.sqrt(len(log_px)),
-                "val_log_px": mixture.score(x_val),
-                "bits_per_dim": (-mean + d * offset) / (d * math.log(2)),
-                "num_parameters": mixture.num_parameters,
-                "em_iterations": len(mixture.history) - 1,
-                "train_log_px": mixture.history[-1],
-                "seconds": seconds,
-            }
+            MixtureScore(
+                model=f"{type(mixture).__name__}(K={k})",
+                n_components=k,
+                log_px=mean,
+                log_px_se=log_px.std().item() / math.sqrt(len(log_px)),
+                val_log_px=mixture.score(x_val),
+                bits_per_dim=(-mean + d * offset) / (d * math.log(2)),
+                num_parameters=mixture.num_parameters,
+                em_iterations=len(mixture.history) - 1,
+                train_log_px=mixture.history[-1],
+                seconds=seconds,
+            )
         )
         fitted[k] = mixture
     return rows, fitted
 
 
-def best_by_validation(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def best_by_validation(rows: list[MixtureScore]) -> MixtureScore:
     """The mixture with the highest validation log p(x): chosen without the test images."""
-    return max(rows, key=lambda r: r["val_log_px"])
+    return max(rows, key=lambda r: -math.inf if r.val_log_px is None else r.val_log_px)
 
 
-def paired_difference(vae_log_px: torch.Tensor, mixture: Mixture, x: torch.Tensor) -> dict:
+def paired_difference(
+    vae_log_px: torch.Tensor, mixture: Mixture, x: torch.Tensor
+) -> PairedDifference:
     """VAE minus mixture log p(x) per image: mean and its standard error (same images)."""
     diff = vae_log_px.double() - mixture.log_prob(x)
-    return {"mean": diff.mean().item(), "se": diff.std().item() / math.sqrt(len(diff))}
+    return PairedDifference(mean=diff.mean().item(), se=diff.std().item() / math.sqrt(len(diff)))
 
 
 def compare_with_mixtures(
@@ -104,43 +113,46 @@ def compare_with_mixtures(
     estimate: MarginalEstimate,
     components: Sequence[int] = DEFAULT_COMPONENTS,
     progress: bool = False,
-    fitted: tuple[list[dict[str, Any]], dict[int, Mixture]] | None = None,
-) -> dict[str, Any]:
+    fitted: tuple[list[MixtureScore], dict[int, Mixture]] | None = None,
+) -> Baseline | None:
     """The finite-mixture baseline on the same split and metric (exact log p(x)), the VAE's
     paired difference to the best mixture; ``baseline.json`` and ``baseline_mixtures.pt``.
     ``fitted``: mixtures already fitted by :func:`fit_baselines` for this data and pixels."""
     rows, mixtures = fitted or fit_baselines(cfg, dataset, components, progress=progress)
     if not rows:
-        return {}
+        return None
     x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")
     best = best_by_validation(rows)
-    summary = estimate.summary(dataset.data_dim, log_levels(cfg.data.pixels, dataset.levels))
+    summary = ISEvaluation.from_json(
+        estimate.summary(dataset.data_dim, log_levels(cfg.data.pixels, dataset.levels))
+    )
     description = describe_parts(vae, cfg.model)
-    payload = {
-        "dataset": dataset.name,
-        "pixels": cfg.data.pixels,
-        "vae": {
-            "model": model_summary(description),
-            "parts": description["parts"],
-            "log_px": summary["log_px"],
-            "log_px_se": summary["log_px_se"],
-            "bits_per_dim": summary["bits_per_dim"],
-            "num_parameters": description["parameters"],
-            "generative_parameters": description["generative_parameters"],
-            "num_samples": estimate.num_samples,
-        },
-        "mixtures": rows,
-        "best_mixture": best["model"],
-        "best_chosen_by": "validation log p(x)",
-        "vae_minus_best_mixture": paired_difference(
-            estimate.log_px, mixtures[best["n_components"]], x_test
+    payload = Baseline(
+        format=BASELINE_FORMAT,
+        dataset=dataset.name,
+        pixels=cfg.data.pixels,
+        vae=VAEScore(
+            model=model_summary(description),
+            parts=description["parts"],
+            log_px=summary.log_px,
+            log_px_se=summary.log_px_se,
+            bits_per_dim=summary.bits_per_dim,
+            num_parameters=description["parameters"],
+            generative_parameters=description["generative_parameters"],
+            num_samples=estimate.num_samples,
         ),
-    }
+        mixtures=tuple(rows),
+        best_mixture=best.model,
+        best_chosen_by="validation log p(x)",
+        vae_minus_best_mixture=paired_difference(
+            estimate.log_px, mixtures[best.n_components], x_test
+        ),
+    )
     with run.writing():
-        run.write_json("baseline.json", payload)
+        run.write_json("baseline.json", payload.to_json())
         run.save_tensors(
             "baseline_mixtures.pt",
-            {"mixtures": [m.state_dict() for m in mixtures.values()], "best": best["n_components"]},
+            {"mixtures": [m.state_dict() for m in mixtures.values()], "best": best.n_components},
         )
     return payload
 

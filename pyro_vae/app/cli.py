@@ -363,17 +363,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not group.is_main:
         return 0
     written = Path(args.run_dir) / summary_name(args.split if estimator else "test")
-    if "evaluation" in out:
-        ev = out["evaluation"]
+    if out.evaluation is not None:
+        ev = out.evaluation
         print(
-            f"{terminal_text(str(args.run_dir))}: {terminal_text(str(ev['dataset']))}, "
-            f"{ev['num_examples']} {args.split} images, "
-            f"{ev['seconds']:.1f} s (nats per image):"
+            f"{terminal_text(str(args.run_dir))}: {terminal_text(str(ev.dataset))}, "
+            f"{ev.num_examples} {args.split} images, "
+            f"{ev.seconds:.1f} s (nats per image):"
         )
         print_evaluation(ev)
-    if "bdmc" in out:
-        print_bdmc(out["bdmc"])
-    print(f"written: {terminal_text(str(written))} ({', '.join(s['key'] for s in out.values())})")
+    if out.bdmc is not None:
+        print_bdmc(out.bdmc)
+    print(f"written: {terminal_text(str(written))} ({', '.join(out.keys())})")
     return 0
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..store.baseline import Baseline
+from ..store.evaluation import AISEvaluation, BDMCEvaluation, Estimate
+
 
 def print_files(result_paths: Sequence[Path], root: Path) -> None:
     for path in result_paths:
@@ -16,27 +19,27 @@ def se_text(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if value is not None else "n/a"
 
 
-def print_evaluation(ev: dict) -> None:
-    """One evaluation (IS or AIS summary) in plain words; unknown values print as n/a."""
-    if ev.get("method") == "ais":
+def print_evaluation(ev: Estimate) -> None:
+    """One evaluation (IS or AIS) in plain words; unknown values print as n/a."""
+    if isinstance(ev, AISEvaluation):
         _print_ais(ev)
         return
-    k, n = ev["num_samples"], ev["num_examples"]
-    mc = ev.get("log_px_mc_se")
+    k, n = ev.num_samples, ev.num_examples
+    mc = ev.log_px_mc_se
     mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
     print(
-        f"  {ev['split']} log p(x)  {se_text(ev.get('log_px')):>9s} ± "
-        f"{se_text(ev.get('log_px_se'))}  (importance sampling, K={k}{mc_text})"
+        f"  {ev.split} log p(x)  {se_text(ev.log_px):>9s} ± "
+        f"{se_text(ev.log_px_se)}  (importance sampling, K={k}{mc_text})"
     )
     print(
-        f"  {ev['split']} ELBO      {se_text(ev.get('elbo')):>9s} ± {se_text(ev.get('elbo_se'))}  "
-        f"(same draws; log p(x) - ELBO = {se_text(ev.get('gap'))})"
+        f"  {ev.split} ELBO      {se_text(ev.elbo):>9s} ± {se_text(ev.elbo_se)}  "
+        f"(same draws; log p(x) - ELBO = {se_text(ev.gap)})"
     )
     print(
-        f"  {se_text(ev['bits_per_dim'], 4)} bits/dim; effective sample size median "
-        f"{se_text(ev['ess_median'], 0)} of {k}"
+        f"  {se_text(ev.bits_per_dim, 4)} bits/dim; effective sample size median "
+        f"{se_text(ev.ess_median, 0)} of {k}"
     )
-    above, kmax = ev.get("khat_above_0.7"), ev.get("khat_max")
+    above, kmax = ev.khat_above, ev.khat_max
     kmax_text = f"{kmax:.2f}" if kmax is not None else "n/a"
     if above is None:
         print(f"  (Pareto k-hat needs K >= 50; got K={k})")
@@ -51,70 +54,71 @@ def print_evaluation(ev: dict) -> None:
         print(f"  Pareto k-hat <= 0.7 for all {n} images (max {kmax_text}): reliable")
 
 
-def _print_ais(ev: dict) -> None:
-    mc = ev.get("log_px_mc_se")
+def _print_ais(ev: AISEvaluation) -> None:
+    mc = ev.log_px_mc_se
     mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
-    start = "prior" if ev.get("start") == "prior" else "guide"
+    start = "prior" if ev.start == "prior" else "guide"
     print(
-        f"  {ev['split']} log p(x)  {ev['log_px']:9.3f} ± {se_text(ev.get('log_px_se'))}  "
-        f"(AIS from the {start}, T={ev['num_steps']}, C={ev['num_chains']} chains, "
-        f"L={ev['num_leapfrog']}{mc_text})"
+        f"  {ev.split} log p(x)  {ev.log_px:9.3f} ± {se_text(ev.log_px_se)}  "
+        f"(AIS from the {start}, T={ev.num_steps}, C={ev.num_chains} chains, "
+        f"L={ev.num_leapfrog}{mc_text})"
     )
     print(
-        f"  {ev['bits_per_dim']:.4f} bits/dim; HMC acceptance mean "
-        f"{ev['acceptance_mean']:.2f} (target 0.65), lowest {ev['acceptance_min']:.2f}; "
-        f"ESS over chains mean {ev['ess_mean']:.1f} of {ev['num_chains']}"
+        f"  {se_text(ev.bits_per_dim, 4)} bits/dim; HMC acceptance mean "
+        f"{se_text(ev.acceptance_mean, 2)} (target 0.65), lowest "
+        f"{se_text(ev.acceptance_min, 2)}; ESS over chains mean {se_text(ev.ess_mean, 1)} of "
+        f"{ev.num_chains}"
     )
-    if ev.get("unreliable"):
+    if ev.unreliable:
         print(
-            f"  WARNING: for {ev['unreliable']} of {ev['num_examples']} images the chains' "
+            f"  WARNING: for {ev.unreliable} of {ev.num_examples} images the chains' "
             "weights are too uneven (ESS below half the chains): those estimates and the Monte "
             "Carlo error are not reliable. Use more steps (--steps) or chains (--chains)."
         )
-    if ev["acceptance_min"] < 0.2:
+    if ev.acceptance_min is not None and ev.acceptance_min < 0.2:
         print(
             "  WARNING: some images' chains barely moved (acceptance below 0.2): their "
             "estimates are closer to importance sampling than to AIS. Use more steps (--steps)."
         )
 
 
-def print_bdmc(b: dict) -> None:
+def print_bdmc(b: BDMCEvaluation) -> None:
     """The BDMC sandwich in plain words."""
     print(
-        f"BDMC on {b['num_examples']} images simulated from the model (AIS T={b['num_steps']}, "
-        f"C={b['num_chains']}, L={b['num_leapfrog']}, {b['seconds']:.1f} s):"
+        f"BDMC on {b.num_examples} images simulated from the model (AIS T={b.num_steps}, "
+        f"C={b.num_chains}, L={b.num_leapfrog}, {se_text(b.seconds, 1)} s):"
     )
-    print(f"  lower bound (forward AIS)   {b['lower']:9.3f} ± {se_text(b.get('lower_se'))}")
-    print(f"  upper bound (reverse AIS)   {b['upper']:9.3f} ± {se_text(b.get('upper_se'))}")
+    print(f"  lower bound (forward AIS)   {b.lower:9.3f} ± {se_text(b.lower_se)}")
+    print(f"  upper bound (reverse AIS)   {b.upper:9.3f} ± {se_text(b.upper_se)}")
     print(
-        f"  gap                         {b['gap']:9.3f} ± {se_text(b.get('gap_se'))}  (averages "
+        f"  gap                         {b.gap:9.3f} ± {se_text(b.gap_se)}  (averages "
         "over the images: each bound holds in expectation, so the average log p(x) lies "
         "between them up to their errors; AIS at these settings is off on average by at "
         "most about the gap)"
     )
-    if b.get("is_num_samples"):
-        d = -b["lower_minus_is"]  # IS minus the lower bound
+    if b.is_num_samples and b.is_log_px is not None and b.lower_minus_is is not None:
+        d = -b.lower_minus_is  # IS minus the lower bound
         side = "above" if d > 0 else "below"
         print(
-            f"  importance sampling, K={b['is_num_samples']}: {b['is_log_px']:9.3f}, "
-            f"{abs(d):.3f} ± {se_text(b.get('lower_minus_is_se'))} {side} the AIS lower bound"
+            f"  importance sampling, K={b.is_num_samples}: {b.is_log_px:9.3f}, "
+            f"{abs(d):.3f} ± {se_text(b.lower_minus_is_se)} {side} the AIS lower bound"
         )
 
 
-def print_baseline(baseline: dict) -> None:
+def print_baseline(baseline: Baseline) -> None:
     print("  finite-mixture baselines (exact log p(x), same test images):")
-    for row in baseline["mixtures"]:
+    for row in baseline.mixtures:
         print(
-            f"    {row['model']:24s} {row['log_px']:9.3f} ± {row['log_px_se']:.3f}  "
-            f"({row['bits_per_dim']:.4f} bits/dim, {row['num_parameters']:,} parameters)"
+            f"    {row.model:24s} {row.log_px:9.3f} ± {row.log_px_se:.3f}  "
+            f"({row.bits_per_dim:.4f} bits/dim, {row.num_parameters:,} parameters)"
         )
-    vae, diff = baseline["vae"], baseline["vae_minus_best_mixture"]
+    vae, diff = baseline.vae, baseline.vae_minus_best_mixture
     print(
-        f"    {'VAE':24s} {vae['log_px']:9.3f} ± {vae['log_px_se']:.3f}  "
-        f"({vae['bits_per_dim']:.4f} bits/dim, {vae['generative_parameters']:,} parameters of "
+        f"    {'VAE':24s} {vae.log_px:9.3f} ± {vae.log_px_se:.3f}  "
+        f"({vae.bits_per_dim:.4f} bits/dim, {vae.parameters_of_px:,} parameters of "
         "p(x))"
     )
     print(
-        f"  VAE - {baseline['best_mixture']} (the mixture with the best validation log p(x)): "
-        f"{diff['mean']:+.3f} ± {diff['se']:.3f} nats per image, paired over the test images"
+        f"  VAE - {baseline.best_mixture} (the mixture with the best validation log p(x)): "
+        f"{diff.mean:+.3f} ± {diff.se:.3f} nats per image, paired over the test images"
     )

@@ -1,68 +1,28 @@
-"""Checks of the values inside run files (which may come from someone else): each returns the
-problem in words, or ``None``, and the reader names the file. Parsing is
-:mod:`.strict_json`'s; these check each field's type and range, so that what passes can be
-plotted, formatted and subtracted without overflowing, failing or drawing nothing."""
+"""Checks of the tensors inside run files (which may come from someone else): each returns the
+problem in words, or ``None``, and the reader names the file. The JSON files' fields are
+checked by the records of :mod:`pyro_vae.store` (whose bounds and checks are re-exported
+here)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-MAX_VALUE = float(torch.finfo(torch.float32).max)
-"""The largest size of a number a model computes (in float32); more is not a result."""
+from ..store.fields import MAX_COUNT, MAX_VALUE, is_count, is_value, shown
 
-MAX_COUNT = 10**15
-"""The largest epoch, step or example count a run file may hold."""
+__all__ = [
+    "MAX_COUNT",
+    "MAX_POINTS",
+    "MAX_VALUE",
+    "is_count",
+    "is_value",
+    "points_problem",
+    "shown",
+]
 
 MAX_POINTS = 10**8
 """The largest number of per-image values a points file may hold."""
-
-METRICS_INTEGERS = ("epoch", "steps", "examples_seen")
-METRICS_NUMBERS = ("train_objective", "val_elbo", "epoch_seconds", "wall_seconds", "kl_weight")
-METRICS_OPTIONAL = ("test_elbo",)
-
-
-def is_value(value: Any) -> bool:
-    """A finite number (not a boolean) of at most :data:`MAX_VALUE` in size."""
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and abs(value) <= MAX_VALUE
-    )
-
-
-def is_count(value: Any, minimum: int = 0) -> bool:
-    """An integer (not a boolean) from ``minimum`` to :data:`MAX_COUNT`."""
-    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_COUNT
-
-
-def metrics_record_problem(record: Any) -> str | None:
-    """What is wrong with one parsed line of ``metrics.jsonl``, or ``None``: a JSON object with
-    an integer ``epoch`` >= 1 and numbers ``train_objective`` and ``val_elbo``; every field it
-    holds of :class:`~pyro_vae.infer.training.EpochRecord` of the right type and range."""
-    required = ("epoch", "train_objective", "val_elbo")
-    if not isinstance(record, dict) or any(name not in record for name in required):
-        return (
-            "not a metrics record (a JSON object with an integer epoch and numbers "
-            "train_objective and val_elbo)"
-        )
-    for name in METRICS_INTEGERS:
-        low = 1 if name == "epoch" else 0
-        if name in record and not is_count(record[name], minimum=low):
-            return f"{name} must be an integer from {low} to {MAX_COUNT:.0e}, got " + _shown(
-                record[name]
-            )
-    for name in METRICS_NUMBERS + METRICS_OPTIONAL:
-        value = record.get(name)
-        optional = name in METRICS_OPTIONAL and value is None
-        if name in record and not optional and not is_value(value):
-            return f"{name} must be a finite number of at most {MAX_VALUE:.3g} in size, got " + (
-                _shown(value)
-            )
-    return None
 
 
 def points_problem(log_px: Any, expected: int | None = None) -> str | None:
@@ -89,9 +49,3 @@ def points_problem(log_px: Any, expected: int | None = None) -> str | None:
     if float(log_px.abs().max()) > MAX_VALUE:
         return f"log_px holds values beyond {MAX_VALUE:.3g}"
     return None
-
-
-def _shown(value: Any) -> str:
-    """``repr`` of a value, cut short (a crafted file can hold a long string)."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:36] + "..."

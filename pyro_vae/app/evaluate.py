@@ -30,6 +30,13 @@ from ..infer.memory import check_memory, estimate_ais_memory, estimate_memory
 from ..infer.training import resolve_device
 from ..model.parts import density_everywhere
 from ..model.vae import VAE
+from ..store.evaluation import (
+    AISEvaluation,
+    BDMCEvaluation,
+    Estimate,
+    ISEvaluation,
+    estimate_from_json,
+)
 from .config import RunConfig
 from .evaluations import save_estimate
 from .registry import describe_parts
@@ -37,6 +44,18 @@ from .runs import RunDirectory, load_vae
 from .train import load_run_data
 
 METHODS = ("is", "ais")
+
+
+@dataclass
+class Evaluated:
+    """What ``pyro-vae evaluate`` computed: the estimate of a split, the BDMC sandwich."""
+
+    evaluation: Estimate | None = None
+    bdmc: BDMCEvaluation | None = None
+
+    def keys(self) -> list[str]:
+        """The keys the results were kept under, in order."""
+        return [r.key for r in (self.evaluation, self.bdmc) if r is not None]
 
 
 @dataclass
@@ -94,7 +113,7 @@ def evaluate(
     progress: bool = False,
     estimator: Estimator | None = None,
     group: ProcessGroup = SINGLE,
-) -> tuple[dict[str, Any], MarginalEstimate | AISEstimate]:
+) -> tuple[Estimate, MarginalEstimate | AISEstimate]:
     """log p(x) of a split (fixed binarization/dequantization), nats per image, with standard
     errors and the method's diagnostics (IS: the ELBO from the same draws, ESS, Pareto k-hat;
     AIS: acceptance rates, ESS over chains). Default: importance sampling with K =
@@ -124,12 +143,16 @@ def evaluate(
             group=group,
         )
         summary = result.summary(dataset.data_dim, levels)
-    return {
-        **_header(cfg, dataset, split, est.seed, vae),
-        "data_sha256": tensor_fingerprint(x),
-        **summary,
-        "seconds": time.perf_counter() - start,
-    }, result
+    record = estimate_from_json(
+        {
+            **_header(cfg, dataset, split, est.seed, vae),
+            "data_sha256": tensor_fingerprint(x),
+            **summary,
+            "seconds": time.perf_counter() - start,
+        }
+    )
+    assert isinstance(record, ISEvaluation | AISEvaluation)
+    return record, result
 
 
 def estimate_points(estimate: MarginalEstimate | AISEstimate) -> dict[str, Any]:
@@ -151,11 +174,11 @@ def estimate_points(estimate: MarginalEstimate | AISEstimate) -> dict[str, Any]:
 
 
 def save_evaluation(
-    run: RunDirectory, summary: dict[str, Any], estimate: MarginalEstimate | AISEstimate
+    run: RunDirectory, summary: Estimate, estimate: MarginalEstimate | AISEstimate
 ) -> str:
     """Add an evaluation to the run (``evaluation[_<split>].json`` under its key, per-image
     values beside it); returns the key."""
-    return save_estimate(run, summary, estimate_points(estimate), summary.get("split", "test"))
+    return save_estimate(run, summary, estimate_points(estimate), summary.split or "test")
 
 
 def run_bdmc(
@@ -166,7 +189,7 @@ def run_bdmc(
     num_images: int,
     estimator: Estimator,
     progress: bool = False,
-) -> tuple[dict[str, Any], BDMCResult]:
+) -> tuple[BDMCEvaluation, BDMCResult]:
     """The BDMC sandwich on ``num_images`` images simulated from the trained model, with AIS
     as ``estimator`` says, and importance sampling with K = ``estimator.num_samples`` on the
     same images."""
@@ -192,10 +215,10 @@ def run_bdmc(
         "seconds": time.perf_counter() - start,
     }
     summary["num_examples"] = num_images
-    return summary, result
+    return BDMCEvaluation.from_json(summary), result
 
 
-def save_bdmc(run: RunDirectory, summary: dict[str, Any], result: BDMCResult) -> str:
+def save_bdmc(run: RunDirectory, summary: BDMCEvaluation, result: BDMCResult) -> str:
     points = {"log_px": result.forward.log_px, "upper": result.reverse.log_px}
     if result.importance is not None:
         points["is_log_px"] = result.importance.log_px
@@ -242,12 +265,12 @@ def evaluate_run(
     group: ProcessGroup = SINGLE,
     data_dir: str | Path | None = None,
     download: bool = True,
-) -> dict[str, Any]:
+) -> Evaluated:
     """``pyro-vae evaluate``: log p(x) of a trained run on ``split`` by ``estimator`` (default:
     importance sampling, K = 5000; none when only a sandwich is asked for) and the BDMC
     sandwich on ``bdmc_images`` simulated images by ``sandwich`` (AIS settings), each added to
     the run directory under its key, holding the run's lock from loading the model to writing
-    the result. Returns ``{"evaluation": summary, "bdmc": summary}`` for what ran.
+    the result. Returns what ran (each record's ``key`` is where it was kept)
 
     With several processes (``group``, under torchrun) the estimate's images are shared among
     them; process 0 holds the lock, writes, and computes the BDMC sandwich alone."""
@@ -258,7 +281,7 @@ def evaluate_run(
         sandwich = sandwich or Estimator(method="ais")
         if bdmc_images < 1:
             raise ConfigError(f"--bdmc {bdmc_images}: give a positive number of images")
-    out: dict[str, Any] = {}
+    out = Evaluated()
     with RunDirectory.open(run_dir).writing() if group.is_main else nullcontext():
         run, cfg, vae = load_vae(run_dir, dev)
         for est in (estimator, sandwich if bdmc_images else None):
@@ -288,10 +311,10 @@ def evaluate_run(
                 group=group,
             )
             if group.is_main:
-                summary["key"] = save_evaluation(run, summary, estimate)
-            out["evaluation"] = summary
+                save_evaluation(run, summary, estimate)
+            out.evaluation = summary
         if bdmc_images and sandwich is not None and group.is_main:
             summary, result = run_bdmc(vae, cfg, dataset, dev, bdmc_images, sandwich, progress)
-            summary["key"] = save_bdmc(run, summary, result)
-            out["bdmc"] = summary
+            save_bdmc(run, summary, result)
+            out.bdmc = summary
     return out

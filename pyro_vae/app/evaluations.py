@@ -13,38 +13,41 @@ refused, never followed (:mod:`.run_files`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, first_line
+from ..errors import CheckpointError
+from ..store.evaluation import (
+    EVALUATION_FORMAT,
+    BDMCEvaluation,
+    Estimate,
+    Evaluations,
+    estimate_key,
+)
 from .checkpoint import load_checkpoint
-from .contents import is_count, is_value, points_problem
-from .run_files import RESULTS, is_run_file
+from .contents import points_problem
+from .records import read_record
+from .run_files import is_run_file
 from .run_tensors import checked_points
 from .runs import RunDirectory
-from .strict_json import JSONContentError, parse_json
 
-EVALUATION_FORMAT = 2
+__all__ = [
+    "EVALUATION_FORMAT",
+    "SPLITS",
+    "Evaluations",
+    "describe_key",
+    "estimate_key",
+    "find_estimate",
+    "load_points",
+    "per_image_log_px",
+    "read_evaluations",
+    "save_estimate",
+]
+
 SPLITS = ("test", "val", "train")
 _REDO = "delete it (or the entry) and recompute it with pyro-vae evaluate RUN"
-
-
-def estimate_key(summary: dict[str, Any]) -> str:
-    """The key an estimate is kept under: ``is-K<K>``; ``ais-T<T>-C<C>-L<L>`` (``-prior``
-    when started from the prior); ``bdmc-N<N>-T<T>-C<C>-L<L>``."""
-    method = summary.get("method", "is")
-    if method == "is":
-        return f"is-K{summary['num_samples']}"
-    tail = f"T{summary['num_steps']}-C{summary['num_chains']}-L{summary['num_leapfrog']}"
-    tail += "-prior" if summary.get("start") == "prior" else ""
-    if method == "ais":
-        return f"ais-{tail}"
-    if method == "bdmc":
-        return f"bdmc-N{summary['num_examples']}-{tail}"
-    raise ValueError(f"unknown estimation method {method!r}")
 
 
 def describe_key(key: str) -> str:
@@ -81,132 +84,33 @@ def legacy_points_name(split: str) -> str:
     return f"{_stem(split)}_points.pt"
 
 
-@dataclass
-class Evaluations:
-    """What a run holds for one split: estimates by key, BDMC sandwiches by key, and which
-    keys came from a version-0.1 file (whose points file has the old name)."""
-
-    split: str
-    estimates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    bdmc: dict[str, dict[str, Any]] = field(default_factory=dict)
-    legacy: set[str] = field(default_factory=set)
-
-    def headline(self) -> tuple[str, dict[str, Any]] | None:
-        """The estimate to quote in one line: the most expensive AIS (it is the tightest),
-        else importance sampling with the largest K."""
-        if not self.estimates:
-            return None
-
-        def cost(item: tuple[str, dict[str, Any]]) -> tuple[int, float]:
-            s = item[1]
-            if s.get("method") == "ais":
-                return 1, s["num_steps"] * s["num_chains"] * s["num_leapfrog"]
-            return 0, s["num_samples"]
-
-        return max(self.estimates.items(), key=cost)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"format": EVALUATION_FORMAT, "split": self.split}
-        out["estimates"] = self.estimates
-        if self.bdmc:
-            out["bdmc"] = self.bdmc
-        return out
-
-
-def _number(value: Any) -> bool:
-    return is_value(value)
-
-
-def _count(value: Any) -> bool:
-    return is_count(value, minimum=1)
-
-
-def _check_summary(summary: Any, where: str) -> dict[str, Any]:
-    """An estimate's summary, checked field by field (an untrusted file)."""
-    if not isinstance(summary, dict):
-        raise CheckpointError(f"{where}: not a JSON object; {_REDO}")
-    method = summary.get("method", "is")
-    needed = {
-        "is": ("num_samples",),
-        "ais": ("num_steps", "num_chains", "num_leapfrog"),
-        "bdmc": ("num_steps", "num_chains", "num_leapfrog", "num_examples"),
-    }.get(method)
-    if needed is None:
-        raise CheckpointError(f"{where}: unknown method {method!r}; {_REDO}")
-    for name in needed + (("num_examples",) if method != "bdmc" else ()):
-        if not _count(summary.get(name)):
-            raise CheckpointError(
-                f"{where}: {name} must be a positive integer, got {summary.get(name)!r}; {_REDO}"
-            )
-    numbers = ("lower", "upper", "gap") if method == "bdmc" else ("log_px",)
-    for name in numbers:
-        if not _number(summary.get(name)):
-            raise CheckpointError(
-                f"{where}: {name} must be a finite number, got {summary.get(name)!r}; {_REDO}"
-            )
-    for name, value in summary.items():  # optional numbers: a number or null
-        if name.endswith(("_se", "_mean", "_max", "_min", "_median")) and value is not None:
-            if not _number(value):
-                raise CheckpointError(
-                    f"{where}: {name} must be a number or null, got {value!r}; {_REDO}"
-                )
-    return summary
-
-
 def read_evaluations(run: RunDirectory, split: str = "test") -> Evaluations:
     """The evaluations a run holds for ``split`` (none: an empty :class:`Evaluations`)."""
-    path = run.file(summary_name(split))
-    out = Evaluations(split)
     if not run.has_file(summary_name(split)):  # a link there is refused, never followed
-        return out
-    try:
-        raw = parse_json(run.read_bytes(summary_name(split), RESULTS))
-    except JSONContentError as exc:
-        raise CheckpointError(f"{path}: {first_line(exc)}; {_REDO}") from None
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot be read ({first_line(exc)}); {_REDO}") from None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{path}: not a JSON object; {_REDO}")
-    if raw.get("format") != EVALUATION_FORMAT:  # pyro-vae 0.1: one flat IS summary
-        summary = _check_summary({**raw, "method": "is"}, str(path))
-        key = estimate_key(summary)
-        out.estimates[key] = summary
-        out.legacy.add(key)
-        return out
-    for section in ("estimates", "bdmc"):
-        entries = raw.get(section, {})
-        if not isinstance(entries, dict):
-            raise CheckpointError(f"{path}: {section} must be a JSON object; {_REDO}")
-        for key, summary in entries.items():
-            checked = _check_summary(summary, f"{path}, {section}[{key!r}]")
-            if estimate_key(checked) != key:
-                raise CheckpointError(
-                    f"{path}: the entry {key!r} holds an estimate of another kind "
-                    f"({estimate_key(checked)}); {_REDO}"
-                )
-            getattr(out, section)[key] = checked
-    return out
+        return Evaluations(split=split)
+    return read_record(run, summary_name(split), lambda v: Evaluations.from_json(v, split), _REDO)
 
 
 def save_estimate(
-    run: RunDirectory, summary: dict[str, Any], points: dict[str, Any], split: str = "test"
+    run: RunDirectory,
+    estimate: Estimate | BDMCEvaluation,
+    points: dict[str, Any],
+    split: str = "test",
 ) -> str:
     """Add (or replace) one estimate and its per-image points, keeping every other entry;
-    returns its key. BDMC summaries go under ``bdmc`` of the test file."""
-    key = estimate_key(summary)
+    returns its key. BDMC sandwiches go under ``bdmc`` of the test file."""
+    key = estimate.key
     with run.writing():  # read, merge and write under the run's lock
         # a link at the file is not the run's result: replaced below, never read
         linked = os.path.islink(run.file(summary_name(split)))
-        existing = Evaluations(split) if linked else read_evaluations(run, split)
+        existing = Evaluations(split=split) if linked else read_evaluations(run, split)
         if existing.legacy:  # a 0.1 file: move its points file under the new name
             (old_key,) = existing.legacy
             legacy_points = run.file(legacy_points_name(split))
             if legacy_points.is_file() and not legacy_points.is_symlink():
                 legacy_points.replace(run.file(points_name(split, old_key)))
-        section = existing.bdmc if summary.get("method") == "bdmc" else existing.estimates
-        section[key] = summary
         run.save_tensors(points_name(split, key), points)
-        run.write_json(summary_name(split), existing.to_json())
+        run.write_json(summary_name(split), existing.with_entry(estimate).to_json())
     return key
 
 
@@ -225,8 +129,9 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
     points = load_checkpoint(path, root=run.path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: holds no per-image log_px; {_REDO}")
-    summary = read_evaluations(run, split).estimates.get(key, {})
-    problem = points_problem(points["log_px"], summary.get("num_examples"))
+    summary = read_evaluations(run, split).estimates.get(key)
+    expected = summary.num_examples if summary is not None else None
+    problem = points_problem(points["log_px"], expected)
     if problem is not None:
         raise CheckpointError(f"{path}: {problem}; {_REDO}")
     return checked_points(points, path)  # and every other tensor in it dense
@@ -234,12 +139,12 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
 
 def find_estimate(
     run: RunDirectory, key: str, split: str = "test", **wanted: Any
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The summary and per-image points of ``key`` when the run holds them and the summary
-    matches every ``wanted`` field (data set, pixels, seed, ...); otherwise ``None`` (compute
-    it). Lets scripts reuse an evaluation instead of repeating it."""
+) -> tuple[Estimate, dict[str, Any]] | None:
+    """The estimate and per-image points of ``key`` when the run holds them and the estimate
+    matches every ``wanted`` field (``dataset``, ``pixels``, ``seed``, ...); otherwise
+    ``None`` (compute it). Lets scripts reuse an evaluation instead of repeating it."""
     summary = read_evaluations(run, split).estimates.get(key)
-    if summary is None or any(summary.get(k) != v for k, v in wanted.items()):
+    if summary is None or any(getattr(summary, k, None) != v for k, v in wanted.items()):
         return None
     try:
         return summary, load_points(run, key, split)

@@ -16,6 +16,7 @@ from ..infer.autoencoder import train_autoencoder
 from ..infer.training import ImageData
 from ..model.autoencoder import Autoencoder
 from ..model.vae import VAE
+from ..store.interpolation import INTERPOLATION_FORMAT, Interpolation, JudgeScores
 from .baseline import best_mixture
 from .checkpoint import load_checkpoint
 from .config import RunConfig
@@ -87,7 +88,7 @@ def interpolation_study(
     num_samples: int = 200,
     judges: dict[str, Any] | None = None,
     output: str = "interpolation.json",
-) -> tuple[dict[str, Any], list]:
+) -> tuple[Interpolation, list]:
     """Straight lines between the codes of pairs of test images ("2" to "9" where there are
     such labels), decoded by the autoencoder and by the VAE. Each frame (as its most probable
     binary image, for binary data) is scored by every judge (default: the VAE's
@@ -111,13 +112,7 @@ def interpolation_study(
         ),
     }
     inner = slice(1, steps - 1)  # the endpoints are (nearly) the images themselves
-    result: dict[str, Any] = {
-        "pairs": n_pairs,
-        "steps": steps,
-        "classes": [int(dataset.test.labels[pairs[0, 0]]), int(dataset.test.labels[pairs[0, 1]])],
-        "frames": "most probable binary image of each frame" if binary else "frames as decoded",
-        "judges": {},
-    }
+    scored: dict[str, JudgeScores] = {}
     plotted = []
     for judge_name, judge in judges.items():
         scores = {
@@ -125,14 +120,22 @@ def interpolation_study(
             for name, frames in decoded.items()
         }
         diff = scores["VAE"][:, inner].mean(1) - scores["autoencoder"][:, inner].mean(1)
-        result["judges"][judge_name] = {
-            "autoencoder_mean_log_px": scores["autoencoder"][:, inner].double().mean().item(),
-            "vae_mean_log_px": scores["VAE"][:, inner].double().mean().item(),
-            "vae_minus_autoencoder": diff.double().mean().item(),
-            "vae_minus_autoencoder_se": diff.double().std().item() / math.sqrt(len(diff)),
-        }
+        scored[judge_name] = JudgeScores(
+            autoencoder_mean_log_px=scores["autoencoder"][:, inner].double().mean().item(),
+            vae_mean_log_px=scores["VAE"][:, inner].double().mean().item(),
+            vae_minus_autoencoder=diff.double().mean().item(),
+            vae_minus_autoencoder_se=diff.double().std().item() / math.sqrt(len(diff)),
+        )
         if not plotted:  # the figure shows the first judge's scores
             plotted = [(name, decoded[name].cpu(), scores[name]) for name in decoded]
-            result["plotted_judge"] = judge_name
-    run.write_json(output, result)
+    result = Interpolation(
+        format=INTERPOLATION_FORMAT,
+        pairs=n_pairs,
+        steps=steps,
+        classes=(int(dataset.test.labels[pairs[0, 0]]), int(dataset.test.labels[pairs[0, 1]])),
+        frames="most probable binary image of each frame" if binary else "frames as decoded",
+        judges=scored,
+        plotted_judge=next(iter(scored), None),
+    )
+    run.write_json(output, result.to_json())
     return result, plotted

@@ -18,6 +18,8 @@ from ..data.datasets import ImageDataset
 from ..errors import ConfigError, TrainingInterrupted
 from ..infer.training import EpochRecord, check_batch_size, resolve_device
 from ..model.vae import VAE
+from ..store.baseline import Baseline
+from ..store.evaluation import Estimate
 from .baseline import DEFAULT_COMPONENTS, compare_with_mixtures
 from .config import RunConfig
 from .evaluate import evaluate, save_evaluation
@@ -35,9 +37,9 @@ class RunResult:
     run: RunDirectory
     cfg: RunConfig
     history: list[EpochRecord]
-    evaluation: dict[str, Any] = field(default_factory=dict)
+    evaluation: Estimate | None = None
     figures: list[Path] = field(default_factory=list)
-    baseline: dict[str, Any] = field(default_factory=dict)
+    baseline: Baseline | None = None
 
 
 def run_main_job(

@@ -18,7 +18,6 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -94,23 +93,17 @@ def describe_run(path: Path) -> RunLine:
     try:
         run = RunDirectory.open(path)
         cfg = run.read_config()
-        metrics = [m for m in run.read_metrics() if isinstance(m, dict)]
+        metrics = run.read_metrics()
         m = cfg.model
         line.dataset = f"{cfg.data.dataset}"
         line.parts = f"{m.prior} / {m.guide} / {m.likelihood}"[:34]
-        epochs = [m.get("epoch") for m in metrics if isinstance(m.get("epoch"), int)]
-        done = max(epochs) if epochs else 0
+        done = max((r.epoch for r in metrics), default=0)
         line.epochs = f"{done}/{cfg.train.epochs}"
-        elbos = [
-            m["val_elbo"]
-            for m in metrics
-            if isinstance(m.get("val_elbo"), (int, float)) and math.isfinite(m["val_elbo"])
-        ]
-        line.best_val_elbo = max(elbos) if elbos else None
+        line.best_val_elbo = max((r.val_elbo for r in metrics), default=None)
         headline = read_evaluations(run).headline()
         if headline:
             key, summary = headline
-            line.log_px = f"{summary['log_px']:.3f} ({key})"
+            line.log_px = f"{summary.log_px:.3f} ({key})"
         line.status = run_status(run, done, cfg.train.epochs)
     except (PyroVAEError, OSError, ValueError, TypeError, KeyError) as exc:
         line.problem = first_line(exc)
@@ -132,32 +125,46 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunLine]:
 
 
 # ------------------------------------------------------------------ compare
+@dataclass(frozen=True)
+class ComparedRun:
+    """One run's log p(x) over the compared images (mean, standard error) and, after the
+    first, its paired difference to the first run."""
+
+    run: str
+    path: str
+    log_px: float
+    log_px_se: float
+    num_examples: int
+    diff: float | None = None
+    diff_se: float | None = None
+
+
 @dataclass
 class Comparison:
     """Runs compared on one estimator over the same test images."""
 
     key: str
-    rows: list[dict[str, Any]]
+    rows: list[ComparedRun]
 
     def text(self) -> str:
         """The table, run names' control characters shown as escapes."""
         lines = [
             f"test log p(x), {terminal_text(describe_key(self.key))}; nats per image, ± "
-            f"standard error over the same {self.rows[0]['num_examples']} test images (higher "
+            f"standard error over the same {self.rows[0].num_examples} test images (higher "
             "is better):",
             f"  {'run':28s} {'log p(x)':>18s}  paired difference to "
-            + terminal_text(self.rows[0]["run"]),
+            + terminal_text(self.rows[0].run),
         ]
-        for i, r in enumerate(self.rows):
-            diff = "(reference)" if i == 0 else f"{r['diff']:+.3f} ± {r['diff_se']:.3f}"
-            verdict = ""
-            if i and abs(r["diff"]) > 2 * r["diff_se"]:
-                verdict = "  better" if r["diff"] > 0 else "  worse"
-            elif i:
-                verdict = "  not distinguishable (within 2 standard errors)"
+        for r in self.rows:
+            verdict, diff = "", "(reference)"
+            if r.diff is not None and r.diff_se is not None:
+                diff = f"{r.diff:+.3f} ± {r.diff_se:.3f}"
+                if abs(r.diff) > 2 * r.diff_se:
+                    verdict = "  better" if r.diff > 0 else "  worse"
+                else:
+                    verdict = "  not distinguishable (within 2 standard errors)"
             lines.append(
-                f"  {terminal_text(r['run']):28s} {r['log_px']:9.3f} ± {r['log_px_se']:.3f}  "
-                f"{diff}{verdict}"
+                f"  {terminal_text(r.run):28s} {r.log_px:9.3f} ± {r.log_px_se:.3f}  {diff}{verdict}"
             )
         return "\n".join(lines)
 
@@ -175,7 +182,9 @@ def _common_key(evaluations: list[Evaluations], names: list[str]) -> str:
             "these runs hold no evaluation made the same way (" + held + "). Evaluate them "
             "alike first, e.g. pyro-vae evaluate RUN --num-samples 1000 for each."
         )
-    best = Evaluations("test", {k: evaluations[0].estimates[k] for k in common}).headline()
+    best = Evaluations(
+        split="test", estimates={k: evaluations[0].estimates[k] for k in common}
+    ).headline()
     assert best is not None
     return best[0]
 
@@ -203,10 +212,10 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
         if not isinstance(log_px, torch.Tensor) or log_px.dim() != 1:
             raise CheckpointError(f"{run.path}: the per-image values of {key} are not a vector")
         identity = {
-            "dataset": summary.get("dataset"),
-            "pixels": summary.get("pixels"),
-            "num_examples": summary.get("num_examples"),
-            "data_sha256": summary.get("data_sha256"),
+            "dataset": summary.dataset,
+            "pixels": summary.pixels,
+            "num_examples": summary.num_examples,
+            "data_sha256": summary.data_sha256,
         }
         if reference is None:
             reference = (identity, log_px, name)
@@ -220,16 +229,18 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
                     f"({details or 'different image counts'}): a paired comparison needs the "
                     "same test tensor"
                 )
-        row = {
-            "run": name,
-            "path": str(run.path),
-            "log_px": float(log_px.double().mean()),
-            "log_px_se": float(log_px.double().std() / math.sqrt(len(log_px))),
-            "num_examples": len(log_px),
-        }
+        diff = {}
         if rows:  # every run after the first: its paired difference to the first
             d = (log_px - reference[1]).double()
-            row["diff"] = float(d.mean())
-            row["diff_se"] = float(d.std() / math.sqrt(len(d)))
-        rows.append(row)
+            diff = {"diff": float(d.mean()), "diff_se": float(d.std() / math.sqrt(len(d)))}
+        rows.append(
+            ComparedRun(
+                run=name,
+                path=str(run.path),
+                log_px=float(log_px.double().mean()),
+                log_px_se=float(log_px.double().std() / math.sqrt(len(log_px))),
+                num_examples=len(log_px),
+                **diff,
+            )
+        )
     return Comparison(key, rows)

@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import matplotlib
 
@@ -63,35 +63,44 @@ def _show_images(ax, images: torch.Tensor, image_shape: Sequence[int], nrow: int
     ax.imshow(image_grid(images, image_shape, nrow=nrow), interpolation="nearest")
 
 
+class EpochPoint(Protocol):
+    """An epoch's numbers (a :class:`~pyro_vae.store.metrics.MetricsRecord`, or the
+    trainer's :class:`~pyro_vae.infer.training.EpochRecord`)."""
+
+    epoch: int
+    train_objective: float
+    val_elbo: float
+
+
 def plot_elbo_curves(
-    metrics: list[dict[str, Any]],
+    metrics: Sequence[EpochPoint],
     path: str | os.PathLike,
     title: str = "ELBO during training",
     objective: str = "ELBO",
 ) -> Path:
     """The training objective and the validation ELBO (nats per example) against epochs."""
-    epochs = [m["epoch"] for m in metrics]
+    epochs = [m.epoch for m in metrics]
     marker = "o" if len(epochs) <= 30 else None  # a short run (one epoch: one point) shows
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.plot(
         epochs,
-        [m["train_objective"] for m in metrics],
+        [m.train_objective for m in metrics],
         marker=marker,
         ms=4,
         label=f"train {objective} (minibatch average)",
     )
-    ax.plot(epochs, [m["val_elbo"] for m in metrics], marker=marker, ms=4, label="validation")
-    best = max(metrics, key=lambda m: m["val_elbo"])
-    ax.scatter([best["epoch"]], [best["val_elbo"]], color="C1", zorder=3, s=18)
+    ax.plot(epochs, [m.val_elbo for m in metrics], marker=marker, ms=4, label="validation")
+    best = max(metrics, key=lambda m: m.val_elbo)
+    ax.scatter([best.epoch], [best.val_elbo], color="C1", zorder=3, s=18)
     ax.annotate(
-        f"{best['val_elbo']:.2f}",
-        (best["epoch"], best["val_elbo"]),
+        f"{best.val_elbo:.2f}",
+        (best.epoch, best.val_elbo),
         textcoords="offset points",
         xytext=(-10, 8),
         fontsize=8,
     )
     # The first epochs are far below the rest; keep the informative range in view.
-    values = [m[k] for m in metrics for k in ("train_objective", "val_elbo")]
+    values = [v for m in metrics for v in (m.train_objective, m.val_elbo)]
     tail = sorted(values)[len(values) // 20 :] if len(values) >= 20 else values
     lo, hi = min(tail), max(values)
     pad = 0.05 * (hi - lo or 1.0)

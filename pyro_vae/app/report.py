@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, first_line
 from ..infer.objectives import objective_name
+from ..store.baseline import Baseline
+from ..store.evaluation import AISEvaluation, Evaluations, ISEvaluation
+from ..store.interpolation import Interpolation
 from .escape import html_code, html_text, markdown_code, markdown_text
-from .evaluations import Evaluations, describe_key, read_evaluations
+from .evaluations import describe_key, read_evaluations
+from .records import read_baseline, read_interpolation
 from .registry import describe_parts, model_summary
-from .run_files import FIGURE, RESULTS, read_bytes
+from .run_files import FIGURE, read_bytes
 from .runs import RunDirectory, load_vae
-from .strict_json import JSONContentError, parse_json
 
 
 @dataclass(frozen=True)
@@ -46,35 +48,11 @@ class Block:
     src: str = ""
 
 
-def _read_json(run: RunDirectory, name: str) -> dict[str, Any] | None:
-    path = run.file(name)
-    if not run.has_file(name):  # a link or a FIFO there is refused, not followed
-        return None
-    try:
-        value = parse_json(run.read_bytes(name, RESULTS))
-    except JSONContentError as exc:
-        raise CheckpointError(f"{path}: {first_line(exc)}; {_REDO}") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path}: not a JSON object; {_REDO}")
-    return value
-
-
-_REDO = (
-    "delete it and recompute it (pyro-vae evaluate RUN for evaluation.json, pyro-vae run "
-    "--resume RUN for the others)"
-)
-
-
 def build_report(run_dir: str | Path) -> list[Block]:
-    """The report's blocks; a malformed result file is a clear error, not a traceback."""
-    try:
-        return _build_report(run_dir)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as exc:
-        raise CheckpointError(
-            f"{run_dir}: a result file (evaluation.json, baseline.json, interpolation.json or "
-            f"metrics.jsonl) is malformed ({type(exc).__name__}: {first_line(exc)}); delete "
-            "the one at fault and recompute it"
-        ) from exc
+    """The report's blocks. Every result file is read as a typed record, each field checked
+    (:mod:`pyro_vae.store`), so a malformed one is refused by its reader with a message
+    naming it, and what is read here can be formatted without failing."""
+    return _build_report(run_dir)
 
 
 def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
@@ -92,11 +70,9 @@ def _build_report(run_dir: str | Path) -> list[Block]:
     metrics = run.read_metrics()
     evaluations = read_evaluations(run)
     headline = evaluations.headline()
-    # the IS summary with the largest K carries the diagnostics table
-    is_entries = [v for v in evaluations.estimates.values() if v.get("method", "is") == "is"]
-    ev = max(is_entries, key=lambda v: v["num_samples"]) if is_entries else None
-    base = _read_json(run, "baseline.json")
-    interp = _read_json(run, "interpolation.json")
+    ev = evaluations.largest_is()  # the IS estimate with the largest K: the diagnostics table
+    base = read_baseline(run)
+    interp = read_interpolation(run)
     d, t = cfg.data, cfg.train
     objective = objective_name(t.elbo, t.particles, t.beta, t.kl_warmup)
     # the checkpoint's epochs, not the target: a run stopped early says so
@@ -120,27 +96,28 @@ def _build_report(run_dir: str | Path) -> list[Block]:
     summary = []
     if headline:
         key, top = headline
-        elbo = f"; ELBO {top['elbo']:.3f}" if "elbo" in top else ""
+        has_elbo = isinstance(top, ISEvaluation) and top.elbo is not None
+        elbo = f"; ELBO {top.elbo:.3f}" if has_elbo else ""
         summary.append(
-            f"Test log p(x) = {top['log_px']:.3f} ± {_fmt(top.get('log_px_se'))} "
-            f"({describe_key(key)}, {top['num_examples']} images), "
-            f"{top['bits_per_dim']:.4f} bits per dimension{elbo}."
+            f"Test log p(x) = {top.log_px:.3f} ± {_fmt(top.log_px_se)} "
+            f"({describe_key(key)}, {top.num_examples} images), "
+            f"{_fmt(top.bits_per_dim, 4)} bits per dimension{elbo}."
         )
     if base:
-        diff = base["vae_minus_best_mixture"]
+        diff = base.vae_minus_best_mixture
         summary.append(
             "On the same test images the VAE's log p(x) is "
             + _compare(
-                diff["mean"],
-                diff["se"],
+                diff.mean,
+                diff.se,
                 "higher",
                 "lower",
-                f"the best finite mixture's, {base['best_mixture']} (exact; chosen by validation "
+                f"the best finite mixture's, {base.best_mixture} (exact; chosen by validation "
                 "log p(x))",
             )
             + "."
         )
-    if ev and ev.get("khat_above_0.7") is not None:
+    if ev and ev.khat_above is not None:
         summary.append(_reliability_sentence(ev))
     if summary:
         blocks += [Block("h2", "Summary"), Block("ul", items=summary)]
@@ -154,45 +131,44 @@ def _build_report(run_dir: str | Path) -> list[Block]:
 
     if metrics:
         last = metrics[-1]
-        best = max(metrics, key=lambda r: r["val_elbo"])
+        best = max(metrics, key=lambda r: r.val_elbo)
         blocks += [
             Block("h2", "Training"),
             Block(
                 "figure",
                 src="figures/elbo_curves.png",
-                text=f"After {last['epoch']} epochs ({last['wall_seconds']:.0f} s, "
-                f"{last['examples_seen']:,} examples) the validation ELBO is "
-                f"{last['val_elbo']:.3f} (best {best['val_elbo']:.3f}, epoch {best['epoch']}); "
-                f"the training {objective} averages {last['train_objective']:.3f}, "
-                f"{last['train_objective'] - last['val_elbo']:+.3f} from the validation ELBO.",
+                text=f"After {last.epoch} epochs ({_fmt(last.wall_seconds, 0)} s, "
+                f"{_count(last.examples_seen)} examples) the validation ELBO is "
+                f"{last.val_elbo:.3f} (best {best.val_elbo:.3f}, epoch {best.epoch}); "
+                f"the training {objective} averages {last.train_objective:.3f}, "
+                f"{last.train_objective - last.val_elbo:+.3f} from the validation ELBO.",
             ),
         ]
     if len(evaluations.estimates) > 1 or evaluations.bdmc:
         blocks += [Block("h2", "Test log-likelihood by estimator"), *_estimates_blocks(evaluations)]
     if ev:
         blocks += [
-            Block("h2", f"Test log-likelihood, importance sampling (K = {ev['num_samples']})"),
+            Block("h2", f"Test log-likelihood, importance sampling (K = {ev.num_samples})"),
             _evaluation_table(ev),
             Block(
                 "p",
                 _reliability_sentence(ev)
-                if ev.get("khat_above_0.7") is not None
+                if ev.khat_above is not None
                 else "Pareto k-hat was not computed (K < 50).",
             ),
         ]
     if base:
         blocks += [Block("h2", "Finite mixtures against the VAE"), _baseline_table(base)]
-        diff = base["vae_minus_best_mixture"]
-        best = next(r for r in base["mixtures"] if r["model"] == base["best_mixture"])
-        vae_params = base["vae"].get("generative_parameters", base["vae"]["num_parameters"])
+        diff = base.vae_minus_best_mixture
         blocks.append(
             Block(
                 "figure",
                 src="figures/gmm_vs_vae.png",
-                text=f"The mixture with the best validation log p(x), {base['best_mixture']}, "
-                f"has {best['num_parameters']:,} parameters against the {vae_params:,} of the "
+                text=f"The mixture with the best validation log p(x), {base.best_mixture}, "
+                f"has {base.best.num_parameters:,} parameters against the "
+                f"{base.vae.parameters_of_px:,} of the "
                 "VAE's p(x) (its encoder aside); on the test images the VAE's log p(x) is "
-                + _compare(diff["mean"], diff["se"], "higher", "lower", "the mixture's")
+                + _compare(diff.mean, diff.se, "higher", "lower", "the mixture's")
                 + ". Left: samples of each; right: the mixture's component means beside the "
                 "VAE's decoder means on a latent grid.",
             )
@@ -210,21 +186,24 @@ def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
     ``pyro-vae compare``), and the BDMC sandwich in plain words."""
     rows = []
     for key, e in sorted(evaluations.estimates.items()):
-        if e.get("method") == "ais":
-            diag = f"HMC acceptance {e['acceptance_mean']:.2f} (lowest {e['acceptance_min']:.2f})"
-            if e.get("unreliable"):  # AIS's reliability flag (ESS over chains)
-                diag += f"; unreliable: {e['unreliable']} images"
+        if isinstance(e, AISEvaluation):
+            diag = (
+                f"HMC acceptance {_fmt(e.acceptance_mean, 2)} (lowest {_fmt(e.acceptance_min, 2)})"
+            )
+            if e.unreliable:  # AIS's reliability flag (ESS over chains)
+                diag += f"; unreliable: {e.unreliable} images"
         else:
-            above = e.get("khat_above_0.7")
+            above = e.khat_above
             diag = "k-hat not computed" if above is None else f"k-hat > 0.7: {above} images"
+        seconds = float("nan") if e.seconds is None else e.seconds
         rows.append(
             [
                 describe_key(key),
-                f"{e['log_px']:.3f} ± {_fmt(e.get('log_px_se'))}",
-                _fmt(e.get("log_px_mc_se")),
-                str(e["num_examples"]),
+                f"{e.log_px:.3f} ± {_fmt(e.log_px_se)}",
+                _fmt(e.log_px_mc_se),
+                str(e.num_examples),
                 diag,
-                f"{e.get('seconds', float('nan')):.0f}",
+                f"{seconds:.0f}",
             ]
         )
     header = ["estimator", "log p(x)", "Monte Carlo error", "images", "diagnostic", "seconds"]
@@ -233,17 +212,17 @@ def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
         text = (
             f"{describe_key(key)}: on images simulated from the model, forward AIS (a "
             "stochastic lower bound) gives on average "
-            f"{b['lower']:.3f} and reverse AIS (a stochastic upper bound) {b['upper']:.3f}: "
-            f"an average gap of {b['gap']:.3f} ± {_fmt(b.get('gap_se'))} nats per image. The "
+            f"{b.lower:.3f} and reverse AIS (a stochastic upper bound) {b.upper:.3f}: "
+            f"an average gap of {b.gap:.3f} ± {_fmt(b.gap_se)} nats per image. The "
             "bounds hold in expectation, so the average log p(x) lies between the average "
             "bounds up to their standard errors, and AIS at these settings is off on average "
             "by at most about the gap; single images' bounds are noisy and can cross."
         )
-        if b.get("is_num_samples"):
-            d = -b["lower_minus_is"]
+        if b.is_num_samples and b.lower_minus_is is not None:
+            d = -b.lower_minus_is
             text += (
-                f" Importance sampling with K = {b['is_num_samples']} on the same images lies "
-                f"{abs(d):.3f} ± {_fmt(b.get('lower_minus_is_se'))} nats "
+                f" Importance sampling with K = {b.is_num_samples} on the same images lies "
+                f"{abs(d):.3f} ± {_fmt(b.lower_minus_is_se)} nats "
                 f"{'above' if d > 0 else 'below'} the AIS lower bound."
             )
         blocks.append(Block("p", text))
@@ -254,17 +233,21 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if value is not None else "n/a"
 
 
-def _reliability_sentence(ev: dict[str, Any]) -> str:
-    n, above = ev["num_examples"], ev["khat_above_0.7"]
-    ess = f"the median effective sample size is {ev['ess_median']:.0f} of {ev['num_samples']}"
+def _count(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "n/a"
+
+
+def _reliability_sentence(ev: ISEvaluation) -> str:
+    n, above = ev.num_examples, ev.khat_above or 0
+    ess = f"the median effective sample size is {_fmt(ev.ess_median, 0)} of {ev.num_samples}"
     if above == 0:
         return (
-            f"Importance sampling (K = {ev['num_samples']}): Pareto k-hat is at most 0.7 for all "
-            f"{n} test images (max {_fmt(ev['khat_max'], 2)}) and {ess}: the estimate can be "
+            f"Importance sampling (K = {ev.num_samples}): Pareto k-hat is at most 0.7 for all "
+            f"{n} test images (max {_fmt(ev.khat_max, 2)}) and {ess}: the estimate can be "
             "trusted."
         )
     return (
-        f"Importance sampling (K = {ev['num_samples']}): Pareto k-hat exceeds 0.7 for {above} "
+        f"Importance sampling (K = {ev.num_samples}): Pareto k-hat exceeds 0.7 for {above} "
         f"of {n} test images ({100 * above / n:.0f} %) "
         f"and {ess}: for those images the importance weights are too heavy-tailed for the "
         "estimate (and its Monte Carlo error) to be trusted; it is likely too low. A larger "
@@ -299,45 +282,45 @@ def _config_table(cfg) -> Block:
     return Block("table", header=["section", "option", "value"], items=rows)
 
 
-def _evaluation_table(ev: dict[str, Any]) -> Block:
+def _evaluation_table(ev: ISEvaluation) -> Block:
     rows = [
-        ["log p(x), importance sampling", f"{ev['log_px']:.3f} ± {_fmt(ev['log_px_se'])}"],
-        ["Monte Carlo error of that mean", _fmt(ev["log_px_mc_se"])],
-        ["ELBO (same draws)", f"{ev['elbo']:.3f} ± {_fmt(ev['elbo_se'])}"],
-        ["log p(x) − ELBO", f"{ev['gap']:.3f} ± {_fmt(ev['gap_se'])}"],
+        ["log p(x), importance sampling", f"{ev.log_px:.3f} ± {_fmt(ev.log_px_se)}"],
+        ["Monte Carlo error of that mean", _fmt(ev.log_px_mc_se)],
+        ["ELBO (same draws)", f"{_fmt(ev.elbo)} ± {_fmt(ev.elbo_se)}"],
+        ["log p(x) − ELBO", f"{_fmt(ev.gap)} ± {_fmt(ev.gap_se)}"],
         [
             "bits per dimension (log p, ELBO)",
-            f"{ev['bits_per_dim']:.4f}, {ev['elbo_bits_per_dim']:.4f}",
+            f"{_fmt(ev.bits_per_dim, 4)}, {_fmt(ev.elbo_bits_per_dim, 4)}",
         ],
-        ["importance samples K; images", f"{ev['num_samples']}; {ev['num_examples']}"],
-        ["effective sample size (median, min)", f"{ev['ess_median']:.0f}, {ev['ess_min']:.1f}"],
-        ["Pareto k-hat (mean, max)", f"{_fmt(ev['khat_mean'], 2)}, {_fmt(ev['khat_max'], 2)}"],
-        ["images with k-hat > 0.7", str(ev["khat_above_0.7"])],
+        ["importance samples K; images", f"{ev.num_samples}; {ev.num_examples}"],
+        ["effective sample size (median, min)", f"{_fmt(ev.ess_median, 0)}, {_fmt(ev.ess_min, 1)}"],
+        ["Pareto k-hat (mean, max)", f"{_fmt(ev.khat_mean, 2)}, {_fmt(ev.khat_max, 2)}"],
+        ["images with k-hat > 0.7", str(ev.khat_above)],
     ]
     return Block("table", header=["quantity", "value"], items=rows)
 
 
-def _baseline_table(base: dict[str, Any]) -> Block:
+def _baseline_table(base: Baseline) -> Block:
     rows = [
         [
-            r["model"] + (" (best by validation)" if r["model"] == base["best_mixture"] else ""),
-            f"{r['log_px']:.3f} ± {r['log_px_se']:.3f}",
-            f"{r.get('val_log_px', float('nan')):.3f}",
-            f"{r['bits_per_dim']:.4f}",
-            f"{r['num_parameters']:,}",
+            r.model + (" (best by validation)" if r.model == base.best_mixture else ""),
+            f"{r.log_px:.3f} ± {r.log_px_se:.3f}",
+            f"{float('nan') if r.val_log_px is None else r.val_log_px:.3f}",
+            f"{r.bits_per_dim:.4f}",
+            f"{r.num_parameters:,}",
             "exact",
         ]
-        for r in base["mixtures"]
+        for r in base.mixtures
     ]
-    v = base["vae"]
+    v = base.vae
     rows.append(
         [
             "VAE",
-            f"{v['log_px']:.3f} ± {v['log_px_se']:.3f}",
+            f"{v.log_px:.3f} ± {v.log_px_se:.3f}",
             "",
-            f"{v['bits_per_dim']:.4f}",
-            f"{v.get('generative_parameters', v['num_parameters']):,}",
-            f"importance sampling, K = {v['num_samples']}",
+            f"{v.bits_per_dim:.4f}",
+            f"{v.parameters_of_px:,}",
+            f"importance sampling, K = {v.num_samples}",
         ]
     )
     header = [
@@ -351,7 +334,7 @@ def _baseline_table(base: dict[str, Any]) -> Block:
     return Block("table", header=header, items=rows)
 
 
-def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _figure_sentences(cfg, interp: Interpolation | None) -> list[tuple[str, str]]:
     where = (
         "along its one latent dimension"
         if cfg.model.latent_dim == 1
@@ -381,19 +364,19 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
         ),
     ]
     if interp:
-        binary = interp.get("frames", "").startswith("most probable")
+        binary = interp.binary
         judged = "as its most probable binary image" if binary else "as decoded"
         judges = "; ".join(
             f"under {name}{' (itself: self-assessment)' if name == 'VAE' else ''}, the VAE's "
             "frames score "
             + _compare(
-                j["vae_minus_autoencoder"],
-                j["vae_minus_autoencoder_se"],
+                j.vae_minus_autoencoder,
+                j.vae_minus_autoencoder_se,
                 "higher",
                 "lower",
                 "the autoencoder's",
             )
-            for name, j in interp["judges"].items()
+            for name, j in interp.judges.items()
         )
         caveat = (
             " (A blurrier frame thresholds to a more typical image, which favours the "
@@ -404,8 +387,8 @@ def _figure_sentences(cfg, interp: dict[str, Any] | None) -> list[tuple[str, str
         out.append(
             (
                 "figures/interpolation.png",
-                f"Straight lines between the codes of {interp['pairs']} pairs of test images "
-                f"({_classes_text(interp['classes'])}), decoded by a plain "
+                f"Straight lines between the codes of {interp.pairs} pairs of test images "
+                f"({_classes_text(interp.classes)}), decoded by a plain "
                 "autoencoder with the same networks and by the VAE; each interior frame is scored "
                 f"{judged}: {judges}.{caveat}",
             )
@@ -509,7 +492,7 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     return md, page
 
 
-def _classes_text(classes: list[Any]) -> str:
+def _classes_text(classes: tuple[int, int]) -> str:
     """The classes of the interpolated pairs: ``classes 2 to 9``, or one class when the test
     images are all of it."""
     first, second = classes

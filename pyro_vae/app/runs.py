@@ -39,6 +39,9 @@ import torch
 from ..errors import CheckpointError, ConfigError, RunInUseError, first_line
 from ..infer.memory import BYTES, MemoryEstimate, check_memory, parameter_count
 from ..model.vae import VAE
+from ..store.fields import RecordError
+from ..store.metrics import MetricsRecord
+from ..store.strict_json import JSONContentError, parse_json
 from .checkpoint import (
     atomic_write_text,
     confined_to,
@@ -46,10 +49,8 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RunConfig
-from .contents import metrics_record_problem
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .run_files import METRICS, RESULTS, FileKind, is_run_file, read_bytes, read_text
-from .strict_json import JSONContentError, parse_json
 
 try:
     import fcntl
@@ -301,7 +302,8 @@ class RunDirectory:
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
         self.write_text(self.metrics_path.name, "".join(json.dumps(r) + "\n" for r in records))
 
-    def read_metrics(self) -> list[dict[str, Any]]:
+    def read_metrics(self) -> list[MetricsRecord]:
+        """The records of ``metrics.jsonl`` (none when there is none), each line checked."""
         if not self.has_file(self.metrics_path.name):
             return []
         records = []
@@ -319,10 +321,10 @@ class RunDirectory:
                 raise CheckpointError(
                     f"{self.metrics_path}:{i}: {first_line(exc)}; {redo}"
                 ) from None
-            problem = metrics_record_problem(record)
-            if problem is not None:
-                raise CheckpointError(f"{self.metrics_path}:{i}: {problem}; {redo}")
-            records.append(record)
+            try:
+                records.append(MetricsRecord.from_json(record))
+            except RecordError as exc:
+                raise CheckpointError(f"{self.metrics_path}:{i}: {exc}; {redo}") from None
         return records
 
     def write_text(self, name: str, text: str) -> Path:

@@ -53,11 +53,11 @@ def test_each_estimate_is_kept_beside_the_others(trained, tmp_path, capsys):
     assert set(first) == {"is-K20", "is-K30", "ais-T5-C2-L5"}
     for key in first:
         points = load_checkpoint(run / f"evaluation_{key}_points.pt")
-        assert points["log_px"].shape == (first[key]["num_examples"],)
+        assert points["log_px"].shape == (first[key].num_examples,)
     # the same setting again replaces only its own entry
     assert main(["evaluate", str(run), "--num-samples", "20", "--seed", "3", "--quiet"]) == 0
     again = read_evaluations(RunDirectory(run)).estimates
-    assert again["is-K20"]["seed"] == 3 and again["is-K30"] == first["is-K30"]
+    assert again["is-K20"].seed == 3 and again["is-K30"] == first["is-K30"]
     assert again["ais-T5-C2-L5"] == first["ais-T5-C2-L5"]
     # the report names the estimator of every number
     assert main(["report", str(run), "--no-figures"]) == 0
@@ -78,13 +78,13 @@ def test_bdmc_through_the_command_line(trained, tmp_path, capsys):
     evaluations = read_evaluations(RunDirectory(run))
     assert evaluations.estimates == {}  # --bdmc alone: only the sandwich
     (summary,) = evaluations.bdmc.values()
-    assert summary["num_examples"] == 6 and summary["gap"] == pytest.approx(
-        summary["upper"] - summary["lower"], abs=1e-9
+    assert summary.num_examples == 6 and summary.gap == pytest.approx(
+        summary.upper - summary.lower, abs=1e-9
     )
     points = load_checkpoint(run / "evaluation_bdmc-N6-T4-C2-L5_points.pt")
     assert points["log_px"].shape == points["upper"].shape == points["is_log_px"].shape == (6,)
     gap = (points["upper"] - points["log_px"]).mean().item()
-    assert gap == pytest.approx(summary["gap"], abs=1e-9)
+    assert gap == pytest.approx(summary.gap, abs=1e-9)
     assert main(["report", str(run), "--no-figures"]) == 0
     assert "BDMC on 6 simulated images" in (run / "report.md").read_text()
 
@@ -143,7 +143,7 @@ def test_a_version_0_1_file_is_read_as_its_importance_sampling_entry(trained, tm
     (run / "evaluation.json").write_text(json.dumps(flat))
     evaluations = read_evaluations(RunDirectory(run))
     assert list(evaluations.estimates) == ["is-K64"] and evaluations.legacy == {"is-K64"}
-    assert evaluations.headline()[1]["log_px"] == -30.0
+    assert evaluations.headline()[1].log_px == -30.0
 
 
 # ---------------------------------------------------------------------- list and compare

@@ -17,6 +17,7 @@ from helpers import tiny, train_tiny
 
 from pyro_vae.app import checkpoint as checkpoint_module
 from pyro_vae.app.console import print_evaluation
+from pyro_vae.store.evaluation import ISEvaluation
 
 TINY = tiny(epochs=2)
 
@@ -183,9 +184,9 @@ def test_an_evaluation_with_every_diagnostic_missing_still_prints(capsys):
         "khat_max": None,
         "khat_above_0.7": 0,
     }
-    print_evaluation(ev)
+    print_evaluation(ISEvaluation.from_json(ev))
     out = capsys.readouterr().out
     assert "-890000000.000 ± n/a" in out and "(max n/a)" in out
     ev["khat_above_0.7"] = 300
-    print_evaluation(ev)
+    print_evaluation(ISEvaluation.from_json(ev))
     assert "300 of 300 images (max n/a)" in capsys.readouterr().out

@@ -154,11 +154,11 @@ def test_state_dict_round_trip(blobs, binary):
 def test_baselines_on_digits_use_the_runs_own_test_tensor(digits):
     cfg = resolve(RunConfig())
     rows, fitted = fit_baselines(cfg, digits, components=(1, 5, 5000))
-    assert [r["n_components"] for r in rows] == [1, 5]  # K > training points is skipped
+    assert [r.n_components for r in rows] == [1, 5]  # K > training points is skipped
     one, five = rows
-    assert one["num_parameters"] == 64 and five["num_parameters"] == 4 + 5 * 64
-    assert five["log_px"] > one["log_px"]
-    assert one["bits_per_dim"] == pytest.approx(-one["log_px"] / (64 * math.log(2)))
+    assert one.num_parameters == 64 and five.num_parameters == 4 + 5 * 64
+    assert five.log_px > one.log_px
+    assert one.bits_per_dim == pytest.approx(-one.log_px / (64 * math.log(2)))
     # K = 1 Bernoulli mixture has the closed form: independent pixel frequencies
     from pyro_vae.data.pixels import eval_view
 
@@ -166,7 +166,7 @@ def test_baselines_on_digits_use_the_runs_own_test_tensor(digits):
     test = eval_view(digits.test, digits.levels, "dynamic", "test").double()
     p = train.mean(0).clamp(1e-4, 1 - 1e-4)
     closed = dist.Bernoulli(p).log_prob(test).sum(-1).mean().item()
-    assert one["log_px"] == pytest.approx(closed, abs=1e-6)
+    assert one.log_px == pytest.approx(closed, abs=1e-6)
 
 
 def test_a_single_point_fit_stays_finite():
@@ -197,9 +197,9 @@ def test_baselines_choose_k_by_validation_not_test(digits):
 
     cfg = resolve(RunConfig())
     rows, _ = fit_baselines(cfg, digits, components=(1, 10, 50))
-    assert all("val_log_px" in r for r in rows)
+    assert all(r.val_log_px is not None for r in rows)
     best = best_by_validation(rows)
-    assert best["val_log_px"] == max(r["val_log_px"] for r in rows)
+    assert best.val_log_px == max(r.val_log_px for r in rows)
 
 
 # ------------------------------------------------------- initialization: k-means, n_init

@@ -1,5 +1,6 @@
 """The package's layers import one way: app -> infer -> model, with data beside (imported by
-any layer, importing none of them) and the shared helpers at the bottom; no import cycles, and
+any layer, importing none of them), the records of what a run keeps (store) below app and
+importing only the shared helpers at the bottom; no import cycles, and
 no package import hidden inside a function, except in the command line's dispatcher, whose
 commands import their job module when they run (so that ``--help`` loads no torch)."""
 
@@ -12,10 +13,11 @@ from helpers import REPO
 PACKAGE = REPO / "pyro_vae"
 ALLOWED = {
     "base": {"base"},
+    "store": {"base", "store"},
     "data": {"base", "data"},
     "model": {"base", "data", "model"},
     "infer": {"base", "data", "model", "infer"},
-    "app": {"base", "data", "model", "infer", "app"},
+    "app": {"base", "store", "data", "model", "infer", "app"},
 }
 
 

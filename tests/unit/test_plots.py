@@ -7,6 +7,7 @@ import torch
 
 from pyro_vae.app import plots
 from pyro_vae.app.plots import GAP_COLOUR, grid_centres, image_grid
+from pyro_vae.store.metrics import MetricsRecord
 
 
 @pytest.fixture
@@ -42,9 +43,9 @@ def test_grid_centres_are_the_middles_of_the_images():
         assert column[0] == pytest.approx(k / 2)  # the middle pixel of image k
 
 
-def metrics(epochs: int) -> list[dict]:
+def metrics(epochs: int) -> list[MetricsRecord]:
     return [
-        {"epoch": e, "train_objective": -40.0 + e, "val_elbo": -35.0 + e}
+        MetricsRecord(epoch=e, train_objective=-40.0 + e, val_elbo=-35.0 + e)
         for e in range(1, 1 + epochs)
     ]
 
