@@ -25,12 +25,13 @@ from ..infer.training import (
     make_optimizer,
     resolve_device,
 )
+from ..rng import set_rng_seed
 from .config import DistributedConfig, RunConfig
 from .interrupts import describing
 from .part_checks import part_failure
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
-from .tensorboard import TensorBoardLogger
+from .tensorboard import TensorBoardLogger, check_directory
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
@@ -136,7 +137,7 @@ def _train(
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
     pyro.clear_param_store()
-    pyro.set_rng_seed(cfg.train.seed)
+    set_rng_seed(cfg.train.seed)  # pyro's refuses numpy seeds >= 2**32
     vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels, untrusted=untrusted)
     # a run stopped before its first epoch ended has no checkpoint yet: it starts over
     state = run.load_checkpoint() if resume and run.checkpoint_path.is_file() else None
@@ -165,6 +166,8 @@ def _train(
         if group.active
         else [],
     )
+    if tensorboard and group.is_main:
+        check_directory(run)  # before config.json is rewritten
     if group.is_main:
         run.write_config(cfg)
         if progress:  # where to look while it runs (stderr, beside the progress bars)
