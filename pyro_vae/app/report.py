@@ -183,7 +183,7 @@ def _build_report(run_dir: str | Path) -> list[Block]:
     if base:
         blocks += [Block("h2", "Finite mixtures against the VAE"), _baseline_table(base)]
         diff = base["vae_minus_best_mixture"]
-        best = next(r for r in base["mixtures"] if r["model"] == base["best_mixture"])
+        best = _best_mixture(run, base)
         vae_params = base["vae"].get("generative_parameters", base["vae"]["num_parameters"])
         blocks.append(
             Block(
@@ -203,6 +203,16 @@ def _build_report(run_dir: str | Path) -> list[Block]:
     ]
     # a figure that is not there (a train-only run, or --no-figures) is left out
     return [b for b in blocks if b.kind != "figure" or run.has_file(b.src)]
+
+
+def _best_mixture(run: RunDirectory, base: dict[str, Any]) -> dict[str, Any]:
+    """The row of ``baseline.json``'s mixtures that its ``best_mixture`` names."""
+    for row in base["mixtures"]:
+        if row["model"] == base["best_mixture"]:
+            return row
+    raise CheckpointError(
+        f"{run.file('baseline.json')}: best_mixture names none of its mixtures; {_REDO}"
+    )
 
 
 def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
