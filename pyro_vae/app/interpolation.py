@@ -21,6 +21,7 @@ from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .latent import choose_pairs, interpolation_paths, score_paths
 from .registry import load_model_state
+from .run_tensors import check_weights
 from .runs import RunDirectory
 
 FIGURE_SEED = 0
@@ -71,6 +72,7 @@ def load_run_autoencoder(run: RunDirectory, cfg: RunConfig, dataset: ImageDatase
         cfg.model.activation,
         binary=state["binary"],
     )
+    check_weights(ae, state.get("model"), path)
     load_model_state(ae, state.get("model"), path)  # every key and shape checked first
     return ae.to(device).eval()
 

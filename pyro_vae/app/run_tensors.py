@@ -45,6 +45,34 @@ def _tensor(value: Any, where: Path, what: str, shape: tuple[int, ...]) -> torch
     return value
 
 
+def check_weights(module: torch.nn.Module, state: Any, where: Path) -> None:
+    """Refuse a saved weight that is not a dense tensor of its parameter's dtype (a sparse,
+    quantized, float64, integer or complex one), before
+    :func:`~pyro_vae.app.registry.load_model_state` compares keys and shapes and copies: the
+    copy would convert it silently, or fail with a traceback. What is missing or of another
+    shape is left to that function to name."""
+    if not isinstance(state, Mapping):
+        return
+    for key, expected in module.state_dict().items():
+        saved = state.get(key)
+        if not isinstance(saved, torch.Tensor):
+            continue
+        if (
+            saved.layout == torch.strided
+            and not saved.is_quantized
+            and saved.dtype == (expected.dtype)
+        ):
+            continue
+        kind = str(saved.layout).removeprefix("torch.").replace("strided", "dense")
+        dtype = str(saved.dtype).removeprefix("torch.")
+        raise CheckpointError(
+            f"{where}: parameter {key!r} is a {kind} {dtype} tensor; only a dense "
+            f"{str(expected.dtype).removeprefix('torch.')} tensor of shape "
+            f"{tuple(expected.shape)} (the parameter's dtype and shape) is accepted. The "
+            "checkpoint is corrupt or not pyro-vae's."
+        )
+
+
 def checked_mixture(state: Any, where: Path, data_dim: int | None = None) -> Mixture:
     """The best mixture of a ``baseline_mixtures.pt`` state (``{"mixtures": [...], "best":
     K}``), each field checked: kinds, options, and every tensor's shape (``data_dim``

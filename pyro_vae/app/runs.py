@@ -49,6 +49,7 @@ from .config import RunConfig
 from .contents import metrics_record_problem
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .run_files import METRICS, RESULTS, FileKind, is_run_file, read_bytes, read_text
+from .run_tensors import check_weights
 from .strict_json import JSONContentError, parse_json
 
 try:
@@ -436,6 +437,7 @@ def load_vae(
     try:  # compare shapes before allocating: a crafted config may ask for a huge model
         with torch.device("meta"):
             shapes = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted=run.path)
+        check_weights(shapes, state.get("model"), run.checkpoint_path)
         load_model_state(shapes, state.get("model"), run.checkpoint_path, check_only=True)
         weights = MemoryEstimate(
             {"model weights": BYTES * parameter_count(shapes)},
@@ -445,6 +447,7 @@ def load_vae(
     except NotOnMeta:
         pass
     vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted=run.path)
+    check_weights(vae, state.get("model"), run.checkpoint_path)
     load_model_state(vae, state.get("model"), run.checkpoint_path)
     vae.to(device).eval()
     return run, cfg, vae
@@ -466,4 +469,19 @@ def checkpoint_data_dim(state: dict[str, Any], where: Path) -> int:
     value = state.get("data_dim")
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_DATA_DIM:
         raise CheckpointError(f"{where}: data_dim must be a positive integer, got {value!r}")
+    _check_image_shape(state.get("image_shape", []), value, where)
     return value
+
+
+def _check_image_shape(shape: Any, data_dim: int, where: Path) -> None:
+    """A checkpoint's ``image_shape``: ``[]`` (data that are not images; also an older
+    checkpoint without the field) or ``[height, width]``, positive, with ``data_dim`` pixels."""
+    ints = isinstance(shape, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
+    )
+    if not ints or len(shape) not in (0, 2) or (shape and shape[0] * shape[1] != data_dim):
+        raise CheckpointError(
+            f"{where}: image_shape must be [] or [height, width] of positive integers with "
+            f"data_dim ({data_dim}) pixels, got {shape!r:.100}; the checkpoint is corrupt or "
+            "not pyro-vae's"
+        )

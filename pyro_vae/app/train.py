@@ -30,6 +30,7 @@ from .config import DistributedConfig, RunConfig
 from .interrupts import describing
 from .part_checks import part_failure
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
+from .run_tensors import check_weights
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
 from .tensorboard import TensorBoardLogger, check_directory
 
@@ -148,6 +149,7 @@ def _train(
                 f"{run.checkpoint_path} was trained on data of dimension {data_dim}, "
                 f"not {dataset.data_dim}"
             )
+        check_weights(vae, state.get("model"), run.checkpoint_path)
         load_model_state(vae, state.get("model"), run.checkpoint_path)
         # all of it, before anything in the run is rewritten (config.json just below)
         optimizer = make_optimizer(vae.parameters(), cfg.train.lr)
@@ -249,7 +251,9 @@ def completed_epochs(run: RunDirectory) -> int:
     """The epochs the run's checkpoint holds (0 before its first epoch ended)."""
     if not run.checkpoint_path.is_file():
         return 0
-    return checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
+    state = run.load_checkpoint()
+    checkpoint_data_dim(state, run.checkpoint_path)  # a corrupt checkpoint is no complete run
+    return checkpoint_epoch(state, run.checkpoint_path)
 
 
 def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:
