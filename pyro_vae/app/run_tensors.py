@@ -75,17 +75,17 @@ def check_weights(module: torch.nn.Module, state: Any, where: Path) -> None:
 
 def checked_mixture(state: Any, where: Path, data_dim: int | None = None) -> Mixture:
     """The best mixture of a ``baseline_mixtures.pt`` state (``{"mixtures": [...], "best":
-    K}``), each field checked: kinds, options, and every tensor's shape (``data_dim``
-    dimensions when given), finiteness and range."""
+    K}``), each field of every mixture checked (a malformed one that is not the best still
+    means a corrupt file): kinds, options, and every tensor's shape (``data_dim`` dimensions
+    when given), finiteness and range."""
     if not isinstance(state, Mapping) or not isinstance(state.get("mixtures"), list):
         raise _refuse(where, "no list of mixtures")
     best = state.get("best")
-    chosen = [
-        m for m in state["mixtures"] if isinstance(m, Mapping) and m.get("n_components") == best
-    ]
+    mixtures = [mixture_from_state(m, where, data_dim) for m in state["mixtures"]]
+    chosen = [m for m in mixtures if m.n_components == best]
     if isinstance(best, bool) or not isinstance(best, int) or len(chosen) != 1:
         raise _refuse(where, f"the best mixture ({best!r}) is not exactly one of those saved")
-    return mixture_from_state(chosen[0], where, data_dim)
+    return chosen[0]
 
 
 def mixture_from_state(m: Any, where: Path, data_dim: int | None = None) -> Mixture:
@@ -95,7 +95,11 @@ def mixture_from_state(m: Any, where: Path, data_dim: int | None = None) -> Mixt
     cls = MIXTURE_KINDS.get(m.get("kind"))  # type: ignore[arg-type]
     k, options = m.get("n_components"), m.get("options")
     if cls is None or not isinstance(k, int) or isinstance(k, bool) or not 0 < k <= MAX_COMPONENTS:
-        raise _refuse(where, "a mixture of an unknown kind or component count")
+        raise _refuse(
+            where,
+            f"a mixture of an unknown kind ({m.get('kind')!r:.60}; known: "
+            f"{', '.join(MIXTURE_KINDS)}) or component count ({k!r:.30})",
+        )
     if not isinstance(options, Mapping):
         raise _refuse(where, "a mixture's options are not a mapping")
     try:
