@@ -30,6 +30,7 @@ from .config import DistributedConfig, RunConfig
 from .interrupts import describing
 from .part_checks import part_failure
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
+from .run_files import warn_if_link
 from .run_tensors import check_weights
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
 from .tensorboard import TensorBoardLogger, check_directory
@@ -168,8 +169,10 @@ def _train(
         if group.active
         else [],
     )
+    if resume and group.is_main:  # before config.json is rewritten
+        _check_metrics_file(run)
     if tensorboard and group.is_main:
-        check_directory(run)  # before config.json is rewritten
+        check_directory(run)  # likewise
     if group.is_main:
         run.write_config(cfg)
         if progress:  # where to look while it runs (stderr, beside the progress bars)
@@ -234,6 +237,15 @@ def _train(
         if logger is not None:
             logger.close()
     return trainer
+
+
+def _check_metrics_file(run: RunDirectory) -> None:
+    """Before a resume rewrites anything: ``metrics.jsonl``, which it rewrites from the
+    checkpoint's history, may be a link (replaced, never followed: said on stderr), but not a
+    directory or FIFO, which could not be replaced once ``config.json`` was."""
+    consequence = "replaced by the metrics of the run's checkpoint"
+    if not warn_if_link(run.metrics_path, consequence):
+        run.has_file(run.metrics_path.name)  # refuses what is not a regular file
 
 
 def _interrupted_message(run: RunDirectory, kept: int, continue_with: str | None) -> str:
