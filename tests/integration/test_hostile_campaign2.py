@@ -22,7 +22,7 @@ import numpy as np
 import pyro
 import pytest
 import torch
-from conftest import make_idx_files
+from helpers import make_idx_files
 
 from pyro_vae import write_idx
 from pyro_vae.app.cli import main
