@@ -38,6 +38,30 @@ def isolated_rng() -> Iterator[None]:
 
 
 _MASK64 = (1 << 64) - 1
+_MASK32 = (1 << 32) - 1
+
+
+def numpy_seed(seed: int) -> int | list[int]:
+    """What seeds numpy's global generator for a run's ``seed`` (0 to 2**63 - 1): the seed
+    itself below 2**32 (as ``pyro.set_rng_seed`` has always seeded it), else its two 32-bit
+    words, low first (``np.random.seed`` takes 32-bit integers or an array of them; distinct
+    seeds give distinct arrays)."""
+    if seed <= _MASK32:
+        return seed
+    words = []
+    while seed:
+        words.append(seed & _MASK32)
+        seed >>= 32
+    return words
+
+
+def set_rng_seed(seed: int) -> None:
+    """Seed torch, Python's ``random`` and numpy's global generators from ``seed`` (0 to
+    2**63 - 1), as ``pyro.set_rng_seed`` does for seeds below 2**32, for which numpy refuses
+    anything larger (:func:`numpy_seed`)."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(numpy_seed(seed))
 
 
 def _splitmix64(x: int) -> int:

@@ -17,6 +17,7 @@ import torch
 
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view, log_levels
+from ..errors import ConfigError
 from ..infer.marginal import MarginalEstimate
 from ..model.mixtures import BernoulliMixture, GaussianMixture, Mixture
 from ..model.vae import VAE
@@ -43,6 +44,17 @@ def mixture_for(cfg: RunConfig, n_components: int, seed: int = 0) -> Mixture:
     if cfg.data.pixels != "dequantized":
         return BernoulliMixture(n_components, seed=seed)
     return GaussianMixture(n_components, covariance="diag", seed=seed)
+
+
+def check_components(components: Sequence[int], num_train: int) -> None:
+    """Refuse (``--baseline-components``) a mixture with more components than there are
+    training images, before anything is trained (:func:`fit_baselines` would skip it)."""
+    too_many = [k for k in components if k > num_train]
+    if too_many:
+        raise ConfigError(
+            f"--baseline-components {too_many[0]}: a mixture can have at most as many "
+            f"components as there are training images ({num_train}); give K <= {num_train}"
+        )
 
 
 def fit_baselines(

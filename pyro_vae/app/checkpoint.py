@@ -21,6 +21,7 @@ import os
 import pickle
 import secrets
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -229,7 +230,9 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: no checkpoint there.") from None
     try:
         with f:
-            state = torch.load(f, map_location=map_location, weights_only=True)
+            with warnings.catch_warnings():  # a sparse tensor is refused later, by name
+                warnings.filterwarnings("ignore", "Validating sparse tensor invariants")
+                state = torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused: the file contains Python objects other than tensors and plain "

@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
 from .config import RunConfig
-from .console import print_files
+from .console import print_files, tolerate_encoding
 from .escape import terminal_text
 from .interrupts import forced_exit
 from .options import (
@@ -534,6 +534,7 @@ def _shown(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tolerate_encoding()  # no command fails on a name the terminal's encoding cannot show
     parser = build_parser()
     args, unknown = parse_with_preset(parser, argv)
     if unknown:  # told by the command's own parser, which knows its options

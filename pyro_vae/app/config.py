@@ -244,6 +244,11 @@ class RunConfig:
             raise ConfigError(f"{path}: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+        if isinstance(raw, dict) and "format" not in raw:  # every pyro-vae version writes it
+            raise ConfigError(
+                f"{path}: no format field, so not a configuration pyro-vae wrote (format 1 and "
+                "2 read differently); restore the file, or add the format it was written in"
+            )
         try:
             return cls.from_dict(raw)
         except ConfigError as exc:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..store.baseline import Baseline
 from ..store.evaluation import AISEvaluation, BDMCEvaluation, Estimate
+
+
+def tolerate_encoding() -> None:
+    """Make stdout and stderr show a character their encoding cannot (a run named ``café``
+    under ``PYTHONIOENCODING=ascii`` or a C locale) as a backslash escape instead of raising
+    :class:`UnicodeEncodeError`."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, io.UnsupportedOperation):
+            pass  # not a text stream that can be reconfigured (closed, or replaced)
 
 
 def print_files(result_paths: Sequence[Path], root: Path) -> None:

@@ -12,7 +12,6 @@ refused, never followed (:mod:`.run_files`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from ..store.evaluation import (
 from .checkpoint import load_checkpoint
 from .contents import points_problem
 from .records import read_record
-from .run_files import is_run_file
+from .run_files import is_run_file, warn_if_link
 from .run_tensors import checked_points
 from .runs import RunDirectory
 
@@ -102,7 +101,10 @@ def save_estimate(
     key = estimate.key
     with run.writing():  # read, merge and write under the run's lock
         # a link at the file is not the run's result: replaced below, never read
-        linked = os.path.islink(run.file(summary_name(split)))
+        linked = warn_if_link(
+            run.file(summary_name(split)),
+            "replaced by a file holding this estimate only (what it pointed to is not read)",
+        )
         existing = Evaluations(split=split) if linked else read_evaluations(run, split)
         if existing.legacy:  # a 0.1 file: move its points file under the new name
             (old_key,) = existing.legacy

@@ -20,7 +20,7 @@ from ..infer.training import EpochRecord, check_batch_size, resolve_device
 from ..model.vae import VAE
 from ..store.baseline import Baseline
 from ..store.evaluation import Estimate
-from .baseline import DEFAULT_COMPONENTS, compare_with_mixtures
+from .baseline import DEFAULT_COMPONENTS, check_components, compare_with_mixtures
 from .config import RunConfig
 from .evaluate import evaluate, save_evaluation
 from .figures import write_figures
@@ -65,6 +65,7 @@ def run_main_job(
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)  # before a run directory exists
     device = resolve_device(cfg.train.device)
     check_batch_size(cfg.train.batch_size, dataset)
+    check_components(baseline_components, len(dataset.train))
     if tensorboard:
         summary_writer_class()  # a missing package: refused before a run directory exists
     check_fits_in_memory(cfg, dataset, device, num_samples, untrusted)

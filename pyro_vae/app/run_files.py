@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -240,4 +241,16 @@ def is_run_file(path: str | os.PathLike, *, root: str | os.PathLike) -> bool:
         raise _link(path)
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(path)
+    return True
+
+
+def warn_if_link(path: str | os.PathLike, consequence: str) -> bool:
+    """Say on stderr that ``path`` (a run file a command is about to replace) is a symbolic
+    link, never followed, and ``consequence`` (what replacing it means); whether it is one."""
+    if not os.path.islink(path):
+        return False
+    print(
+        f"pyro-vae: warning: {terminal_text(path)} is a symbolic link, not followed: {consequence}",
+        file=sys.stderr,
+    )
     return True

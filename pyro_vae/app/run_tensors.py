@@ -45,19 +45,47 @@ def _tensor(value: Any, where: Path, what: str, shape: tuple[int, ...]) -> torch
     return value
 
 
+def check_weights(module: torch.nn.Module, state: Any, where: Path) -> None:
+    """Refuse a saved weight that is not a dense tensor of its parameter's dtype (a sparse,
+    quantized, float64, integer or complex one), before
+    :func:`~pyro_vae.app.registry.load_model_state` compares keys and shapes and copies: the
+    copy would convert it silently, or fail with a traceback. What is missing or of another
+    shape is left to that function to name."""
+    if not isinstance(state, Mapping):
+        return
+    for key, expected in module.state_dict().items():
+        saved = state.get(key)
+        if not isinstance(saved, torch.Tensor):
+            continue
+        if (
+            saved.layout == torch.strided
+            and not saved.is_quantized
+            and saved.dtype == (expected.dtype)
+        ):
+            continue
+        kind = str(saved.layout).removeprefix("torch.").replace("strided", "dense")
+        dtype = str(saved.dtype).removeprefix("torch.")
+        raise CheckpointError(
+            f"{where}: parameter {key!r} is a {kind} {dtype} tensor; only a dense "
+            f"{str(expected.dtype).removeprefix('torch.')} tensor of shape "
+            f"{tuple(expected.shape)} (the parameter's dtype and shape) is accepted. The "
+            "checkpoint is corrupt or not pyro-vae's."
+        )
+
+
 def checked_mixture(state: Any, where: Path, data_dim: int | None = None) -> Mixture:
     """The best mixture of a ``baseline_mixtures.pt`` state (``{"mixtures": [...], "best":
-    K}``), each field checked: kinds, options, and every tensor's shape (``data_dim``
-    dimensions when given), finiteness and range."""
+    K}``), each field of every mixture checked (a malformed one that is not the best still
+    means a corrupt file): kinds, options, and every tensor's shape (``data_dim`` dimensions
+    when given), finiteness and range."""
     if not isinstance(state, Mapping) or not isinstance(state.get("mixtures"), list):
         raise _refuse(where, "no list of mixtures")
     best = state.get("best")
-    chosen = [
-        m for m in state["mixtures"] if isinstance(m, Mapping) and m.get("n_components") == best
-    ]
+    mixtures = [mixture_from_state(m, where, data_dim) for m in state["mixtures"]]
+    chosen = [m for m in mixtures if m.n_components == best]
     if isinstance(best, bool) or not isinstance(best, int) or len(chosen) != 1:
         raise _refuse(where, f"the best mixture ({best!r}) is not exactly one of those saved")
-    return mixture_from_state(chosen[0], where, data_dim)
+    return chosen[0]
 
 
 def mixture_from_state(m: Any, where: Path, data_dim: int | None = None) -> Mixture:
@@ -67,7 +95,11 @@ def mixture_from_state(m: Any, where: Path, data_dim: int | None = None) -> Mixt
     cls = MIXTURE_KINDS.get(m.get("kind"))  # type: ignore[arg-type]
     k, options = m.get("n_components"), m.get("options")
     if cls is None or not isinstance(k, int) or isinstance(k, bool) or not 0 < k <= MAX_COMPONENTS:
-        raise _refuse(where, "a mixture of an unknown kind or component count")
+        raise _refuse(
+            where,
+            f"a mixture of an unknown kind ({m.get('kind')!r:.60}; known: "
+            f"{', '.join(MIXTURE_KINDS)}) or component count ({k!r:.30})",
+        )
     if not isinstance(options, Mapping):
         raise _refuse(where, "a mixture's options are not a mapping")
     try:

@@ -468,4 +468,19 @@ def checkpoint_data_dim(state: dict[str, Any], where: Path) -> int:
     value = state.get("data_dim")
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_DATA_DIM:
         raise CheckpointError(f"{where}: data_dim must be a positive integer, got {value!r}")
+    _check_image_shape(state.get("image_shape", []), value, where)
     return value
+
+
+def _check_image_shape(shape: Any, data_dim: int, where: Path) -> None:
+    """A checkpoint's ``image_shape``: ``[]`` (data that are not images; also an older
+    checkpoint without the field) or ``[height, width]``, positive, with ``data_dim`` pixels."""
+    ints = isinstance(shape, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
+    )
+    if not ints or len(shape) not in (0, 2) or (shape and shape[0] * shape[1] != data_dim):
+        raise CheckpointError(
+            f"{where}: image_shape must be [] or [height, width] of positive integers with "
+            f"data_dim ({data_dim}) pixels, got {shape!r:.100}; the checkpoint is corrupt or "
+            "not pyro-vae's"
+        )

@@ -12,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shlex
 import socket
+import stat
 import time
 from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from .checkpoint import make_directory
 from .runs import RunDirectory
 
@@ -37,6 +39,26 @@ def summary_writer_class() -> type:
             f"--tensorboard ({exc})"
         ) from None
     return SummaryWriter
+
+
+def check_directory(run: RunDirectory) -> None:
+    """Refuse, before anything in the run is written, a ``RUN/tensorboard`` that is there but
+    is not a real directory (a symbolic link, say to a directory outside the run, or a file):
+    the logger would fail on it after ``config.json`` was rewritten."""
+    path = run.file(SUBDIRECTORY)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return  # created by the logger
+    if stat.S_ISDIR(mode):
+        return
+    what = "a symbolic link" if stat.S_ISLNK(mode) else "not a directory"
+    moved = f"mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.old')}"
+    raise CheckpointError(
+        f"{path}: refused: it is {what}, and --tensorboard writes only into a real directory "
+        f"inside the run. Move it away ({moved}) and run the command again, or "
+        "drop --tensorboard."
+    )
 
 
 class TensorBoardLogger:

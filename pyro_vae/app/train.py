@@ -25,12 +25,14 @@ from ..infer.training import (
     make_optimizer,
     resolve_device,
 )
+from ..rng import set_rng_seed
 from .config import DistributedConfig, RunConfig
 from .interrupts import describing
 from .part_checks import part_failure
 from .registry import NotOnMeta, build_vae, load_model_state, resolve
+from .run_files import warn_if_link
 from .runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
-from .tensorboard import TensorBoardLogger
+from .tensorboard import TensorBoardLogger, check_directory
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
@@ -136,7 +138,7 @@ def _train(
     cfg = resolve(cfg, dataset.data_dim, untrusted=untrusted)
     check_batch_size(cfg.train.batch_size, dataset)
     pyro.clear_param_store()
-    pyro.set_rng_seed(cfg.train.seed)
+    set_rng_seed(cfg.train.seed)  # pyro's refuses numpy seeds >= 2**32
     vae = build_vae(cfg.model, dataset.data_dim, cfg.data.pixels, untrusted=untrusted)
     # a run stopped before its first epoch ended has no checkpoint yet: it starts over
     state = run.load_checkpoint() if resume and run.checkpoint_path.is_file() else None
@@ -165,6 +167,10 @@ def _train(
         if group.active
         else [],
     )
+    if resume and group.is_main:  # before config.json is rewritten
+        _check_metrics_file(run)
+    if tensorboard and group.is_main:
+        check_directory(run)  # likewise
     if group.is_main:
         run.write_config(cfg)
         if progress:  # where to look while it runs (stderr, beside the progress bars)
@@ -231,6 +237,15 @@ def _train(
     return trainer
 
 
+def _check_metrics_file(run: RunDirectory) -> None:
+    """Before a resume rewrites anything: ``metrics.jsonl``, which it rewrites from the
+    checkpoint's history, may be a link (replaced, never followed: said on stderr), but not a
+    directory or FIFO, which could not be replaced once ``config.json`` was."""
+    consequence = "replaced by the metrics of the run's checkpoint"
+    if not warn_if_link(run.metrics_path, consequence):
+        run.has_file(run.metrics_path.name)  # refuses what is not a regular file
+
+
 def _interrupted_message(run: RunDirectory, kept: int, continue_with: str | None) -> str:
     """What an interrupted training says: the epoch the checkpoint holds, how to continue."""
     holds = (
@@ -246,7 +261,9 @@ def completed_epochs(run: RunDirectory) -> int:
     """The epochs the run's checkpoint holds (0 before its first epoch ended)."""
     if not run.checkpoint_path.is_file():
         return 0
-    return checkpoint_epoch(run.load_checkpoint(), run.checkpoint_path)
+    state = run.load_checkpoint()
+    checkpoint_data_dim(state, run.checkpoint_path)  # a corrupt checkpoint is no complete run
+    return checkpoint_epoch(state, run.checkpoint_path)
 
 
 def resume_config(run_dir: str | Path, epochs: int | None = None) -> RunConfig:

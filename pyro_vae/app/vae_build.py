@@ -24,6 +24,7 @@ from .config import ModelConfig, RunConfig
 from .contract import check_contract, check_vae
 from .describe import count_parameters, kwargs_text
 from .part_import import BUILTINS, failure, resolve_part
+from .run_tensors import check_weights
 
 CONTEXT_NAMES = ("latent_dim", "data_dim", "hidden", "activation", "pixels", "out_dim")
 """Keyword arguments the library offers every part's constructor (see
@@ -223,6 +224,7 @@ def load_model_state(
     on the ``meta`` device before allocating the real one)."""
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{where}: the model's weights are missing or not a mapping")
+    check_weights(vae, state, Path(where))  # dense, of each parameter's dtype: never converted
     expected = vae.state_dict()
     for key, tensor in expected.items():
         if key not in state:

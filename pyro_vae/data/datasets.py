@@ -238,7 +238,10 @@ def _download(source: _IdxSource, root: Path) -> None:
         cls(root=str(root), train=train, download=True)
 
 
-def _read_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_pair(
+    images_path: Path, labels_path: Path, num_classes: int = 10
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of one split, checked: labels from 0 to ``num_classes - 1``."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dim() != 3 or images.dtype != torch.uint8:
         raise DataFormatError(
@@ -259,7 +262,19 @@ def _read_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torc
             f"{images_path}: its images are {images.shape[1]}x{images.shape[2]} pixels; an "
             "image needs at least one pixel."
         )
+    _check_labels(labels, labels_path, num_classes)
     return images, labels.long()
+
+
+def _check_labels(labels: torch.Tensor, path: Path, num_classes: int) -> None:
+    """Refuse labels outside 0..``num_classes - 1`` (a class the data set does not have)."""
+    if labels.is_floating_point() or labels.is_complex():
+        raise DataFormatError(f"{path}: labels must be integers, got {labels.dtype}.")
+    if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < num_classes):
+        raise DataFormatError(
+            f"{path}: labels must be 0..{num_classes - 1} (the data set's {num_classes} "
+            f"classes), got {int(labels.min())}..{int(labels.max())}."
+        )
 
 
 def _load_idx_dataset(
@@ -289,8 +304,9 @@ def _load_idx_dataset(
     if files is None:
         raise DatasetUnavailableError(_how_to_supply(source, data_dir, download))
 
-    train_images, train_labels = _read_pair(files["train_images"], files["train_labels"])
-    test_images, test_labels = _read_pair(files["test_images"], files["test_labels"])
+    classes = len(CLASS_NAMES[source.name])
+    train_images, train_labels = _read_pair(files["train_images"], files["train_labels"], classes)
+    test_images, test_labels = _read_pair(files["test_images"], files["test_labels"], classes)
     if train_images.shape[1:] != test_images.shape[1:]:
         raise DataFormatError(
             f"train images are {tuple(train_images.shape[1:])} but test images are "
