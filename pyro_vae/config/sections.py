@@ -58,7 +58,8 @@ class DataConfig:
         OneOf(PIXEL_SCHEMES),
         "dynamic: re-binarize every epoch; static: one fixed binarization; grey: grey levels in "
         "[0,1]; dequantized: (level+u)/levels",
-        default_words="dynamic for a binary likelihood, else dequantized",
+        default_words="the likelihood's own: grey for bernoulli, dequantized for gaussian and "
+        "gaussian-learned",
     )
 
     def problems(self) -> Problems:
