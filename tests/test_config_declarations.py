@@ -262,3 +262,13 @@ def test_a_script_takes_a_setting_with_its_own_default():
     assert (args.epochs, args.dataset, args.seed) == (10, "fashion-mnist", 0)
     with pytest.raises(SystemExit):
         parser.parse_args(["--epochs", "0"])  # the declared constraint
+
+
+def test_a_flag_spelled_otherwise_than_its_field_sets_that_field():
+    from pyro_vae.app.cli import build_parser
+    from pyro_vae.app.options import parse_with_preset
+
+    args, _ = parse_with_preset(build_parser(), ["train", "--no-download", "--no-jit"])
+    cfg = config_from_args(args)
+    assert cfg.data.download is False and cfg.train.jit is False
+    assert RunConfig().data.download is True and RunConfig().train.jit is None
