@@ -28,7 +28,6 @@ from typing import Any
 import torch
 
 from pyro_vae import (
-    DATASETS,
     VAE,
     ImageDataset,
     MarginalEstimate,
@@ -39,9 +38,8 @@ from pyro_vae import (
 from pyro_vae.app.evaluate import evaluate, save_evaluation
 from pyro_vae.app.evaluations import find_estimate
 from pyro_vae.app.main_job import trained_run
-from pyro_vae.app.options import nonnegative_int, positive_int
+from pyro_vae.app.options import add_setting, positive_int
 from pyro_vae.errors import PyroVAEError
-from pyro_vae.infer.training import DEFAULT_EPOCHS
 from pyro_vae.store.metrics import MetricsRecord
 
 
@@ -56,15 +54,12 @@ def _one_line_errors(kind, value, tb) -> None:
 
 sys.excepthook = _one_line_errors
 
-_DATA_SET_EPOCHS = ", ".join(f"{name} {epochs}" for name, epochs in DEFAULT_EPOCHS.items())
+SETTINGS = {"dataset": "data", "epochs": "train", "seed": "train", "device": "train"}
+"""The shared options that are settings of a run, by destination and section: their option is
+the one ``pyro-vae run`` has, generated from the setting's declaration (:mod:`pyro_vae.config`),
+with the script's default."""
 
-SHARED_OPTIONS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "dataset": ("--dataset", dict(choices=sorted(DATASETS), help="data set"), "%(default)s"),
-    "epochs": (
-        "--epochs",
-        dict(type=positive_int, help="training epochs of every model"),
-        f"the data set's: {_DATA_SET_EPOCHS}",
-    ),
+SCRIPT_OPTIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     "num_samples": (
         "--num-samples",
         dict(type=positive_int, metavar="K", help="importance samples per image for log p(x)"),
@@ -75,13 +70,7 @@ SHARED_OPTIONS: dict[str, tuple[str, dict[str, Any], str]] = {
         dict(type=positive_int, nargs="+", metavar="K", help="latent sizes, one model each"),
         "%(default)s",
     ),
-    "seed": ("--seed", dict(type=nonnegative_int, help="random seed"), "%(default)s"),
     "threads": ("--threads", dict(type=positive_int, help="torch intra-op threads"), "torch's"),
-    "device": (
-        "--device",
-        dict(help="auto (CUDA when present), cpu, cuda or cuda:N"),
-        "%(default)s",
-    ),
     "runs_dir": (
         "--runs-dir",
         dict(metavar="DIR", help="where the run directories and results go"),
@@ -89,8 +78,11 @@ SHARED_OPTIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "quiet": ("--quiet", dict(action="store_true", help="no progress bars"), ""),
 }
-"""The options several scripts take, by destination: the flag, its argparse settings and what
-the help says of a default of ``None`` (a parser lists them in this order)."""
+"""The shared options of the scripts themselves (not settings of a run), by destination: the
+flag, its argparse settings and what the help says of a default of ``None``."""
+
+ORDER = ("dataset", "epochs", "num_samples", "latents", "seed", "threads", "device", "runs_dir")
+"""The order in which a parser lists the shared options (``--quiet`` last)."""
 
 PER_SCRIPT = ("dataset", "epochs", "num_samples", "latents", "seed", "threads")
 """The shared options a script takes only by naming them with their default."""
@@ -126,13 +118,17 @@ def get_args_parser(
         chosen.update(runs_dir=runs_dir, quiet=False)
     default_help = dict(default_help or {})
     parser = argparse.ArgumentParser(add_help=add_help)
-    for dest, (flag, settings, none_help) in SHARED_OPTIONS.items():
+    for dest in (*ORDER, "quiet"):
         if dest not in chosen:
             continue
-        default = chosen[dest]
+        default, words = chosen[dest], default_help.get(dest)
+        if dest in SETTINGS:
+            add_setting(parser, SETTINGS[dest], dest, default=default, default_words=words)
+            continue
+        flag, settings, none_words = SCRIPT_OPTIONS[dest]
         settings = dict(settings)
-        words = default_help.get(dest, none_help if default is None else "%(default)s")
         if settings.get("action") != "store_true":
+            words = words or (none_words if default is None else "%(default)s")
             settings["help"] += f" (default: {words})"
         parser.add_argument(flag, dest=dest, default=default, **settings)
     return parser

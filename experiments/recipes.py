@@ -39,6 +39,7 @@ from reference_vae import ReferenceVAE, reference_run
 from pyro_vae import Trainer, build_vae, load_dataset
 from pyro_vae.app.checkpoint import atomic_write_text
 from pyro_vae.app.evaluations import per_image_log_px
+from pyro_vae.config import preset_sections
 from pyro_vae.data.pixels import unit_interval
 
 REFERENCE = "reference"
@@ -58,10 +59,16 @@ class Row:
 
 NORMAL = {"prior": "normal"}
 EAGER_1E3 = {"lr": 1e-3, "jit": False}
-VAMP = {"prior": "vamp"}
+QUALITY_PRESET = preset_sections("quality")
+"""The quality preset (``pyro-vae --preset quality``, declared in :mod:`pyro_vae.config`) by
+section: the chain below ends at it and the later levers build on it."""
+VAMP = QUALITY_PRESET["model"]
+"""The preset's model: the VampPrior."""
 IWAE_5 = {"elbo": "iwae", "particles": 5}
-QUALITY = {**IWAE_5, "lr_schedule": "cosine"}
-"""The quality preset's training settings (with the VampPrior and the default grey levels)."""
+QUALITY = QUALITY_PRESET["train"]
+"""The preset's training settings (IWAE-5, cosine-decayed learning rate)."""
+QUALITY_DATA = QUALITY_PRESET["data"]
+"""The preset's pixels (grey levels, also today's default)."""
 DYNAMIC = {"pixels": "dynamic"}
 BEST_50 = "quality, dynamic, IWAE-10, 500 pseudo-inputs"
 """The best 50-epoch row, which the last levers are tried on (the README's 50-epoch command)."""
@@ -96,6 +103,7 @@ ROWS: list[Row] = [
         "IWAE-5",
         "cosine-decayed learning rate: the quality preset",
         model=VAMP,
+        data=QUALITY_DATA,
         train=QUALITY,
         epochs=(10, 50),
     ),
@@ -105,6 +113,7 @@ ROWS: list[Row] = [
         "quality",
         "doubly reparameterized guide gradients (DReG) for the IWAE bound",
         model=VAMP,
+        data=QUALITY_DATA,
         train={**QUALITY, "elbo": "iwae-dreg"},
     ),
     Row(
@@ -112,6 +121,7 @@ ROWS: list[Row] = [
         "quality",
         "two hidden layers of 512 (mirrored), Adam 1e-3",
         model={**VAMP, "hidden": [512, 512]},
+        data=QUALITY_DATA,
         train={**QUALITY, "lr": 1e-3},
         epochs=(10, 50),
     ),
@@ -120,6 +130,7 @@ ROWS: list[Row] = [
         "quality",
         "40 latent dimensions instead of 20",
         model={**VAMP, "latent_dim": 40},
+        data=QUALITY_DATA,
         train=QUALITY,
         epochs=(50,),
     ),

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app.checkpoint import load_checkpoint, save_checkpoint
-    from .app.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from .app.config import RunConfig
     from .app.evaluate import Estimator, evaluate_run
     from .app.evaluations import Evaluations, read_evaluations
     from .app.main_job import run_main_job
-    from .app.names import part_names
     from .app.registry import (
         build_part,
         build_vae,
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
         resolve_part,
     )
     from .app.runs import RunDirectory, load_vae
+    from .config import DataConfig, ModelConfig, TrainConfig
+    from .config.names import part_names
     from .data.datasets import DATASETS, ImageDataset, Split, load_dataset
     from .data.idx import read_idx, write_idx
     from .data.pixels import PIXEL_SCHEMES, binarize, dequantize, eval_view, train_view
@@ -88,7 +89,7 @@ _EXPORTS: dict[str, str] = {
     "build_vae": "app.registry",
     "CheckpointError": "errors",
     "ConfigError": "errors",
-    "DataConfig": "app.config",
+    "DataConfig": "config",
     "DataFormatError": "errors",
     "DATASETS": "data.datasets",
     "DatasetUnavailableError": "errors",
@@ -117,9 +118,9 @@ _EXPORTS: dict[str, str] = {
     "MarginalEstimate": "infer.marginal",
     "MLP": "model.nets",
     "MLPDecoder": "model.decoders",
-    "ModelConfig": "app.config",
+    "ModelConfig": "config",
     "pareto_khat": "infer.marginal",
-    "part_names": "app.names",
+    "part_names": "config.names",
     "PIXEL_SCHEMES": "data.pixels",
     "Prior": "model.parts",
     "PRIORS": "model.priors",
@@ -136,7 +137,7 @@ _EXPORTS: dict[str, str] = {
     "StandardNormalPrior": "model.priors",
     "TensorData": "infer.training",
     "train_view": "data.pixels",
-    "TrainConfig": "app.config",
+    "TrainConfig": "config",
     "Trainer": "infer.training",
     "TrainingDivergedError": "errors",
     "TrainingInterrupted": "errors",

@@ -1,5 +1,8 @@
 """Run configuration: plain dataclasses that round-trip through JSON (never pickle).
 
+The sections and their settings are declared in :mod:`pyro_vae.config` (re-exported here);
+this module holds the whole :class:`RunConfig` and its file format.
+
 A run directory's ``config.json`` holds one :class:`RunConfig`; together with the checkpoint it
 is all that is needed to rebuild the trained model. The model's parts are recorded as a name
 (a built-in short name, an entry-point name, or an import path ``module:Class``) and the
@@ -21,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import Problems
-from ..data.names import DATASET_NAMES, PIXEL_SCHEMES
+from ..config import DEFAULT_EPOCHS, DataConfig, DistributedConfig, ModelConfig, TrainConfig
 from ..errors import ConfigError
-from ..infer.settings import DEFAULT_EPOCHS, MAX_SEED, TrainConfig
-from ..model.names import ACTIVATION_NAMES, PART_KINDS
 from .checkpoint import atomic_write_text
 from .run_files import CONFIG, read_bytes
 from .strict_json import JSONContentError, parse_json
@@ -40,97 +41,6 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
 ]
-
-MAX_JSON_DEPTH = 8
-
-
-@dataclass
-class DataConfig:
-    dataset: str = "digits"
-    data_dir: str | None = None
-    pixels: str | None = None  # default: "dynamic" for binary likelihoods, else "dequantized"
-    download: bool = True
-
-    def problems(self) -> Problems:
-        p = Problems()
-        p.choice("dataset", self.dataset, DATASET_NAMES)
-        p.text("data-dir", self.data_dir, optional=True)
-        if self.pixels is not None:
-            p.choice("pixels", self.pixels, PIXEL_SCHEMES)
-        p.boolean("download", self.download)
-        return p
-
-
-@dataclass
-class ModelConfig:
-    """The model: sizes shared by the parts, and each part as a name plus keyword arguments."""
-
-    latent_dim: int = 20
-    hidden: list[int] = field(default_factory=lambda: [400])
-    activation: str = "relu"
-    prior: str = "mog"
-    prior_kwargs: dict[str, Any] = field(default_factory=dict)
-    guide: str = "diagonal"
-    guide_kwargs: dict[str, Any] = field(default_factory=dict)
-    likelihood: str = "bernoulli"
-    likelihood_kwargs: dict[str, Any] = field(default_factory=dict)
-    decoder: str = "mlp"
-    decoder_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def part(self, kind: str) -> tuple[str, dict[str, Any]]:
-        """The name and keyword arguments of the part of ``kind`` (prior, guide, ...)."""
-        return getattr(self, kind), getattr(self, f"{kind}_kwargs")
-
-    def problems(self) -> Problems:
-        p = Problems()
-        p.integer("latent-dim", self.latent_dim)
-        if not isinstance(self.hidden, list) or not self.hidden:
-            p.append(f"hidden must be a list of layer widths, got {self.hidden!r}")
-        else:
-            for width in self.hidden:
-                p.integer("each hidden width", width)
-        p.choice("activation", self.activation, ACTIVATION_NAMES)
-        for kind in PART_KINDS:
-            name, kwargs = self.part(kind)
-            p.text(kind, name)
-            if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-                p.append(f"{kind}-kwargs must be a JSON object, got {kwargs!r}")
-            elif _depth(kwargs) > MAX_JSON_DEPTH:
-                p.append(f"{kind}-kwargs is nested deeper than {MAX_JSON_DEPTH} levels")
-        return p
-
-
-@dataclass
-class DistributedConfig:
-    """How many processes trained the run (its latest epochs): a record, not an option;
-    torchrun's ``--nproc_per_node`` and ``--nnodes`` choose it. With several processes,
-    process r draws its random numbers in epoch e from ``derived_seed(process_seeds[r], e)``,
-    ``process_seeds[r] = derived_seed(seed, r)`` (:mod:`pyro_vae.infer.distributed`); one
-    process draws from ``seed`` as it always did."""
-
-    processes: int = 1
-    backend: str | None = None  # gloo or nccl with several processes
-    process_seeds: list[int] = field(default_factory=list)
-
-    def problems(self) -> Problems:
-        p = Problems()
-        p.integer("distributed processes", self.processes)
-        if self.backend is not None:
-            p.choice("distributed backend", self.backend, ("gloo", "nccl"))
-        if not isinstance(self.process_seeds, list):
-            p.append(f"process_seeds must be a list, got {self.process_seeds!r}")
-        else:
-            for seed in self.process_seeds:
-                p.integer("each process seed", seed, minimum=0, maximum=MAX_SEED)
-        return p
-
-
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
 
 
 LEGACY_PART_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -160,6 +70,15 @@ def _upgrade_model_section(values: dict[str, Any]) -> dict[str, Any]:
     if values.get("guide") == "full":  # 0.1's full-covariance guide had entries of L as outputs
         values["guide_kwargs"] = {"parameterization": "absolute"}
     return values
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "distributed": DistributedConfig,
+}
+"""The sections of a configuration, by their key in ``config.json``."""
 
 
 @dataclass
@@ -203,12 +122,7 @@ class RunConfig:
         fmt = raw.pop("format", CONFIG_FORMAT)
         if fmt not in (1, CONFIG_FORMAT) or isinstance(fmt, bool):
             raise ConfigError(f"configuration format {fmt!r} is not supported")
-        sections = {
-            "data": DataConfig,
-            "model": ModelConfig,
-            "train": TrainConfig,
-            "distributed": DistributedConfig,
-        }
+        sections = SECTIONS
         unknown = set(raw) - set(sections)
         if unknown:
             raise ConfigError(f"unknown configuration sections: {', '.join(sorted(unknown))}")

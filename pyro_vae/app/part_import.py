@@ -48,6 +48,7 @@ from typing import Any
 
 from torch import nn
 
+from ..config.names import entry_points, part_names
 from ..errors import ConfigError, first_line
 from ..model.decoders import DECODERS
 from ..model.guides import GUIDES
@@ -55,7 +56,6 @@ from ..model.likelihoods import LIKELIHOODS
 from ..model.parts import BASES, PART_KINDS
 from ..model.priors import PRIORS
 from .config import ModelConfig, RunConfig
-from .names import entry_points, part_names
 from .trust import (
     ENV_VAR,
     allow_list_path,

@@ -5,6 +5,7 @@ part contract checked on a test batch) and :mod:`.describe` (what a model is, in
 
 from __future__ import annotations
 
+from ..config.names import ENTRY_POINT_GROUP, entry_points, part_names
 from .contract import check_contract, check_vae
 from .describe import (
     count_parameters,
@@ -13,7 +14,6 @@ from .describe import (
     model_summary,
     part_label,
 )
-from .names import ENTRY_POINT_GROUP, entry_points, part_names
 from .part_import import BUILTINS, command_line_modules, import_path, is_import_path, resolve_part
 from .vae_build import (
     CONTEXT_NAMES,

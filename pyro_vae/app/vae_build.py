@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import jit_where_valid
 from ..data.datasets import DATA_DIMS
 from ..data.pixels import BINARY_SCHEMES
 from ..errors import CheckpointError, ConfigError, first_line
-from ..infer.settings import jit_where_valid
 from ..model.parts import OBSERVES, PART_KINDS, default_pixels, observes, param_dim
 from ..model.vae import VAE
 from .config import ModelConfig, RunConfig
@@ -181,7 +181,7 @@ def resolve(
 ) -> RunConfig:
     """A validated copy of ``cfg`` with the defaults that depend on other options filled in:
     ``epochs`` from the data set, ``pixels`` from what the likelihood observes, ``jit`` from
-    the objective and the parts (:func:`~pyro_vae.infer.settings.jit_where_valid`). The model is
+    the objective and the parts (:func:`~pyro_vae.config.jit_where_valid`). The model is
     also built once on PyTorch's ``meta`` device (no memory), for data of dimension
     ``data_dim`` (default: the named data set's), so a part that refuses its options is
     reported before anything is trained or written."""

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config.names import DATA_DIMS  # noqa: F401  (re-exported: known without loading torch)
 from ..errors import DataFormatError, DatasetUnavailableError
 from .idx import read_idx
-from .names import DATA_DIMS  # noqa: F401  (re-exported: known without loading torch)
 
 CLASS_NAMES = {
     "digits": [str(d) for d in range(10)],

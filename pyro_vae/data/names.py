@@ -1,13 +1,8 @@
-"""The names of the data sets and pixel schemes, known without importing torch (the command
-line's parser reads them, so ``pyro-vae --help`` answers at once)."""
+"""The names of the data sets and pixel schemes: declared in :mod:`pyro_vae.config.names`,
+re-exported here for code that imports them from their former home."""
 
 from __future__ import annotations
 
-DATA_DIMS: dict[str, int] = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
-"""Pixels per image of each named data set (known without loading it)."""
+from ..config.names import BINARY_SCHEMES, DATA_DIMS, DATASET_NAMES, PIXEL_SCHEMES
 
-DATASET_NAMES: tuple[str, ...] = tuple(DATA_DIMS)
-"""The named data sets (the keys of :data:`pyro_vae.data.datasets.DATASETS`)."""
-
-PIXEL_SCHEMES = ("dynamic", "static", "grey", "dequantized")
-BINARY_SCHEMES = ("dynamic", "static")
+__all__ = ["BINARY_SCHEMES", "DATASET_NAMES", "DATA_DIMS", "PIXEL_SCHEMES"]

@@ -22,9 +22,8 @@ import math
 
 import torch
 
+from ..config.names import BINARY_SCHEMES, PIXEL_SCHEMES  # noqa: F401  (re-exported)
 from .datasets import Split
-from .names import BINARY_SCHEMES, PIXEL_SCHEMES  # noqa: F401  (re-exported)
-
 
 EVAL_SEEDS = {"train": 2, "val": 1, "test": 0}
 """Seeds of the one-off binarization / dequantization draw of each split."""

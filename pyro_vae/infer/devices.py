@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from ..config import parse_device
 from ..errors import ConfigError
 from ..rng import cuda_devices  # noqa: F401  (re-exported)
-from .settings import parse_device
 
 
 def resolve_device(name: str | torch.device) -> torch.device:

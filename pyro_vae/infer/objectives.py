@@ -29,8 +29,8 @@ from pyro.infer import ELBO, JitTrace_ELBO, Trace_ELBO, TraceMeanField_ELBO
 from pyro.poutine.messenger import Messenger
 from torch import nn
 
+from ..config.names import SUPPORTS_JIT, SUPPORTS_KL_WEIGHT  # noqa: F401  (re-exported)
 from .marginal import doubly_reparameterized_log_weights, log_importance_weights
-from .settings import SUPPORTS_JIT, SUPPORTS_KL_WEIGHT  # noqa: F401  (re-exported)
 
 
 class IWAE(ELBO):

@@ -37,6 +37,13 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
+from ..config import (  # noqa: F401  (re-exported)
+    DEFAULT_EPOCHS,
+    MAX_SEED,
+    TrainConfig,
+    jit_where_valid,
+    parse_device,
+)
 from ..data.datasets import ImageDataset
 from ..data.validate import check_observations
 from ..errors import TrainingDivergedError
@@ -57,13 +64,6 @@ from .heldout import EVAL_SEED, heldout_elbo  # noqa: F401
 from .objectives import ELBOS, LatentScaleMessenger
 from .objectives import kl_weight as kl_schedule
 from .resume import check_training_state, sanitized_optimizer_state
-from .settings import (  # noqa: F401  (re-exported)
-    DEFAULT_EPOCHS,
-    MAX_SEED,
-    TrainConfig,
-    jit_where_valid,
-    parse_device,
-)
 from .training_data import ImageData, TensorData, TrainingData, check_batch_size  # noqa: F401
 
 

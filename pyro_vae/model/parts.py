@@ -52,7 +52,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .names import PART_KINDS  # noqa: F401  (re-exported: known without loading torch)
+from ..config.names import PART_KINDS  # noqa: F401  (re-exported: known without loading torch)
 
 Observes = Literal["binary", "unit", "continuous"]
 """What a likelihood scores: ``binary`` x in {0, 1}; ``unit`` x in [0, 1] by a formula made

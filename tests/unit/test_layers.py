@@ -1,6 +1,7 @@
 """The package's layers import one way: app -> infer -> model, with data beside (imported by
-any layer, importing none of them), the records of what a run keeps (store) below app and
-importing only the shared helpers at the bottom; no import cycles, and
+any layer, importing none of them), the records of what a run keeps (store) below app,
+the settings' declarations (config, torch-free) below data, and the shared helpers at the
+bottom; no import cycles, and
 no package import hidden inside a function, except in the command line's dispatcher, whose
 commands import their job module when they run (so that ``--help`` loads no torch)."""
 
@@ -13,17 +14,18 @@ from helpers import REPO
 PACKAGE = REPO / "pyro_vae"
 ALLOWED = {
     "base": {"base"},
+    "config": {"base", "config"},
     "store": {"base", "store"},
-    "data": {"base", "data"},
-    "model": {"base", "data", "model"},
-    "infer": {"base", "data", "model", "infer"},
-    "app": {"base", "store", "data", "model", "infer", "app"},
+    "data": {"base", "config", "data"},
+    "model": {"base", "config", "data", "model"},
+    "infer": {"base", "config", "data", "model", "infer"},
+    "app": {"base", "config", "store", "data", "model", "infer", "app"},
 }
 
 
 def layer(module: str) -> str:
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 and parts[1] in ALLOWED else "base"
+    return parts[1] if len(parts) > 1 and parts[1] in ALLOWED else "base"
 
 
 def modules() -> dict[str, Path]:

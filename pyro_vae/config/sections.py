@@ -1,0 +1,159 @@
+"""The data, model and distributed sections of a run's configuration, each field declared once
+with :func:`~.declare.setting` (see :mod:`.declare`), and the shorthand options of the
+built-in parts' keyword arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..checks import Problems
+from .constraints import (
+    MAX_INT,
+    Boolean,
+    Integer,
+    JSONObject,
+    ListOf,
+    OneOf,
+    PartName,
+    PositiveNumber,
+    Text,
+)
+from .declare import Shorthand, field_problems, setting
+from .names import ACTIVATION_NAMES, DATASET_NAMES, PART_KINDS, PIXEL_SCHEMES
+
+MAX_JSON_DEPTH = 8
+"""How deeply a part's keyword arguments may nest."""
+
+
+@dataclass
+class DataConfig:
+    """The data set and how its grey levels become observations (``--dataset`` ...)."""
+
+    GROUP: ClassVar[str] = "data"
+
+    dataset: str = setting(
+        "digits",
+        OneOf(tuple(sorted(DATASET_NAMES))),
+        "named data set",
+        default_words="%(default)s, embedded, no network",
+    )
+    data_dir: str | None = setting(
+        None,
+        Text(path=True),
+        "directory holding MNIST/Fashion-MNIST IDX files (.gz or not)",
+        default_words=None,
+        metavar="DIR",
+    )
+    download: bool = setting(
+        True,
+        Boolean(),
+        "never try to download a missing data set",
+        default_words=None,
+        flag="--no-download",
+        action="store_false",
+    )
+    pixels: str | None = setting(
+        None,
+        OneOf(PIXEL_SCHEMES),
+        "dynamic: re-binarize every epoch; static: one fixed binarization; grey: grey levels in "
+        "[0,1]; dequantized: (level+u)/levels",
+        default_words="the likelihood's own: grey for bernoulli, dequantized for gaussian and "
+        "gaussian-learned",
+    )
+
+    def problems(self) -> Problems:
+        return field_problems(self)
+
+
+def _part(kind: str, default: str, words: str) -> Any:
+    return setting(default, PartName(kind=kind), words + ": {choices}", metavar="NAME")
+
+
+def _kwargs(words: str) -> Any:
+    return setting({}, JSONObject(MAX_JSON_DEPTH), words, default_words=None, metavar="JSON")
+
+
+@dataclass
+class ModelConfig:
+    """The model: sizes shared by the parts, and each part as a name plus keyword arguments."""
+
+    GROUP: ClassVar[str] = "model"
+
+    latent_dim: int = setting(20, Integer(1), "dimension of z", metavar="K")
+    hidden: list[int] = setting(
+        [400],
+        ListOf(Integer(1), "list of layer widths", "hidden width", nonempty=True),
+        "hidden layer widths of the encoder; the decoder mirrors them",
+        metavar="H",
+    )
+    activation: str = setting("relu", OneOf(tuple(sorted(ACTIVATION_NAMES))))
+    prior: str = _part("prior", "mog", "p(z)")
+    prior_kwargs: dict[str, Any] = _kwargs("keyword arguments of the prior, a JSON object")
+    guide: str = _part("guide", "diagonal", "q(z|x)")
+    guide_kwargs: dict[str, Any] = _kwargs("keyword arguments of the guide")
+    likelihood: str = _part("likelihood", "bernoulli", "p(x|z)")
+    likelihood_kwargs: dict[str, Any] = _kwargs("keyword arguments of the likelihood")
+    decoder: str = _part("decoder", "mlp", "f(z)")
+    decoder_kwargs: dict[str, Any] = _kwargs("keyword arguments of the decoder")
+
+    def part(self, kind: str) -> tuple[str, dict[str, Any]]:
+        """The name and keyword arguments of the part of ``kind`` (prior, guide, ...)."""
+        return getattr(self, kind), getattr(self, f"{kind}_kwargs")
+
+    def problems(self) -> Problems:
+        return field_problems(self)
+
+
+SHORTHANDS: tuple[Shorthand, ...] = (
+    Shorthand("components", "prior", 10, Integer(1), "components of --prior mog", "K"),
+    Shorthand(
+        "pseudo_inputs",
+        "prior",
+        100,
+        Integer(1),
+        "pseudo-inputs of --prior vamp or two-layer-vamp",
+        "K",
+    ),
+    Shorthand("flows", "guide", 2, Integer(1), "transforms of --guide flow", "T"),
+    Shorthand(
+        "flow_type",
+        "guide",
+        "iaf",
+        OneOf(("iaf", "planar")),
+        "inverse autoregressive (iaf) or planar flows",
+    ),
+    Shorthand("sigma", "likelihood", 0.1, PositiveNumber(), "pixel noise of --likelihood gaussian"),
+    Shorthand(
+        "min_sigma",
+        "likelihood",
+        0.001,
+        PositiveNumber(),
+        "lower bound of the scale of --likelihood gaussian-learned",
+    ),
+)
+"""Options of ``run`` and ``train`` that set one keyword argument of a built-in part (an
+explicit ``--KIND-kwargs`` entry wins over them); their defaults are the parts' own."""
+assert {s.kind for s in SHORTHANDS} <= set(PART_KINDS)
+
+
+@dataclass
+class DistributedConfig:
+    """How many processes trained the run (its latest epochs): a record, not an option;
+    torchrun's ``--nproc_per_node`` and ``--nnodes`` choose it. With several processes,
+    process r draws its random numbers in epoch e from ``derived_seed(process_seeds[r], e)``,
+    ``process_seeds[r] = derived_seed(seed, r)`` (:mod:`pyro_vae.infer.distributed`); one
+    process draws from ``seed`` as it always did."""
+
+    GROUP: ClassVar[str] = "distributed"
+
+    processes: int = setting(1, Integer(1), flag=None, label="distributed processes")
+    backend: str | None = setting(  # gloo or nccl with several processes
+        None, OneOf(("gloo", "nccl")), flag=None, label="distributed backend"
+    )
+    process_seeds: list[int] = setting(
+        [], ListOf(Integer(0, MAX_INT), "list", "process seed"), flag=None, label="process_seeds"
+    )
+
+    def problems(self) -> Problems:
+        return field_problems(self)
