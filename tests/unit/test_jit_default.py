@@ -31,8 +31,8 @@ def _config(**train) -> RunConfig:
         ({"elbo": "iwae", "particles": 3}, {}, False),
         ({"elbo": "meanfield"}, {}, False),
         ({}, {"prior": "vamp", "guide": "full"}, True),
-        ({}, {"guide": "tests.test_jit_default:UserGuide"}, False),
-        ({"jit": True}, {"guide": "tests.test_jit_default:UserGuide"}, True),
+        ({}, {"guide": "tests.unit.test_jit_default:UserGuide"}, False),
+        ({"jit": True}, {"guide": "tests.unit.test_jit_default:UserGuide"}, True),
     ],
 )
 def test_resolve_chooses_jit_where_valid(train, model, expected):
