@@ -282,10 +282,11 @@ def test_seeded_draws_do_not_depend_on_optional_arguments():
 
 def test_the_command_line_output_warns_about_unreliable_ais(capsys):
     from pyro_vae.app.console import _print_ais
+    from pyro_vae.store.evaluation import AISEvaluation
 
     lg = LinearGaussian()
     est = log_marginal_ais(lg.model, lg.exact_guide, lg.data(5), num_steps=1, start="prior")
-    ev = {**est.summary(data_dim=5), "split": "test"}
+    ev = AISEvaluation.from_json({**est.summary(data_dim=5), "split": "test"})
     _print_ais(ev)
     out = capsys.readouterr().out
-    assert f"for {ev['unreliable']} of 5 images" in out and ev["unreliable"] > 0
+    assert f"for {ev.unreliable} of 5 images" in out and ev.unreliable > 0
