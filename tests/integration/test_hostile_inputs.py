@@ -76,7 +76,7 @@ FIGURES = ["figures", "{run}"]
 REPORT = ["report", "{run}", "--no-figures"]
 
 CRAFTED = [
-    ("checkpoint {format: 1}", _edit_checkpoint(lambda s: {"format": 1}), RESUME, 1, "epoch"),
+    ("checkpoint {format: 1}", _edit_checkpoint(lambda s: {"format": 1}), RESUME, 1, "data_dim"),
     ("checkpoint {format: 1}", _edit_checkpoint(lambda s: {"format": 1}), EVALUATE, 1, "data_dim"),
     ("data_dim 'abc'", _edit_checkpoint(_set("data_dim", "abc")), FIGURES, 1, "data_dim"),
     ("data_dim 10**9", _edit_checkpoint(_set("data_dim", 10**9)), RESUME, 1, "data_dim"),

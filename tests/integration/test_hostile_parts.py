@@ -48,7 +48,7 @@ def foreign(tmp_path, trained, monkeypatch) -> Path:
 
 
 def plant(folder: Path, module: str, marker: Path, body: str = GOOD_PART) -> None:
-    (folder / f"{module}.py").write_text(f"open({str(marker)!r}, 'a').write('ran')\n{body}")
+    (folder / f"{module}.py").write_text(f"with open({str(marker)!r}, 'a') as _f: _f.write('ran')\n{body}")
 
 
 def name_part(run: Path, prior: str, kind: str = "prior") -> None:
