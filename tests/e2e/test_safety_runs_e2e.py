@@ -57,6 +57,7 @@ def test_a_lock_left_by_a_killed_process_does_not_block(run_dir):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     with RunDirectory.open(run_dir).writing():  # the lock died with its process
         pass
 
