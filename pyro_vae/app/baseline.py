@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from ..data.datasets import ImageDataset
-from ..data.pixels import eval_view, log_levels
+from ..data.pixels import eval_view, log_levels, pixel_scheme
 from ..errors import ConfigError
 from ..infer.marginal import MarginalEstimate
 from ..model.mixtures import BernoulliMixture, GaussianMixture, Mixture
@@ -41,7 +41,7 @@ DEFAULT_COMPONENTS = (1, 10, 50)
 def mixture_for(cfg: RunConfig, n_components: int, seed: int = 0) -> Mixture:
     """The mixture that matches the run's data: Bernoullis for binary (or grey) pixels, diagonal
     Gaussians for dequantized ones."""
-    if cfg.data.pixels != "dequantized":
+    if not pixel_scheme(cfg.data.pixels).density:
         return BernoulliMixture(n_components, seed=seed)
     return GaussianMixture(n_components, covariance="diag", seed=seed)
 

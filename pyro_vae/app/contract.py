@@ -12,8 +12,9 @@ import pyro.distributions as dist
 import torch
 from pyro.poutine.util import prune_subsample_sites
 
+from ..config import combination_problems, pixel_scheme
 from ..errors import ConfigError
-from ..model.parts import density_everywhere, uses_guide
+from ..model.parts import observes
 from ..model.vae import VAE
 from .config import RunConfig
 from .part_checks import (
@@ -36,7 +37,7 @@ def check_contract(vae: VAE, data_dim: int, pixels: str) -> None:
     """Run the model and guide once on two made-up observations and check what the parts
     return against their contract (distributions of the right shapes; a reparameterized guide),
     so that a part that breaks it is a clear error before anything is trained or written."""
-    value = 0.5 if pixels in ("grey", "dequantized") else 0.0
+    value = 0.0 if pixel_scheme(pixels).binary else 0.5  # a value the scheme's tensors hold
     x = torch.full((2, data_dim), value)
     try:
         check_finite_parameters(vae)  # a part's own code (its properties) may run already
@@ -114,18 +115,16 @@ def _expect(condition: bool, message: str) -> None:
 
 
 def check_vae(vae: VAE, cfg: RunConfig) -> None:
-    """Combinations the parts cannot support."""
-    if uses_guide(vae.prior) and not density_everywhere(vae.encoder):
-        raise ConfigError(
-            f"--prior {cfg.model.prior} evaluates q(z|u) at any z; the guide "
-            f"{type(vae.encoder).__qualname__} has no density there (density_everywhere is "
-            "false; planar flows are not invertible: with --guide flow use "
-            '--guide-kwargs \'{"flow_type": "iaf"}\')'
-        )
-    if cfg.train.elbo == "iwae-dreg" and not density_everywhere(vae.encoder):
-        raise ConfigError(
-            "--elbo iwae-dreg re-scores log q(z|x) at the guide's draws with its parameters "
-            f"held fixed; the guide {type(vae.encoder).__qualname__} has no density there "
-            "(density_everywhere is false; planar flows are not invertible: with --guide flow "
-            'use --guide-kwargs \'{"flow_type": "iaf"}\', or --elbo iwae)'
-        )
+    """Combinations the parts, the objective and the pixels cannot support (one message each,
+    :func:`~pyro_vae.config.combination_problems`)."""
+    problems = combination_problems(
+        prior_name=cfg.model.prior,
+        prior=vae.prior,
+        guide=vae.encoder,
+        elbo=cfg.train.elbo,
+        likelihood_name=cfg.model.likelihood,
+        observes=observes(vae.likelihood),
+        pixels=cfg.data.pixels,
+    )
+    if problems:
+        raise ConfigError(problems[0])

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..config.capabilities import AIS_FROM_GUIDE, guide_density_problem
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view, log_levels
 from ..errors import ConfigError
@@ -28,7 +29,6 @@ from ..infer.distributed import (
 from ..infer.marginal import MarginalEstimate
 from ..infer.memory import check_memory, estimate_ais_memory, estimate_memory
 from ..infer.training import resolve_device
-from ..model.parts import density_everywhere
 from ..model.vae import VAE
 from ..store.evaluation import (
     AISEvaluation,
@@ -77,11 +77,10 @@ class Estimator:
             raise ConfigError(f"--method {self.method!r}: choose from {', '.join(METHODS)}")
         if self.start not in STARTS:
             raise ConfigError(f"--ais-start {self.start!r}: choose from {', '.join(STARTS)}")
-        if self.method == "ais" and self.start == "guide" and not density_everywhere(vae.encoder):
-            raise ConfigError(
-                "this run's guide has no density at arbitrary z (a planar flow), which AIS "
-                "from the guide needs: add --ais-start prior"
-            )
+        if self.method == "ais" and self.start == "guide":
+            problem = guide_density_problem(AIS_FROM_GUIDE, vae.encoder)
+            if problem:
+                raise ConfigError(problem)
 
 
 def tensor_fingerprint(x: torch.Tensor) -> str:

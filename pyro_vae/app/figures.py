@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.datasets import CLASS_NAMES, ImageDataset
-from ..data.pixels import eval_view, unit_interval
+from ..data.pixels import eval_view, pixel_scheme, unit_interval
 from ..infer.objectives import objective_name
 from ..model.continuous_mixture import prior_quantile_grid
 from ..model.mixtures import Mixture
@@ -93,7 +93,7 @@ def _write_figures(
             recon = vae.reconstruct(x)
             samples = vae.sample(64)
         rows, labels = [x, recon], ["model\ninput", "recon-\nstruction"]
-        if cfg.data.pixels in ("dynamic", "static"):
+        if pixel_scheme(cfg.data.pixels).binary:
             rows.insert(0, unit_interval(dataset.test, dataset.levels)[:n])
             labels.insert(0, "grey\noriginal")
         paths.append(

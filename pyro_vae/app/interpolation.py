@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..data.datasets import ImageDataset
-from ..data.pixels import eval_view
+from ..data.pixels import eval_view, pixel_scheme
 from ..errors import CheckpointError
 from ..infer.autoencoder import train_autoencoder
 from ..infer.training import ImageData
@@ -46,7 +46,7 @@ def _train_run_autoencoder(
         cfg.model.latent_dim,
         cfg.model.hidden,
         cfg.model.activation,
-        binary=cfg.data.pixels != "dequantized",
+        binary=not pixel_scheme(cfg.data.pixels).density,
     )
     data = ImageData(dataset, cfg.data.pixels, device)
     history = train_autoencoder(
@@ -99,7 +99,7 @@ def interpolation_study(
     x = eval_view(dataset.test, dataset.levels, pixels, "test").to(device)
     pairs = choose_pairs(dataset.test.labels, n_pairs, seed=FIGURE_SEED)
     x_a, x_b = x[pairs[:, 0]], x[pairs[:, 1]]
-    binary = pixels in ("dynamic", "static", "grey")
+    binary = not pixel_scheme(pixels).density
     if judges is None:
         judges = {"VAE": vae}
         mixture = best_mixture(run, dataset.data_dim)

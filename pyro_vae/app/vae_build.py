@@ -14,16 +14,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import jit_where_valid
+from ..config import jit_default, pixels_problem
+from ..config.pixels import schemes_for
 from ..data.datasets import DATA_DIMS
-from ..data.pixels import BINARY_SCHEMES
 from ..errors import CheckpointError, ConfigError, first_line
 from ..model.parts import OBSERVES, PART_KINDS, default_pixels, observes, param_dim
 from ..model.vae import VAE
 from .config import ModelConfig, RunConfig
 from .contract import check_contract, check_vae
 from .describe import count_parameters, kwargs_text
-from .part_import import BUILTINS, failure, resolve_part
+from .part_import import failure, resolve_part
 from .run_tensors import check_weights
 
 CONTEXT_NAMES = ("latent_dim", "data_dim", "hidden", "activation", "pixels", "out_dim")
@@ -32,12 +32,9 @@ CONTEXT_NAMES = ("latent_dim", "data_dim", "hidden", "activation", "pixels", "ou
 FIXED_CONTEXT = ("latent_dim", "data_dim", "pixels", "out_dim")
 """Context a user's keyword arguments may not override (they must agree across parts)."""
 
-PIXELS_FOR: dict[str, tuple[str, ...]] = {
-    "binary": BINARY_SCHEMES,
-    "unit": (*BINARY_SCHEMES, "grey"),
-    "continuous": ("dequantized",),
-}
-"""The pixel schemes a likelihood that observes each kind of data can score."""
+PIXELS_FOR: dict[str, tuple[str, ...]] = {kind: schemes_for(kind) for kind in OBSERVES}
+"""The pixel schemes a likelihood that observes each kind of data can score (each scheme's
+``scored_by``, :mod:`pyro_vae.config.pixels`)."""
 
 
 def call_arguments(
@@ -148,8 +145,9 @@ def build_vae(
             f"likelihood {type(likelihood).__qualname__}: observes must be one of "
             f"{', '.join(OBSERVES)}, got {kind!r}"
         )
-    if pixels not in PIXELS_FOR[kind]:
-        raise ConfigError(_pixels_message(cfg.likelihood, kind, pixels))
+    problem = pixels_problem(cfg.likelihood, kind, pixels)
+    if problem:
+        raise ConfigError(problem)
     try:
         k = param_dim(likelihood)
     except ValueError as exc:
@@ -165,23 +163,12 @@ def build_vae(
         raise ConfigError(f"the parts do not fit together: {first_line(exc)}") from exc
 
 
-def _pixels_message(name: str, kind: str, pixels: str) -> str:
-    if kind == "continuous":
-        return (
-            f"the likelihood {name!r} is a density: it needs --pixels dequantized, not "
-            f"{pixels!r} (a density of discrete values grows without bound)"
-        )
-    grey = "; grey to score grey levels with the Bernoulli formula" if name == "bernoulli" else ""
-    allowed = " or ".join(PIXELS_FOR[kind])
-    return f"the likelihood {name!r} needs binary pixels (--pixels {allowed}{grey}), not {pixels!r}"
-
-
 def resolve(
     cfg: RunConfig, data_dim: int | None = None, untrusted: Path | None = None
 ) -> RunConfig:
     """A validated copy of ``cfg`` with the defaults that depend on other options filled in:
     ``epochs`` from the data set, ``pixels`` from what the likelihood observes, ``jit`` from
-    the objective and the parts (:func:`~pyro_vae.config.jit_where_valid`). The model is
+    the objective and the parts' modules (:func:`~pyro_vae.config.jit_default`). The model is
     also built once on PyTorch's ``meta`` device (no memory), for data of dimension
     ``data_dim`` (default: the named data set's), so a part that refuses its options is
     reported before anything is trained or written."""
@@ -191,11 +178,10 @@ def resolve(
     likelihood = resolve_part("likelihood", cfg.model.likelihood, untrusted)
     if cfg.data.pixels is None:
         cfg.data.pixels = default_pixels(likelihood)
-    for kind in PART_KINDS:
-        resolve_part(kind, cfg.model.part(kind)[0], untrusted)
+    classes = [resolve_part(kind, cfg.model.part(kind)[0], untrusted) for kind in PART_KINDS]
     if cfg.train.jit is None:
-        builtin = all(cfg.model.part(kind)[0] in BUILTINS[kind] for kind in PART_KINDS)
-        cfg.train.jit = jit_where_valid(cfg.train.elbo, builtin)
+        modules = [getattr(cls, "__module__", None) or "" for cls in classes]
+        cfg.train.jit = jit_default(cfg.train.elbo, modules)
     data_dim = data_dim or DATA_DIMS.get(cfg.data.dataset, 1)
     try:
         with torch.device("meta"):

@@ -10,6 +10,15 @@ them. This is the package's lowest layer: it imports only the shared helpers.
 
 from __future__ import annotations
 
+from .capabilities import (
+    DensityUse,
+    combination_problems,
+    guide_density_problem,
+    guide_has_density,
+    objective_problems,
+    pixels_problem,
+    prior_uses_guide,
+)
 from .constraints import (
     Boolean,
     Constraint,
@@ -24,6 +33,8 @@ from .constraints import (
     parse_device,
 )
 from .declare import Declared, Setting, Shorthand, declared, field_problems, setting
+from .objectives import OBJECTIVES, Objective, jit_default, objective
+from .pixels import SCHEMES, PixelScheme, pixel_scheme
 from .presets import PRESETS, preset_sections
 from .sections import SHORTHANDS, DataConfig, DistributedConfig, ModelConfig
 from .train import DEFAULT_EPOCHS, MAX_SEED, TrainConfig, jit_where_valid, kl_weight_problems
@@ -31,30 +42,44 @@ from .train import DEFAULT_EPOCHS, MAX_SEED, TrainConfig, jit_where_valid, kl_we
 __all__ = [
     "DEFAULT_EPOCHS",
     "MAX_SEED",
+    "OBJECTIVES",
     "PRESETS",
+    "SCHEMES",
     "SHORTHANDS",
     "Boolean",
     "Constraint",
     "DataConfig",
     "Declared",
+    "DensityUse",
     "Device",
     "DistributedConfig",
     "Integer",
     "JSONObject",
     "ListOf",
     "ModelConfig",
+    "Objective",
     "OneOf",
     "PartName",
+    "PixelScheme",
     "PositiveNumber",
     "Setting",
     "Shorthand",
     "Text",
     "TrainConfig",
+    "combination_problems",
     "declared",
     "field_problems",
+    "guide_density_problem",
+    "guide_has_density",
+    "jit_default",
     "jit_where_valid",
     "kl_weight_problems",
+    "objective",
+    "objective_problems",
     "parse_device",
+    "pixel_scheme",
+    "pixels_problem",
     "preset_sections",
+    "prior_uses_guide",
     "setting",
 ]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from .objectives import OBJECTIVES, names_where
+from .pixels import BINARY_SCHEMES, PIXEL_SCHEMES  # noqa: F401  (re-exported)
+
 DATA_DIMS: dict[str, int] = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
 """Pixels per image of each named data set (known without loading it)."""
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATA_DIMS)
 """The named data sets (the keys of :data:`pyro_vae.data.datasets.DATASETS`)."""
-
-PIXEL_SCHEMES = ("dynamic", "static", "grey", "dequantized")
-BINARY_SCHEMES = ("dynamic", "static")
 
 PART_KINDS: tuple[str, ...] = ("prior", "guide", "likelihood", "decoder")
 
@@ -32,10 +32,11 @@ BUILTIN_PARTS: dict[str, tuple[str, ...]] = {
 ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "elu")
 """The keys of :data:`pyro_vae.model.nets.ACTIVATIONS`."""
 
-ELBO_NAMES: tuple[str, ...] = ("trace", "meanfield", "iwae", "iwae-dreg")
-"""The keys of :data:`pyro_vae.infer.objectives.ELBOS` (``--elbo``)."""
-SUPPORTS_KL_WEIGHT = ("trace", "meanfield")
-SUPPORTS_JIT = ("trace",)
+ELBO_NAMES: tuple[str, ...] = tuple(OBJECTIVES)
+"""The keys of :data:`pyro_vae.infer.objectives.ELBOS` (``--elbo``), declared in
+:data:`~.objectives.OBJECTIVES`."""
+SUPPORTS_KL_WEIGHT: tuple[str, ...] = names_where("kl_weighting")
+SUPPORTS_JIT: tuple[str, ...] = names_where("jit")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 """``--lr-schedule``: ``constant`` keeps ``lr``; ``cosine`` decays it over the run's steps,
 lr_t = lr * (1 + cos(pi * t / T)) / 2 for step t of T = epochs * steps per epoch."""

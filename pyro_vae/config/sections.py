@@ -20,7 +20,8 @@ from .constraints import (
     Text,
 )
 from .declare import Shorthand, field_problems, setting
-from .names import ACTIVATION_NAMES, DATASET_NAMES, PART_KINDS, PIXEL_SCHEMES
+from .names import ACTIVATION_NAMES, DATASET_NAMES, PART_KINDS
+from .pixels import PIXEL_SCHEMES, pixels_help
 
 MAX_JSON_DEPTH = 8
 """How deeply a part's keyword arguments may nest."""
@@ -56,8 +57,7 @@ class DataConfig:
     pixels: str | None = setting(
         None,
         OneOf(PIXEL_SCHEMES),
-        "dynamic: re-binarize every epoch; static: one fixed binarization; grey: grey levels in "
-        "[0,1]; dequantized: (level+u)/levels",
+        pixels_help(),
         default_words="the likelihood's own: grey for bernoulli, dequantized for gaussian and "
         "gaussian-learned",
     )

@@ -1,6 +1,7 @@
 """How to train, as plain data: :class:`TrainConfig` (each field declared once, see
 :mod:`.declare`), the epochs of each data set, and the rules that relate the training options
-(which objective takes a KL weight, a JIT, several particles). The objectives themselves are in
+(which objective takes a KL weight, a JIT, several particles: read from each objective's
+declaration in :mod:`.objectives`). Their implementations are in
 :mod:`pyro_vae.infer.objectives`."""
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from typing import ClassVar
 
 from ..checks import Problems
 from ..errors import ConfigError
+from .capabilities import objective_problems
 from .constraints import MAX_INT, Boolean, Device, Integer, OneOf, PositiveNumber
 from .declare import field_problems, setting
-from .names import ELBO_NAMES, LR_SCHEDULES, SUPPORTS_JIT, SUPPORTS_KL_WEIGHT
+from .names import ELBO_NAMES, LR_SCHEDULES
+from .objectives import elbo_help, names_where, objective
 
 DEFAULT_EPOCHS = {"digits": 500, "mnist": 50, "fashion-mnist": 50}
 """Epochs when none are given: the default ``digits`` run takes about a minute on two CPU
@@ -27,11 +30,9 @@ scale below it is zero, or loses its precision, in the model's float32 arithmeti
 
 
 def jit_where_valid(elbo: str, builtin_parts: bool) -> bool:
-    """What ``--jit`` is when not given: on for ``Trace_ELBO`` (the objective with a JIT-compiled
-    version) when every part is one of the library's own, whose programs have the same
-    structure at every step; off for a user's part, which may branch on tensor values (a traced
-    program would freeze the branch it took), unless ``--jit`` asks for it."""
-    return elbo in SUPPORTS_JIT and builtin_parts
+    """What ``--jit`` is when not given, given whether every part is pyro-vae's own (see
+    :func:`~.objectives.jit_default`, the rule the configuration and the trainer apply)."""
+    return objective(elbo).jit and builtin_parts
 
 
 def kl_weight_problems(beta: float, kl_warmup: int) -> list[str]:
@@ -74,14 +75,13 @@ class TrainConfig:
     elbo: str = setting(
         "trace",
         OneOf(tuple(sorted(ELBO_NAMES))),
-        "training objective: trace (Trace_ELBO), meanfield (analytic KL), iwae "
-        "(importance-weighted bound), iwae-dreg (the same with doubly reparameterized guide "
-        "gradients)",
+        elbo_help(),
     )
     particles: int = setting(
         1,
         Integer(1),
-        "guide samples per example in the training objective; the K of --elbo iwae and iwae-dreg",
+        "guide samples per example in the training objective; the K of --elbo "
+        + " and ".join(names_where("min_particles")),
         metavar="K",
     )
     beta: float = setting(1.0, PositiveNumber(), "weight of the KL term (beta-VAE)")
@@ -97,7 +97,8 @@ class TrainConfig:
         Boolean(),
         "JIT-compile the ELBO (Pyro's JitTrace_ELBO: torch.jit.trace, less Python overhead per "
         "step)",
-        default_words="on for --elbo trace with the library's own parts, off otherwise",
+        default_words=f"on for --elbo {' and '.join(names_where('jit'))} with the library's own "
+        "parts, off otherwise",
         action=argparse.BooleanOptionalAction,
     )
     eval_particles: int = setting(
@@ -116,12 +117,7 @@ class TrainConfig:
         p = field_problems(self)
         if p:
             return p
-        if self.elbo not in SUPPORTS_KL_WEIGHT and (self.beta != 1 or self.kl_warmup):
-            p.append(f"--beta and --kl-warmup apply to the ELBO, not --elbo {self.elbo}")
-        if self.elbo not in SUPPORTS_JIT and self.jit:
-            p.append(f"--jit is not available for --elbo {self.elbo}")
-        if self.elbo in ("iwae", "iwae-dreg") and self.particles < 2:
-            p.append(f"--elbo {self.elbo} needs --particles K >= 2 (with K = 1 it is the ELBO)")
+        p += objective_problems(self.elbo, self.particles, self.jit, self.beta, self.kl_warmup)
         p += kl_weight_problems(self.beta, self.kl_warmup)
         return p
 

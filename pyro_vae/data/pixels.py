@@ -22,7 +22,13 @@ import math
 
 import torch
 
-from ..config.names import BINARY_SCHEMES, PIXEL_SCHEMES  # noqa: F401  (re-exported)
+from ..config.pixels import (  # noqa: F401  (re-exported)
+    BINARY_SCHEMES,
+    PIXEL_SCHEMES,
+    SCHEMES,
+    PixelScheme,
+    pixel_scheme,
+)
 from .datasets import Split
 
 EVAL_SEEDS = {"train": 2, "val": 1, "test": 0}
@@ -64,41 +70,42 @@ def _seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def eval_view(split: Split, levels: int, scheme: str, split_name: str) -> torch.Tensor:
-    """The fixed tensor a model trained with ``scheme`` is evaluated on.
-
-    Binary schemes and ``grey`` are evaluated on a static binarization (so a model trained on grey
-    levels is scored on the same binary test set as the others); ``dequantized`` on one fixed
-    dequantization.
-    """
-    _check_scheme(scheme)
-    generator = _seeded(EVAL_SEEDS[split_name])
-    if scheme == "dequantized":
-        return dequantize(split, levels, generator)
-    return binarize(unit_interval(split, levels), generator)
-
-
-def train_view(
-    split: Split, levels: int, scheme: str, generator: torch.Generator | None = None
+def _draw(
+    split: Split, levels: int, values: str, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """The training tensor for one epoch (fresh noise from ``generator`` where the scheme
-    re-samples; the global torch RNG when ``generator`` is None)."""
-    _check_scheme(scheme)
-    if scheme == "dynamic":
+    """The images as ``values`` (``binary``, ``unit`` or ``continuous``), noise from
+    ``generator`` (the global torch RNG when None)."""
+    if values == "binary":
         return binarize(unit_interval(split, levels), generator)
-    if scheme == "static":
-        return eval_view(split, levels, "static", "train")
-    if scheme == "grey":
+    if values == "unit":
         return unit_interval(split, levels)
     return dequantize(split, levels, generator)
 
 
-def log_levels(scheme: str, levels: int) -> float:
+def eval_view(split: Split, levels: int, scheme: str | PixelScheme, split_name: str) -> torch.Tensor:
+    """The fixed tensor a model trained with ``scheme`` is evaluated on.
+
+    A model of binary images (binary schemes and ``grey``) is evaluated on a static
+    binarization (so a model trained on grey levels is scored on the same binary test set as
+    the others); a density (``dequantized``) on one fixed dequantization.
+    """
+    values = "continuous" if pixel_scheme(scheme).density else "binary"
+    return _draw(split, levels, values, _seeded(EVAL_SEEDS[split_name]))
+
+
+def train_view(
+    split: Split, levels: int, scheme: str | PixelScheme, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The training tensor for one epoch: fresh noise from ``generator`` where the scheme
+    re-samples (the global torch RNG when ``generator`` is None), else the training split's one
+    seeded draw."""
+    s = pixel_scheme(scheme)
+    if not s.fresh_noise:
+        generator = _seeded(EVAL_SEEDS["train"])
+    return _draw(split, levels, s.values, generator)
+
+
+def log_levels(scheme: str | PixelScheme, levels: int) -> float:
     """The per-dimension offset between a density of dequantized pixels and a probability of
-    grey levels: ``log(levels)`` for ``dequantized``, 0 for discrete schemes."""
-    return math.log(levels) if scheme == "dequantized" else 0.0
-
-
-def _check_scheme(scheme: str) -> None:
-    if scheme not in PIXEL_SCHEMES:
-        raise ValueError(f"unknown pixel scheme {scheme!r}; expected one of {PIXEL_SCHEMES}")
+    grey levels: ``log(levels)`` for a density (``dequantized``), 0 for discrete schemes."""
+    return math.log(levels) if pixel_scheme(scheme).density else 0.0

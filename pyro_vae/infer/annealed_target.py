@@ -15,7 +15,7 @@ from pyro.distributions import constraints
 from pyro.poutine.util import prune_subsample_sites
 from torch.distributions.mixture_same_family import MixtureSameFamilyConstraint
 
-from ..model.parts import density_everywhere
+from ..config.capabilities import AIS_FROM_GUIDE, guide_density_problem
 from .marginal import PARTICLE_PLATE, _per_datapoint
 
 STARTS = ("guide", "prior")
@@ -61,8 +61,10 @@ class AnnealedTarget:
         if start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         encoder = getattr(getattr(guide, "__self__", None), "encoder", None)
-        if start == "guide" and encoder is not None and not density_everywhere(encoder):
-            raise ValueError(GUIDE_DENSITY_MISSING)
+        if start == "guide" and encoder is not None:
+            problem = guide_density_problem(AIS_FROM_GUIDE, encoder)
+            if problem:
+                raise ValueError(problem)
         self.model, self.guide = model, guide
         self.args, self.kwargs = args, kwargs
         self.num_chains, self.start, self.data_plate = num_chains, start, data_plate
@@ -222,8 +224,6 @@ class AnnealedTarget:
         return sum(terms[1:], terms[0])
 
 
-GUIDE_DENSITY_MISSING = (
-    "the guide's density is not available at arbitrary z (for instance a planar flow, whose "
-    "transform has no inverse): start AIS from the prior instead (start='prior'; on the "
-    "command line --ais-start prior)"
-)
+GUIDE_DENSITY_MISSING = guide_density_problem(AIS_FROM_GUIDE, None)
+"""What a guide whose transform had no inverse while AIS ran is told (one message with the
+check before it, :func:`~pyro_vae.config.capabilities.guide_density_problem`)."""

@@ -30,6 +30,7 @@ from pyro.poutine.messenger import Messenger
 from torch import nn
 
 from ..config.names import SUPPORTS_JIT, SUPPORTS_KL_WEIGHT  # noqa: F401  (re-exported)
+from ..config.objectives import objective
 from .marginal import doubly_reparameterized_log_weights, log_importance_weights
 
 
@@ -142,32 +143,33 @@ def _trace(particles: int, jit: bool) -> ELBO:
 
 
 def _meanfield(particles: int, jit: bool) -> ELBO:
-    if jit:  # Pyro 1.9's JitTraceMeanField_ELBO caches under the wrong attribute: it recompiles
-        raise ValueError("the meanfield objective has no working JIT version in Pyro 1.9")
     options = dict(num_particles=particles, vectorize_particles=particles > 1, max_plate_nesting=1)
     return TraceMeanField_ELBO(**options)
-
-
-def _iwae(particles: int, jit: bool) -> ELBO:
-    if jit:
-        raise ValueError("the IWAE objective has no JIT-compiled version")
-    return IWAE(particles)
-
-
-def _iwae_dreg(particles: int, jit: bool) -> ELBO:
-    if jit:
-        raise ValueError("the IWAE objective has no JIT-compiled version")
-    return IWAE_DReG(particles)
 
 
 ELBOS: dict[str, Callable[[int, bool], ELBO]] = {
     "trace": _trace,
     "meanfield": _meanfield,
-    "iwae": _iwae,
-    "iwae-dreg": _iwae_dreg,
+    "iwae": lambda particles, jit: IWAE(particles),
+    "iwae-dreg": lambda particles, jit: IWAE_DReG(particles),
 }
 """Training objectives by name (``--elbo``): ``factory(num_particles, jit) -> objective`` with
-a ``differentiable_loss(model, guide, x, num_data=N)`` method."""
+a ``differentiable_loss(model, guide, x, num_data=N)`` method. What each supports (a JIT, KL
+weighting, its fewest particles) is declared in :data:`pyro_vae.config.objectives.OBJECTIVES`
+under the same name; :func:`make_objective` holds a factory to it."""
+
+
+def make_objective(elbo: str, particles: int, jit: bool) -> ELBO:
+    """The objective ``elbo`` with ``particles`` samples, JIT-compiled when ``jit``: refused
+    where its declaration says it has no JIT-compiled version (Pyro 1.9's
+    ``JitTraceMeanField_ELBO`` caches under the wrong attribute and recompiles) or takes more
+    particles."""
+    declared = objective(elbo)
+    if jit and not declared.jit:
+        raise ValueError(f"the {elbo} objective has no JIT-compiled version")
+    if particles < declared.min_particles:
+        raise ValueError(f"the {elbo} objective needs at least {declared.min_particles} particles")
+    return ELBOS[elbo](particles, jit)
 
 
 class LatentScaleMessenger(Messenger):
@@ -198,10 +200,4 @@ def kl_weight(epoch: int, beta: float = 1.0, warmup: int = 0) -> float:
 
 def objective_name(elbo: str, particles: int, beta: float = 1.0, warmup: int = 0) -> str:
     """What the training objective is, in words (for printouts and plot legends)."""
-    if elbo == "iwae":
-        return f"IWAE bound (K={particles})"
-    if elbo == "iwae-dreg":
-        return f"IWAE bound (K={particles}, DReG gradients)"
-    if beta != 1 or warmup:
-        return f"KL-weighted ELBO (beta={beta:g}, warm-up {warmup} epochs)"
-    return "ELBO"
+    return objective(elbo).describe(particles, beta, warmup)

@@ -41,6 +41,7 @@ from ..config import (  # noqa: F401  (re-exported)
     DEFAULT_EPOCHS,
     MAX_SEED,
     TrainConfig,
+    jit_default,
     jit_where_valid,
     parse_device,
 )
@@ -61,7 +62,7 @@ from .distributed import (
 )
 from .divergence import DIVERGENCE_NATS_PER_DIM, divergence_reason  # noqa: F401
 from .heldout import EVAL_SEED, heldout_elbo  # noqa: F401
-from .objectives import ELBOS, LatentScaleMessenger
+from .objectives import LatentScaleMessenger, make_objective
 from .objectives import kl_weight as kl_schedule
 from .resume import check_training_state, sanitized_optimizer_state
 from .training_data import ImageData, TensorData, TrainingData, check_batch_size  # noqa: F401
@@ -85,11 +86,11 @@ def lr_factor(schedule: str, step: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
-def _library_parts(vae: torch.nn.Module) -> bool:
-    """Whether every part of ``vae`` is one of pyro-vae's own (see ``jit_where_valid``)."""
+def part_modules(vae: torch.nn.Module) -> list[str]:
+    """The modules that define ``vae``'s parts' classes (for ``jit_default``; a missing part's
+    is ``builtins``, not the library's)."""
     names = ("prior", "encoder", "decoder", "likelihood")
-    parts = [getattr(vae, name, None) for name in names]
-    return all(p is not None and type(p).__module__.startswith("pyro_vae.") for p in parts)
+    return [type(getattr(vae, name, None)).__module__ for name in names]
 
 
 @dataclass
@@ -132,7 +133,7 @@ class Trainer:
         self.group = group
         self.cfg = cfg = cfg.with_epochs_for(data.name)
         if cfg.jit is None:
-            cfg.jit = jit_where_valid(cfg.elbo, _library_parts(vae))
+            cfg.jit = jit_default(cfg.elbo, part_modules(vae))
         pyro.clear_param_store()
         self.device = device if device is not None else resolve_device(cfg.device)
         self.vae = vae.to(self.device)
@@ -217,7 +218,7 @@ class Trainer:
             if weight != 1.0:
                 model = LatentScaleMessenger(weight)(model)
                 guide = LatentScaleMessenger(weight)(guide)
-            elbo = ELBOS[self.cfg.elbo](self.cfg.particles, self.cfg.jit)
+            elbo = make_objective(self.cfg.elbo, self.cfg.particles, self.cfg.jit)
             if self.cfg.jit:
                 # Compiling runs the program several times and draws random numbers; do it
                 # now, on the fixed validation data, with the RNG state restored afterwards, so

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..data.datasets import ImageDataset
-from ..data.pixels import eval_view, train_view
+from ..data.pixels import eval_view, pixel_scheme, train_view
 from ..data.validate import check_observations
 from ..errors import ConfigError
 
@@ -38,7 +38,7 @@ class ImageData(TrainingData):
         self.image_shape = dataset.image_shape
         self.val = eval_view(dataset.val, dataset.levels, pixels, "val").to(device)
         # a scheme without fresh noise gives the same tensor every epoch: compute it once
-        self._fixed = None if pixels in ("dynamic", "dequantized") else self._view()
+        self._fixed = None if pixel_scheme(pixels).fresh_noise else self._view()
 
     def _view(self) -> torch.Tensor:
         return train_view(self.train, self.levels, self.pixels)

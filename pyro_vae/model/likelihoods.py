@@ -13,6 +13,7 @@ import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 
+from ..config.pixels import SCHEMES
 from .parts import Likelihood
 
 
@@ -32,7 +33,8 @@ class BernoulliLikelihood(Likelihood):
 
     def __init__(self, pixels: str | None = None, strict: bool | None = None) -> None:
         super().__init__()
-        self.strict = (pixels != "grey") if strict is None else bool(strict)
+        grey_levels = pixels in SCHEMES and SCHEMES[pixels].values == "unit"
+        self.strict = not grey_levels if strict is None else bool(strict)
         self.observes = "binary" if self.strict else "unit"
 
     def forward(self, logits: torch.Tensor) -> dist.Distribution:

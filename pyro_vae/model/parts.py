@@ -52,7 +52,9 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from ..config.capabilities import guide_has_density, prior_uses_guide
 from ..config.names import PART_KINDS  # noqa: F401  (re-exported: known without loading torch)
+from ..config.pixels import DEFAULT_FOR, SCHEMES
 
 Observes = Literal["binary", "unit", "continuous"]
 """What a likelihood scores: ``binary`` x in {0, 1}; ``unit`` x in [0, 1] by a formula made
@@ -172,14 +174,11 @@ BASES: dict[str, type[nn.Module]] = {
 """The abstract base class of each kind of part."""
 
 
-def uses_guide(prior: object) -> bool:
-    """Whether ``prior`` is built from the guide (``Prior.uses_guide``)."""
-    return bool(getattr(type(prior), "uses_guide", False))
+uses_guide = prior_uses_guide
+"""Whether ``prior`` is built from the guide (``Prior.uses_guide``)."""
 
-
-def density_everywhere(guide: object) -> bool:
-    """Whether the guide's density exists at any z (``Guide.density_everywhere``)."""
-    return bool(getattr(guide, "density_everywhere", True))
+density_everywhere = guide_has_density
+"""Whether the guide's density exists at any z (``Guide.density_everywhere``)."""
 
 
 def param_dim(likelihood: object) -> int:
@@ -198,14 +197,15 @@ def observes(likelihood: object) -> str:
 def default_pixels(likelihood: object) -> str:
     """The pixel scheme a likelihood (class or instance) is trained on by default: its
     ``preferred_pixels``, else ``dynamic`` binarization when it observes binary data, else
-    ``dequantized``."""
+    ``dequantized`` (:data:`~pyro_vae.config.pixels.DEFAULT_FOR`)."""
     preferred = getattr(likelihood, "preferred_pixels", None)
     kind = observes(likelihood)
     # an instance built to check binary support (a strict Bernoulli) cannot take grey levels
-    fits = isinstance(likelihood, type) or preferred != "grey" or kind == "unit"
+    scheme = SCHEMES.get(preferred) if isinstance(preferred, str) else None
+    fits = isinstance(likelihood, type) or scheme is None or kind in scheme.scored_by
     if preferred is not None and fits:
         return str(preferred)
-    return "dynamic" if kind in ("binary", "unit") else "dequantized"
+    return DEFAULT_FOR.get(kind, "dequantized")
 
 
 def prior_sample_site(prior: object, name: str = "z") -> torch.Tensor:

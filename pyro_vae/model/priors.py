@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.capabilities import guide_density_problem, prior_density_use
 from ..errors import ConfigError
 from .nets import MLP
-from .parts import Prior, density_everywhere
+from .parts import Prior
 
 _SOFTPLUS_INV_ONE = math.log(math.e - 1.0)  # softplus(x) = 1
 
@@ -159,11 +160,9 @@ class VampPrior(Prior):
         object.__setattr__(self, "_guide", None)
 
     def attach_guide(self, guide) -> None:
-        if not density_everywhere(guide):
-            raise ConfigError(
-                "the VampPrior evaluates q(z|u) at any z, so it needs a guide with a tractable "
-                "density everywhere; planar flows are not invertible (use --flow-type iaf)."
-            )
+        problem = guide_density_problem(prior_density_use(type(self).__name__), guide)
+        if problem:
+            raise ConfigError(problem)
         object.__setattr__(self, "_guide", guide)
 
     @property

@@ -24,6 +24,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from ..config.capabilities import guide_density_problem, prior_density_use, refuse
 from ..rng import seeded_rng
 from .continuous_mixture import prior_quantile_grid
 from .parts import latent_dim, prior_draw, prior_guide_site, prior_sample_site, uses_guide
@@ -58,6 +59,7 @@ class VAE(nn.Module):
     ) -> None:
         super().__init__()
         if uses_guide(prior):  # a prior built from the guide (the VampPrior)
+            refuse(guide_density_problem(prior_density_use(type(prior).__qualname__), guide))
             prior.attach_guide(guide)
         self.prior = prior
         self.encoder = guide
