@@ -48,7 +48,8 @@ def foreign(tmp_path, trained, monkeypatch) -> Path:
 
 
 def plant(folder: Path, module: str, marker: Path, body: str = GOOD_PART) -> None:
-    (folder / f"{module}.py").write_text(f"with open({str(marker)!r}, 'a') as _f: _f.write('ran')\n{body}")
+    ran = f"with open({str(marker)!r}, 'a') as _f: _f.write('ran')\n"
+    (folder / f"{module}.py").write_text(ran + body)
 
 
 def name_part(run: Path, prior: str, kind: str = "prior") -> None:
