@@ -285,10 +285,8 @@ def config_for(row: Row, args: argparse.Namespace):
 
 def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> Scored:
     """The row's run trained (or reused) and its log p(x) evaluated (or read back)."""
-    scored, _, _ = evaluated_run(
-        config_for(row, args), root, row.name, dataset, args.num_samples, args.quiet
-    )
-    return scored
+    cfg = config_for(row, args)
+    return evaluated_run(cfg, root, row.name, dataset, args.num_samples, args.quiet)[0]
 
 
 def points(name: str, root: Path, num_samples: int) -> torch.Tensor:
@@ -362,8 +360,7 @@ def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) ->
 
 @dataclass(frozen=True, kw_only=True)
 class Timing(Record):
-    """A row's training seconds per epoch, measured alone, and their ratio to the
-    reference's (an entry of ``timing.json``)."""
+    """A row's training seconds per epoch, measured alone, and their ratio to the reference's."""
 
     WHAT: ClassVar[str] = "a timing"
 

@@ -391,10 +391,7 @@ def log_marginal(
     batch_size = min(n, batch_size or 100)
     chunk = min(num_samples, particle_chunk or max(1, max_rows // batch_size))
     starts = range(0, n, batch_size)
-    log_pxs: list[torch.Tensor] = []
-    elbos: list[torch.Tensor] = []
-    esss: list[torch.Tensor] = []
-    khats: list[torch.Tensor] = []
+    log_pxs, elbos, esss, khats = [], [], [], []  # per batch of points, on the CPU
     validate = is_validation_enabled()
     if max_plate_nesting is None:  # its draws never touch the estimate's streams
         with isolated_rng():
