@@ -20,10 +20,14 @@ not recomputed when the script runs again with the same settings).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 import torch
 from common import get_args_parser
@@ -36,8 +40,29 @@ from pyro_vae.data.pixels import eval_view
 from pyro_vae.infer.ais import log_marginal_ais
 from pyro_vae.infer.bdmc import bdmc
 from pyro_vae.infer.marginal import log_marginal
+from pyro_vae.store.evaluation import BDMCEvaluation
+from pyro_vae.store.fields import Record, count, custom, is_value, number
+
+R = TypeVar("R", bound=Record)
 
 DEFAULT_ROWS = ["normal / diagonal / ELBO", "normal / full / ELBO", "vamp / diagonal / IWAE-5"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scores(Record):
+    """An estimator's per-image log p(x) on the images (cached in ``results.json``), its Monte
+    Carlo error, how many images it calls unreliable, AIS's mean acceptance and the seconds
+    it took."""
+
+    WHAT: ClassVar[str] = "an estimator's per-image scores"
+
+    log_px: list[float] = custom(
+        lambda v: isinstance(v, list) and all(is_value(x) for x in v), "a list of numbers"
+    )
+    acc: float | None = number(optional=True)
+    mc_se: float | None = number(optional=True)
+    unreliable: int | None = count(0, optional=True)
+    seconds: float | None = number(omit=True)
 
 
 def _mean_se(t: torch.Tensor) -> tuple[float, float]:
@@ -74,14 +99,15 @@ def main() -> None:
     dataset = load_dataset(args.dataset, download=False)
     progress = not args.quiet
 
-    def cached(key: str, compute) -> dict:
+    def cached(key: str, kind: type[R], compute: Callable[[], R]) -> R:
+        """The ``kind`` record cached under ``key``, or ``compute()``'s with the seconds it
+        took (then cached)."""
         if key not in cache:
             start = time.perf_counter()
-            value = compute()
-            value["seconds"] = time.perf_counter() - start
-            cache[key] = value
+            value = dataclasses.replace(compute(), seconds=time.perf_counter() - start)
+            cache[key] = value.to_json()
             atomic_write_text(cache_path, json.dumps(cache, indent=1) + "\n")
-        return cache[key]
+        return kind.from_json(cache[key])
 
     rows = [r for r in ROWS if r.name in args.rows]
     lines = [
@@ -118,23 +144,22 @@ def main() -> None:
         for k in args.sample_sizes:
             key = f"{slug(row.name)}|is-K{k}|n{args.images}|v2"
 
-            def run_is(k=k, vae=vae, x=x) -> dict:
+            def run_is(k=k, vae=vae, x=x) -> Scores:
                 est = log_marginal(vae.model, vae.guide, x, k, seed=args.seed, progress=progress)
                 s = est.summary()
-                return {
-                    "log_px": est.log_px.tolist(),
-                    "acc": None,
-                    "mc_se": s["log_px_mc_se"],
-                    "unreliable": s["khat_above_0.7"],
-                }
+                return Scores(
+                    log_px=est.log_px.tolist(),
+                    acc=None,
+                    mc_se=s.log_px_mc_se,
+                    unreliable=s.khat_above,
+                )
 
-            res = cached(key, run_is)
-            points[f"IS, K = {k}"] = torch.tensor(res["log_px"])
+            points[f"IS, K = {k}"] = torch.tensor(cached(key, Scores, run_is).log_px)
             keys[f"IS, K = {k}"] = key
         for t in args.steps:
             key = f"{slug(row.name)}|ais-T{t}-C{args.chains}-L{args.leapfrog}|n{args.images}|v2"
 
-            def run_ais(t=t, vae=vae, x=x) -> dict:
+            def run_ais(t=t, vae=vae, x=x) -> Scores:
                 est = log_marginal_ais(
                     vae.model,
                     vae.guide,
@@ -146,34 +171,34 @@ def main() -> None:
                     progress=progress,
                 )
                 s = est.summary()
-                return {
-                    "log_px": est.log_px.tolist(),
-                    "acc": s["acceptance_mean"],
-                    "mc_se": s["log_px_mc_se"],
-                    "unreliable": s["unreliable"],
-                }
+                return Scores(
+                    log_px=est.log_px.tolist(),
+                    acc=s.acceptance_mean,
+                    mc_se=s.log_px_mc_se,
+                    unreliable=s.unreliable,
+                )
 
-            res = cached(key, run_ais)
-            points[f"AIS, T = {t}"] = torch.tensor(res["log_px"])
+            points[f"AIS, T = {t}"] = torch.tensor(cached(key, Scores, run_ais).log_px)
             keys[f"AIS, T = {t}"] = key
         reference = points[f"IS, K = {args.sample_sizes[0]}"]
         for name, values in points.items():
             key = keys[name]
             mean, se = _mean_se(values)
             d, d_se = _mean_se(values - reference)
-            acc, mc = cache[key].get("acc"), cache[key].get("mc_se")
+            scores = Scores.from_json(cache[key])
+            acc, mc = scores.acc, scores.mc_se
             lines.append(
                 f"| {row.name} | {name} | {mean:.2f} ± {se:.2f} | "
                 + ("—" if values is reference else f"{d:+.2f} ± {d_se:.2f}")
-                + f" | {'—' if mc is None else f'{mc:.3f}'} | {cache[key]['unreliable']} | "
-                + f"{'' if acc is None else f'{acc:.2f}'} | {cache[key]['seconds']:.0f} |"
+                + f" | {'—' if mc is None else f'{mc:.3f}'} | {scores.unreliable} | "
+                + f"{'' if acc is None else f'{acc:.2f}'} | {scores.seconds:.0f} |"
             )
             ranking.setdefault(name, {})[row.name] = mean
             print(lines[-1], flush=True)
         for t in args.bdmc_steps:
             key = f"{slug(row.name)}|bdmc-N{args.bdmc}-T{t}-C{args.chains}-L{args.leapfrog}|v2"
 
-            def run_bdmc(t=t, vae=vae, x=x) -> dict:
+            def run_bdmc(t=t, vae=vae, x=x) -> BDMCEvaluation:
                 result = bdmc(
                     vae.model,
                     vae.guide,
@@ -187,12 +212,12 @@ def main() -> None:
                 )
                 return result.summary()
 
-            s = cached(key, run_bdmc)
+            s = cached(key, BDMCEvaluation, run_bdmc)
             bdmc_lines.append(
-                f"| {row.name} | {t} | {s['lower']:.2f} ± {s['lower_mc_se']:.2f} | "
-                f"{s['upper']:.2f} ± {s['upper_mc_se']:.2f} | "
-                f"{s['gap']:.2f} ± {s['gap_se']:.2f} | {s['gap_interval_below_zero']} | "
-                f"{-s['lower_minus_is']:+.2f} ± {s['lower_minus_is_se']:.2f} |"
+                f"| {row.name} | {t} | {s.lower:.2f} ± {s.lower_mc_se:.2f} | "
+                f"{s.upper:.2f} ± {s.upper_mc_se:.2f} | "
+                f"{s.gap:.2f} ± {s.gap_se:.2f} | {s.gap_interval_below_zero} | "
+                f"{-s.lower_minus_is:+.2f} ± {s.lower_minus_is_se:.2f} |"
             )
             print(bdmc_lines[-1], flush=True)
     order_lines = ["", "Ranking of the models (best first) by each estimator:", ""]

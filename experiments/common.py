@@ -22,6 +22,7 @@ import math
 import sys
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from pyro_vae.app.evaluations import find_estimate
 from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.options import add_setting, positive_int
 from pyro_vae.errors import PyroVAEError
+from pyro_vae.store.evaluation import ISEvaluation
 from pyro_vae.store.metrics import MetricsRecord
 
 
@@ -180,11 +182,11 @@ def evaluation(
     seed: int = 0,
     progress: bool = False,
     extra: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], MarginalEstimate]:
+) -> tuple[ISEvaluation, MarginalEstimate]:
     """The run's importance-sampled log p(x) of ``split`` with ``num_samples`` samples per image:
     read back from the run's ``is-K<K>`` entry and its per-image points when they hold exactly
     this (data set, pixels, split, K and seed), otherwise computed and saved there. ``extra``
-    entries are added to the summary (and saved with a new one).
+    entries are kept in the record's ``extra`` (and saved with a new one).
 
     A stale evaluation cannot be read back: ``trained_run`` reuses a run only with the same
     configuration (it refuses one with other settings, never removes it), and continuing a run
@@ -193,17 +195,28 @@ def evaluation(
     found = find_estimate(run, f"is-K{num_samples}", split, **wanted)
     if found is not None:
         summary, points = found
-        names = [f.name for f in dataclasses.fields(MarginalEstimate)]
-        if all(k in points for k in names):
-            row = {**summary.to_json(), **(extra or {})}
-            return row, MarginalEstimate(**{k: points[k] for k in names})
+        estimate = points.marginal_estimate()
+        if isinstance(summary, ISEvaluation) and estimate is not None:
+            return dataclasses.replace(summary, extra={**summary.extra, **(extra or {})}), estimate
     device = next(vae.parameters()).device
     record, estimate = evaluate(
         vae, cfg, dataset, device, num_samples, split=split, seed=seed, progress=progress
     )
+    assert isinstance(record, ISEvaluation) and isinstance(estimate, MarginalEstimate)
     record = dataclasses.replace(record, extra={**record.extra, **(extra or {})})
     save_evaluation(run, record, estimate)
-    return record.to_json(), estimate
+    return record, estimate
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One row of a script's table: its name, its run's test evaluation, the run's parameter
+    count and training seconds."""
+
+    name: str
+    evaluation: ISEvaluation
+    parameters: int
+    train_seconds: float | None
 
 
 def slug(name: str) -> str:
@@ -220,20 +233,17 @@ def evaluated_run(
     num_samples: int,
     quiet: bool = False,
     extra: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], VAE, list[MetricsRecord]]:
+) -> tuple[Scored, VAE, list[MetricsRecord]]:
     """The run ``root/slug(name)`` for ``cfg`` trained (or reused, or resumed) and its test
-    log p(x) with ``num_samples`` importance samples evaluated (or read back); the summary
-    also holds the row's name, the parameter count, the training seconds and ``extra``.
-    Returns the summary, the VAE and the per-epoch metrics."""
+    log p(x) with ``num_samples`` importance samples evaluated (or read back); the evaluation
+    saved with it also holds the row's name, the parameter count, the training seconds and
+    ``extra``. Returns the row, the VAE and the per-epoch metrics."""
     run, vae, metrics = trained_run(cfg, root, slug(name), dataset, progress=not quiet)
-    extra = {
-        "row": name,
-        "parameters": sum(p.numel() for p in vae.parameters()),
-        "train_seconds": metrics[-1].wall_seconds,
-        **(extra or {}),
-    }
-    summary, _ = evaluation(run, vae, cfg, dataset, num_samples, progress=not quiet, extra=extra)
-    return summary, vae, metrics
+    parameters = sum(p.numel() for p in vae.parameters())
+    train_seconds = metrics[-1].wall_seconds
+    extra = {"row": name, "parameters": parameters, "train_seconds": train_seconds, **(extra or {})}
+    ev, _ = evaluation(run, vae, cfg, dataset, num_samples, progress=not quiet, extra=extra)
+    return Scored(name, ev, parameters, train_seconds), vae, metrics
 
 
 def paired(a: Any, b: Any) -> tuple[float, float]:

@@ -134,14 +134,14 @@ def run_toy(args: argparse.Namespace, root: Path) -> None:
                 Trainer(vae, train_cfg, data, progress=False).fit()
             vae.eval()
             est = log_marginal(vae.model, vae.guide, test_x, 2000, seed=0).summary(2)
-            cells.append(f"{est['log_px']:.3f} ± {est['log_px_se']:.3f}")
-            results[f"{name}/VAE-z{latent}"] = est["log_px"]
+            cells.append(f"{est.log_px:.3f} ± {est.log_px_se:.3f}")
+            results[f"{name}/VAE-z{latent}"] = est.log_px
             per_dim = 400 if latent == 1 else 60
             density = log_density_by_quadrature(vae, grid, per_dim=per_dim)
             panels.append((f"VAE, {latent}-D z", density.reshape(shape)))
             vaes[latent] = vae
             seconds = time.perf_counter() - start
-            print(f"  {name} VAE z{latent}: {est['log_px']:.3f} ({seconds:.0f} s)", flush=True)
+            print(f"  {name} VAE z{latent}: {est.log_px:.3f} ({seconds:.0f} s)", flush=True)
         if saved is None:  # keep the fitted models: figures can be redrawn without refitting
             save_checkpoint(
                 saved_path,

@@ -72,7 +72,7 @@ def main() -> None:
         last = metrics[-1]
         lines.append(
             f"| {k} | {last.train_objective:.2f} | {last.test_elbo:.2f} | "
-            f"{ev['log_px']:.2f} ± {ev['log_px_se']:.2f} | {ev['khat_above_0.7']} | "
+            f"{ev.log_px:.2f} ± {ev.log_px_se:.2f} | {ev.khat_above} | "
             f"{active} of {k} |"
         )
         print(lines[-1], flush=True)

@@ -62,8 +62,8 @@ def main() -> None:
         run, vae, _ = trained_run(cfg, root, name, dataset, progress=not args.quiet)
         ev, _ = evaluation(run, vae, cfg, dataset, args.num_samples, progress=not args.quiet)
         lines.append(
-            f"| {name} | {cfg.data.pixels} | {ev['log_px']:.2f} ± {ev['log_px_se']:.2f} | "
-            f"{ev['bits_per_dim']:.4f} | {ev['khat_above_0.7']} |"
+            f"| {name} | {cfg.data.pixels} | {ev.log_px:.2f} ± {ev.log_px_se:.2f} | "
+            f"{ev.bits_per_dim:.4f} | {ev.khat_above} |"
         )
         x = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")[: args.images]
         with seeded_rng(0), torch.no_grad():

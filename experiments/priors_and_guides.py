@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyro
-from common import evaluated_run, get_args_parser, paired, run_config, slug
+from common import Scored, evaluated_run, get_args_parser, paired, run_config, slug
 
 from pyro_vae import RunConfig, Trainer, build_vae, load_dataset
 from pyro_vae.app.evaluations import per_image_log_px
@@ -82,13 +82,13 @@ def config_for(row: Row, args: argparse.Namespace) -> RunConfig:
     )
 
 
-def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> dict:
+def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> Scored:
     """The row's run trained (or reused) and its log p(x) evaluated (or read back)."""
     cfg = config_for(row, args)
-    summary, _, _ = evaluated_run(
+    scored, _, _ = evaluated_run(
         cfg, root, row.name, dataset, args.num_samples, args.quiet, extra={"epochs": args.epochs}
     )
-    return summary
+    return scored
 
 
 def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) -> dict:
@@ -118,38 +118,39 @@ def paired_difference(path: Path, baseline: Path, num_samples: int) -> tuple[flo
     return paired(per_image_log_px(path, key), per_image_log_px(baseline, key))
 
 
-def table(results: list[dict], root: Path, args: argparse.Namespace) -> str:
+def table(results: list[Scored], root: Path, args: argparse.Namespace) -> str:
     base = root / slug(BASELINE)
     timing_file = root / "timing.json"
     timings = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
     lines = [
         f"Binarized {args.dataset}, {args.epochs} epochs each, test log p(x) with "
         f"K = {args.num_samples} importance samples per image on all "
-        f"{results[0]['num_examples']} test images (nats per image; ± standard error).",
+        f"{results[0].evaluation.num_examples} test images (nats per image; ± standard error).",
         "",
         "| prior / guide / objective | log p(x) | Δ vs baseline (paired) | ELBO | k̂ > 0.7 "
         "| parameters | s / epoch |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        path = root / slug(r["row"])
-        if r["row"] == BASELINE:
+        path = root / slug(r.name)
+        if r.name == BASELINE:
             delta = "—"
         else:
             d, se = paired_difference(path, base, args.num_samples)
             delta = f"{d:+.2f} ± {se:.2f}"
+        ev = r.evaluation
         lines.append(
-            f"| {r['row']} | {r['log_px']:.2f} ± {r['log_px_se']:.2f} | {delta} | "
-            f"{r['elbo']:.2f} | {r['khat_above_0.7']} | {r['parameters']:,} | "
-            f"{_seconds(timings.get(r['row']), r, args)} |"
+            f"| {r.name} | {ev.log_px:.2f} ± {ev.log_px_se:.2f} | {delta} | "
+            f"{ev.elbo:.2f} | {ev.khat_above} | {r.parameters:,} | "
+            f"{_seconds(timings.get(r.name), r, args)} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _seconds(measured: float | None, result: dict, args: argparse.Namespace) -> str:
+def _seconds(measured: float | None, result: Scored, args: argparse.Namespace) -> str:
     if measured is not None:
         return f"{measured:.1f}"
-    return f"{result['train_seconds'] / args.epochs:.1f}*"
+    return f"{result.train_seconds / args.epochs:.1f}*"
 
 
 def main() -> None:
@@ -181,10 +182,10 @@ def main() -> None:
         print(f"[{i}/{len(rows)}] {row.name}", flush=True)
         pyro.clear_param_store()
         results.append(run_row(row, args, dataset, root))
-        r = results[-1]
+        r, ev = results[-1], results[-1].evaluation
         print(
-            f"  log p(x) {r['log_px']:.2f} ± {r['log_px_se']:.2f}, ELBO {r['elbo']:.2f}, "
-            f"k-hat > 0.7: {r['khat_above_0.7']}, {r['train_seconds']:.0f} s training",
+            f"  log p(x) {ev.log_px:.2f} ± {ev.log_px_se:.2f}, ELBO {ev.elbo:.2f}, "
+            f"k-hat > 0.7: {ev.khat_above}, {r.train_seconds:.0f} s training",
             flush=True,
         )
     if args.timing:

@@ -30,17 +30,19 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pyro
 import torch
-from common import evaluated_run, get_args_parser, paired, run_config, slug
-from reference_vae import ReferenceVAE, reference_run
+from common import Scored, evaluated_run, get_args_parser, paired, run_config, slug
+from reference_vae import ReferenceEvaluation, ReferenceVAE, reference_run
 
 from pyro_vae import Trainer, build_vae, load_dataset
 from pyro_vae.app.checkpoint import atomic_write_text
 from pyro_vae.app.evaluations import per_image_log_px
 from pyro_vae.config import preset_sections
 from pyro_vae.data.pixels import unit_interval
+from pyro_vae.store.fields import Record, number
 
 REFERENCE = "reference"
 
@@ -281,20 +283,16 @@ def config_for(row: Row, args: argparse.Namespace):
     return run_config(args, model=row.model, data=row.data, train=row.train, published=False)
 
 
-def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> dict:
+def run_row(row: Row, args: argparse.Namespace, dataset, root: Path) -> Scored:
     """The row's run trained (or reused) and its log p(x) evaluated (or read back)."""
-    summary, _, _ = evaluated_run(
-        config_for(row, args), root, row.name, dataset, args.num_samples, args.quiet
-    )
-    return summary
+    cfg = config_for(row, args)
+    return evaluated_run(cfg, root, row.name, dataset, args.num_samples, args.quiet)[0]
 
 
 def points(name: str, root: Path, num_samples: int) -> torch.Tensor:
     """Per-image log p(x) of a row (or of the reference) on the test tensor."""
-    if name == REFERENCE:
-        saved = torch.load(root / REFERENCE / "evaluation_points.pt", weights_only=True)
-        return saved["log_px"]
-    return per_image_log_px(root / slug(name), f"is-K{num_samples}")
+    path = root / (REFERENCE if name == REFERENCE else slug(name))
+    return per_image_log_px(path, f"is-K{num_samples}")  # the reference's: its flat file
 
 
 def stepper(row: Row | None, args: argparse.Namespace, dataset):
@@ -353,26 +351,39 @@ def time_rows(rows: list[Row], args: argparse.Namespace, dataset, root: Path) ->
         name = REFERENCE if row is None else row.name
         seconds = statistics.median(p[0] for p in pairs)
         ratio = statistics.median(p[0] / p[1] for p in pairs)
-        timings[name] = {"seconds": seconds, "ratio": ratio}
+        timings[name] = Timing(seconds=seconds, ratio=ratio)
         print(f"  {name}: {seconds:.2f} s per epoch, {ratio:.2f} x the reference", flush=True)
-    atomic_write_text(root / "timing.json", json.dumps(timings, indent=2) + "\n")
+    text = json.dumps({k: t.to_json() for k, t in timings.items()}, indent=2)
+    atomic_write_text(root / "timing.json", text + "\n")
     return timings
 
 
-def read_timings(root: Path) -> dict[str, dict[str, float]]:
+@dataclass(frozen=True, kw_only=True)
+class Timing(Record):
+    """A row's training seconds per epoch, measured alone, and their ratio to the reference's."""
+
+    WHAT: ClassVar[str] = "a timing"
+
+    seconds: float = number()
+    ratio: float = number()
+
+
+def read_timings(root: Path) -> dict[str, Timing]:
     """``timing.json`` of a table's directory (empty before any row was timed)."""
     path = root / "timing.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    return {name: Timing.from_json(entry) for name, entry in saved.items()}
 
 
-def table(rows: list[Row], results: dict[str, dict], root: Path, args) -> str:
+def table(
+    rows: list[Row], ref: ReferenceEvaluation, results: dict[str, Scored], root: Path, args
+) -> str:
     timings = read_timings(root)
-    ref = results[REFERENCE]
     ref_points = points(REFERENCE, root, args.num_samples)
     lines = [
         f"Fashion-MNIST, {args.epochs} epochs, seed {args.seed}; test log p(x) with "
         f"K = {args.num_samples} importance samples on the same statically binarized "
-        f"{ref['num_examples']:,} test images (nats per image, ± standard error; Δ paired "
+        f"{ref.num_examples:,} test images (nats per image, ± standard error; Δ paired "
         "per image).",
         "",
         "| row | lever | log p(x) | Δ vs reference | Δ vs parent (the lever) | s / epoch "
@@ -380,11 +391,11 @@ def table(rows: list[Row], results: dict[str, dict], root: Path, args) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     lines.append(
-        f"| reference | PyTorch examples' VAE (plain PyTorch) | {ref['log_px']:.2f} ± "
-        f"{ref['log_px_se']:.2f} | — | — | {_fmt(timings.get(REFERENCE))} | 1.00 |"
+        f"| reference | PyTorch examples' VAE (plain PyTorch) | {ref.log_px:.2f} ± "
+        f"{ref.log_px_se:.2f} | — | — | {_fmt(timings.get(REFERENCE))} | 1.00 |"
     )
     for row in rows:
-        r = results[row.name]
+        r = results[row.name].evaluation
         mine = points(row.name, root, args.num_samples)
         d_ref = "{:+.2f} ± {:.2f}".format(*paired(mine, ref_points))
         d_parent = "—"
@@ -393,16 +404,16 @@ def table(rows: list[Row], results: dict[str, dict], root: Path, args) -> str:
                 *paired(mine, points(row.parent, root, args.num_samples))
             )
         timing = timings.get(row.name)
-        ratio = f"{timing['ratio']:.2f}" if timing else ""
+        ratio = f"{timing.ratio:.2f}" if timing else ""
         lines.append(
-            f"| {row.name} | {row.lever} | {r['log_px']:.2f} ± {r['log_px_se']:.2f} | "
+            f"| {row.name} | {row.lever} | {r.log_px:.2f} ± {r.log_px_se:.2f} | "
             f"{d_ref} | {d_parent} | {_fmt(timing)} | {ratio} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _fmt(timing: dict | None) -> str:
-    return f"{timing['seconds']:.2f}" if timing else ""
+def _fmt(timing: Timing | None) -> str:
+    return f"{timing.seconds:.2f}" if timing else ""
 
 
 def main() -> None:
@@ -427,20 +438,17 @@ def main() -> None:
     dataset = load_dataset(args.dataset)
     rows = [r for r in ROWS if r.name in args.rows] if args.rows else at_length(args.epochs)
     start = time.perf_counter()
-    results = {
-        REFERENCE: reference_run(
-            dataset, root / REFERENCE, args.epochs, args.num_samples, args.seed
-        )
-    }
-    print(f"reference: log p(x) {results[REFERENCE]['log_px']:.2f}", flush=True)
+    ref = reference_run(dataset, root / REFERENCE, args.epochs, args.num_samples, args.seed)
+    results: dict[str, Scored] = {}
+    print(f"reference: log p(x) {ref.log_px:.2f}", flush=True)
     for i, row in enumerate(rows, 1):
         print(f"[{i}/{len(rows)}] {row.name}", flush=True)
         pyro.clear_param_store()
         results[row.name] = run_row(row, args, dataset, root)
-        print(f"  log p(x) {results[row.name]['log_px']:.2f}", flush=True)
+        print(f"  log p(x) {results[row.name].evaluation.log_px:.2f}", flush=True)
     if args.timing:
         time_rows(rows, args, dataset, root)
-    text = table(rows, results, root, args)
+    text = table(rows, ref, results, root, args)
     atomic_write_text(root / "table.md", text)
     print(f"\n{text}\nwritten: {root / 'table.md'} ({(time.perf_counter() - start) / 60:.0f} min)")
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pyro
 import pyro.distributions as dist
@@ -33,6 +35,31 @@ from torch import nn
 from pyro_vae import eval_view, load_dataset, log_marginal, save_checkpoint
 from pyro_vae.app.checkpoint import atomic_write_text
 from pyro_vae.data.pixels import unit_interval
+from pyro_vae.store.evaluation import ISEvaluation
+from pyro_vae.store.fields import RecordError, count, number, text
+from pyro_vae.store.strict_json import JSONContentError, parse_json
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferenceEvaluation(ISEvaluation):
+    """The reference's ``evaluation.json``: its importance-sampling estimate, the model named
+    in words, and how it was trained."""
+
+    WHAT: ClassVar[str] = "the reference's evaluation"
+
+    model: str | None = text(omit=True)  # type: ignore[assignment]  # words, not a description
+    epochs: int = count()
+    batch_size: int = count()
+    lr: float = number()
+    train_seconds_per_epoch: float = number()
+
+
+def _saved(path: Path) -> ReferenceEvaluation | None:
+    """The reference's evaluation in ``path`` (``None``: none there, or not one)."""
+    try:
+        return ReferenceEvaluation.from_json(parse_json(path.read_text()))
+    except (OSError, ValueError, JSONContentError, RecordError):
+        return None
 
 
 class ReferenceVAE(nn.Module):
@@ -99,19 +126,20 @@ def reference_run(
     seed: int = 0,
     batch_size: int = 128,
     lr: float = 1e-3,
-) -> dict:
+) -> ReferenceEvaluation:
     """Train the reference on ``data``'s training split and score it on the static test
     tensor; the summary (and per-image values in ``out/evaluation_points.pt``) is reused when
     ``out`` already holds one with these settings."""
     wanted = dict(epochs=epochs, num_samples=num_samples, seed=seed, batch_size=batch_size, lr=lr)
     saved = out / "evaluation.json"
     if saved.is_file() and (out / "evaluation_points.pt").is_file():
-        summary = json.loads(saved.read_text())
+        found = _saved(saved)
         if (
-            all(summary.get(k) == v for k, v in wanted.items())
-            and summary.get("dataset") == data.name
+            found is not None
+            and all(getattr(found, k) == v for k, v in wanted.items())
+            and found.dataset == data.name
         ):
-            return summary
+            return found
     torch.manual_seed(seed)
     x_train = unit_interval(data.train, data.levels)  # grey levels, as the example trains
     x_test = eval_view(data.test, data.levels, "static", "test")  # pyro-vae's binarized test set
@@ -121,19 +149,21 @@ def reference_run(
     start = time.perf_counter()
     with torch.no_grad():
         est = log_marginal(vae.model, vae.guide, x_test, num_samples, seed=0)
-    summary = est.summary(data.data_dim)
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out / "evaluation_points.pt", {"log_px": est.log_px, "elbo": est.elbo})
-    summary.update(
-        dataset=data.name,
-        pixels="static",
-        split="test",
-        **wanted,
-        train_seconds_per_epoch=sum(seconds) / len(seconds),
-        seconds=time.perf_counter() - start,
-        model="pytorch/examples VAE 784-400-20, grey levels, BCE + analytic KL",
+    summary = ReferenceEvaluation.from_json(
+        {
+            **est.summary(data.data_dim).to_json(),
+            "dataset": data.name,
+            "pixels": "static",
+            "split": "test",
+            **wanted,
+            "train_seconds_per_epoch": sum(seconds) / len(seconds),
+            "seconds": time.perf_counter() - start,
+            "model": "pytorch/examples VAE 784-400-20, grey levels, BCE + analytic KL",
+        }
     )
-    atomic_write_text(saved, json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(saved, json.dumps(summary.to_json(), indent=2) + "\n")
     return summary
 
 
@@ -159,9 +189,9 @@ def main() -> None:
         data, out, args.epochs, args.num_samples, args.seed, args.batch_size, args.lr
     )
     print(
-        f"test log p(x) {summary['log_px']:.2f} ± {summary['log_px_se']:.2f} "
-        f"(K={args.num_samples}); ELBO {summary['elbo']:.2f}; "
-        f"{summary['train_seconds_per_epoch']:.1f} s per epoch; written: {out}"
+        f"test log p(x) {summary.log_px:.2f} ± {summary.log_px_se:.2f} "
+        f"(K={args.num_samples}); ELBO {summary.elbo:.2f}; "
+        f"{summary.train_seconds_per_epoch:.1f} s per epoch; written: {out}"
     )
 
 

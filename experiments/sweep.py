@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +26,22 @@ from common import evaluation, get_args_parser, run_config  # noqa: E402
 
 from pyro_vae import load_dataset  # noqa: E402
 from pyro_vae.app.main_job import trained_run  # noqa: E402
+from pyro_vae.store.evaluation import ISEvaluation  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One configuration of the grid, its validation and test evaluations, training seconds
+    and parameter count."""
+
+    name: str
+    latent: int
+    hidden: int
+    lr: float
+    val: ISEvaluation
+    test: ISEvaluation
+    seconds: float | None
+    parameters: int
 
 
 def main() -> None:
@@ -44,28 +61,24 @@ def main() -> None:
         )
         name = f"z{latent}-h{hidden}-lr{lr:g}"
         run, vae, metrics = trained_run(cfg, root, name, dataset, progress=not args.quiet)
-        scores = {  # evaluation_val.json, evaluation.json
-            split: evaluation(run, vae, cfg, dataset, args.num_samples, split=split)[0]
+        val, test = (  # evaluation_val.json, evaluation.json
+            evaluation(run, vae, cfg, dataset, args.num_samples, split=split)[0]
             for split in ("val", "test")
-        }
+        )
         results.append(
-            {
-                "name": name,
-                "latent": latent,
-                "hidden": hidden,
-                "lr": lr,
-                "val": scores["val"],
-                "test": scores["test"],
-                "seconds": metrics[-1].wall_seconds,
-                "parameters": sum(p.numel() for p in vae.parameters()),
-            }
+            Configuration(
+                name=name,
+                latent=latent,
+                hidden=hidden,
+                lr=lr,
+                val=val,
+                test=test,
+                seconds=metrics[-1].wall_seconds,
+                parameters=sum(p.numel() for p in vae.parameters()),
+            )
         )
-        print(
-            f"{name}: validation {scores['val']['log_px']:.3f}, test "
-            f"{scores['test']['log_px']:.3f}",
-            flush=True,
-        )
-    results.sort(key=lambda r: r["val"]["log_px"], reverse=True)
+        print(f"{name}: validation {val.log_px:.3f}, test {test.log_px:.3f}", flush=True)
+    results.sort(key=lambda r: r.val.log_px, reverse=True)
     best = results[0]
     lines = [
         f"{dataset.name}, {args.epochs} epochs per configuration; log p(x) by importance "
@@ -79,16 +92,16 @@ def main() -> None:
     for r in results:
         mark = " **best**" if r is best else ""
         lines.append(
-            f"| {r['latent']} | {r['hidden']} | {r['lr']:g}{mark} | "
-            f"{r['val']['log_px']:.3f} ± {r['val']['log_px_se']:.3f} | "
-            f"{r['test']['log_px']:.3f} ± {r['test']['log_px_se']:.3f} | "
-            f"{r['test']['khat_above_0.7']} | {r['parameters']:,} | {r['seconds']:.0f} s |"
+            f"| {r.latent} | {r.hidden} | {r.lr:g}{mark} | "
+            f"{r.val.log_px:.3f} ± {r.val.log_px_se:.3f} | "
+            f"{r.test.log_px:.3f} ± {r.test.log_px_se:.3f} | "
+            f"{r.test.khat_above} | {r.parameters:,} | {r.seconds:.0f} s |"
         )
     lines += [
         "",
-        f"Best configuration: latent {best['latent']}, hidden {best['hidden']}, "
-        f"learning rate {best['lr']:g} (test log p(x) {best['test']['log_px']:.3f} ± "
-        f"{best['test']['log_px_se']:.3f}).",
+        f"Best configuration: latent {best.latent}, hidden {best.hidden}, "
+        f"learning rate {best.lr:g} (test log p(x) {best.test.log_px:.3f} ± "
+        f"{best.test.log_px_se:.3f}).",
     ]
     (root / "sweep.md").write_text("\n".join(lines) + "\n")
 
@@ -98,13 +111,13 @@ def main() -> None:
     for ax, latent in zip(axes[0], args.latents, strict=True):
         for k, hidden in enumerate(args.hidden):
             rows = sorted(
-                (r for r in results if r["latent"] == latent and r["hidden"] == hidden),
-                key=lambda r: r["lr"],
+                (r for r in results if r.latent == latent and r.hidden == hidden),
+                key=lambda r: r.lr,
             )
             ax.errorbar(
-                [r["lr"] for r in rows],
-                [r["test"]["log_px"] for r in rows],
-                yerr=[2 * r["test"]["log_px_se"] for r in rows],
+                [r.lr for r in rows],
+                [r.test.log_px for r in rows],
+                yerr=[2 * r.test.log_px_se for r in rows],
                 marker="o",
                 capsize=3,
                 color=f"C{k}",
@@ -123,7 +136,7 @@ def main() -> None:
     fig.savefig(root / "sweep.png", dpi=120)
     print("\n".join(lines))
     print(f"figure: {root / 'sweep.png'}")
-    assert math.isfinite(best["test"]["log_px"])
+    assert math.isfinite(best.test.log_px)
 
 
 if __name__ == "__main__":

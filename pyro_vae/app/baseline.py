@@ -28,7 +28,6 @@ from ..store.baseline import (
     PairedDifference,
     VAEScore,
 )
-from ..store.evaluation import ISEvaluation
 from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .registry import describe_parts, model_summary
@@ -135,9 +134,8 @@ def compare_with_mixtures(
         return None
     x_test = eval_view(dataset.test, dataset.levels, cfg.data.pixels, "test")
     best = best_by_validation(rows)
-    summary = ISEvaluation.from_json(
-        estimate.summary(dataset.data_dim, log_levels(cfg.data.pixels, dataset.levels))
-    )
+    levels = log_levels(cfg.data.pixels, dataset.levels)
+    summary = estimate.summary(dataset.data_dim, levels).checked()
     description = describe_parts(vae, cfg.model)
     payload = Baseline(
         format=BASELINE_FORMAT,

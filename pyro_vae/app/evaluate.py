@@ -127,7 +127,7 @@ def evaluate(
         result: MarginalEstimate | AISEstimate = sharded_log_marginal(
             vae.model, vae.guide, x, est.num_samples, seed=est.seed, progress=progress, group=group
         )
-        summary = {"method": "is", **result.summary(dataset.data_dim, levels)}
+        summary = result.summary(dataset.data_dim, levels)
     else:
         result = sharded_log_marginal_ais(
             vae.model,
@@ -146,7 +146,7 @@ def evaluate(
         {
             **_header(cfg, dataset, split, est.seed, vae),
             "data_sha256": tensor_fingerprint(x),
-            **summary,
+            **summary.to_json(),
             "seconds": time.perf_counter() - start,
         }
     )
@@ -210,10 +210,10 @@ def run_bdmc(
     )
     summary = {
         **_header(cfg, dataset, "simulated", estimator.seed, vae),
-        **result.summary(),
+        **result.summary().to_json(),
+        "num_examples": num_images,
         "seconds": time.perf_counter() - start,
     }
-    summary["num_examples"] = num_images
     return BDMCEvaluation.from_json(summary), result
 
 

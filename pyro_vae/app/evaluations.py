@@ -29,7 +29,7 @@ from .checkpoint import load_checkpoint
 from .contents import points_problem
 from .records import read_record
 from .run_files import is_run_file, warn_if_link
-from .run_tensors import checked_points
+from .run_tensors import Points, checked_points
 from .runs import RunDirectory
 
 __all__ = [
@@ -116,7 +116,7 @@ def save_estimate(
     return key
 
 
-def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, Any]:
+def load_points(run: RunDirectory, key: str, split: str = "test") -> Points:
     """The per-image values of one estimate (``log_px`` and what the method adds)."""
     path = run.file(points_name(split, key))
     if not run.has_file(path.name):
@@ -141,7 +141,7 @@ def load_points(run: RunDirectory, key: str, split: str = "test") -> dict[str, A
 
 def find_estimate(
     run: RunDirectory, key: str, split: str = "test", **wanted: Any
-) -> tuple[Estimate, dict[str, Any]] | None:
+) -> tuple[Estimate, Points] | None:
     """The estimate and per-image points of ``key`` when the run holds them and the estimate
     matches every ``wanted`` field (``dataset``, ``pixels``, ``seed``, ...); otherwise
     ``None`` (compute it). Lets scripts reuse an evaluation instead of repeating it."""
@@ -163,4 +163,4 @@ def per_image_log_px(path: str | Path, key: str) -> torch.Tensor:
     points = load_checkpoint(found, root=path)
     if not isinstance(points, dict) or "log_px" not in points:
         raise CheckpointError(f"{path}: no per-image log_px for {key}")
-    return checked_points(points, found)["log_px"]
+    return checked_points(points, found).log_px

@@ -208,7 +208,7 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
                 f"{run.path} holds no {key} evaluation ({', '.join(sorted(ev.estimates)) or 'none'}"
                 f"); run pyro-vae evaluate {run.path} with those settings first"
             )
-        log_px = load_points(run, key)["log_px"]
+        log_px = load_points(run, key).log_px
         if not isinstance(log_px, torch.Tensor) or log_px.dim() != 1:
             raise CheckpointError(f"{run.path}: the per-image values of {key} are not a vector")
         identity = {

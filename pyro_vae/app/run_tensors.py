@@ -6,8 +6,10 @@ or an allocation of what the tensor pretends to hold."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import torch
 from torch.distributions import constraints
 
 from ..errors import CheckpointError
+from ..infer.marginal import MarginalEstimate
 from ..infer.resume import dense_tensor
 from ..model.mixtures import BernoulliMixture, GaussianMixture, Mixture
 
@@ -141,7 +144,26 @@ def _check_mixture_values(mixture: Mixture, where: Path) -> None:
         )
 
 
-def checked_points(points: Any, where: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Points:
+    """The per-image values of one estimate, checked (:func:`checked_points`): ``log_px``, a
+    non-empty vector of numbers, and every value the file holds by name (``elbo``, ``ess``,
+    ``khat`` and ``num_samples`` beside it for importance sampling; ``log_weights``,
+    ``acceptance``, ``step_size`` for AIS; ``upper``, ``is_log_px`` for BDMC)."""
+
+    log_px: torch.Tensor
+    values: Mapping[str, Any]
+
+    def marginal_estimate(self) -> MarginalEstimate | None:
+        """The importance-sampling estimate these are the values of (``None``: the file does
+        not hold all of them)."""
+        names = [f.name for f in dataclasses.fields(MarginalEstimate)]
+        if not all(name in self.values for name in names):
+            return None
+        return MarginalEstimate(**{name: self.values[name] for name in names})
+
+
+def checked_points(points: Any, where: Path) -> Points:
     """A per-image points file: ``log_px`` a dense vector of finite numbers (no NaN; an
     expanded tensor is refused before anything allocates what it pretends to hold), and every
     other tensor in it dense."""
@@ -158,4 +180,4 @@ def checked_points(points: Any, where: Path) -> dict[str, Any]:
         raise _refuse(where, "log_px is not a non-empty vector")
     if not log_px.is_floating_point() or bool(torch.isnan(log_px).any()):
         raise _refuse(where, "log_px is not all numbers (it holds NaN)")
-    return dict(points)
+    return Points(log_px, dict(points))

@@ -10,6 +10,7 @@ run starts. In a distributed run only rank 0 writes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import shlex
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ConfigError
+from ..infer.training import EpochRecord
 from .checkpoint import make_directory
 from .runs import RunDirectory
 
@@ -62,8 +64,9 @@ def check_directory(run: RunDirectory) -> None:
 
 
 class TensorBoardLogger:
-    """An end-of-epoch callback: ``logger(record)`` adds every number of one metrics.jsonl line
-    (``train_objective``, ``val_elbo``, ``kl_weight``, ...) as a scalar at step ``epoch``.
+    """An end-of-epoch callback: ``logger(record)`` adds every number of the trainer's record of
+    an epoch (a metrics.jsonl line: ``train_objective``, ``val_elbo``, ``kl_weight``, ...) as a
+    scalar at step ``epoch``.
 
     The event file is written here, in the calling thread, with TensorBoard's own record
     format: a full disk (or any failed write) raises :class:`OSError` naming the file at the
@@ -86,13 +89,13 @@ class TensorBoardLogger:
                 self._file.close()  # the descriptor goes; its unwritten bytes cannot
             raise
 
-    def __call__(self, record: dict[str, Any]) -> None:
+    def __call__(self, record: EpochRecord) -> None:
         from torch.utils.tensorboard.summary import scalar
 
-        step = int(record["epoch"])
-        for name, value in record.items():
-            if name != "epoch" and isinstance(value, Real) and not isinstance(value, bool):
-                self._write(_event(summary=scalar(name, float(value)), step=step))
+        for field in dataclasses.fields(record):
+            value = getattr(record, field.name)
+            if field.name != "epoch" and isinstance(value, Real) and not isinstance(value, bool):
+                self._write(_event(summary=scalar(field.name, float(value)), step=record.epoch))
         self._flush()  # visible to a running `tensorboard` at once
 
     def close(self) -> None:

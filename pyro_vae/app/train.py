@@ -184,7 +184,7 @@ def _train(
         saved[0] = record.epoch
         run.write_metrics([asdict(r) for r in trainer.history])
         if logger is not None:
-            logger(asdict(record))
+            logger(record)
 
     x_test = None
     if monitor_test:

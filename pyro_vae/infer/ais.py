@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pyro
 import torch
@@ -46,6 +45,7 @@ from pyro import poutine
 from tqdm.auto import tqdm
 
 from ..rng import derived_seed, seeded_rng, stream_key
+from ..store.evaluation import AISEvaluation
 from .annealed_target import STARTS, AnnealedTarget
 from .hmc import (
     ADAPT_RATE,
@@ -140,38 +140,41 @@ class AISEstimate:
             ok = ok & (self.khat <= KHAT_THRESHOLD)
         return ok
 
-    def summary(self, data_dim: int | None = None, log_levels: float = 0.0) -> dict[str, Any]:
+    def summary(self, data_dim: int | None = None, log_levels: float = 0.0) -> AISEvaluation:
         """Means over data points with standard errors, HMC and weight diagnostics, and bits
-        per dimension (``log_levels`` as in :meth:`MarginalEstimate.summary`). ``reliable``:
-        every point's flag (:attr:`reliable`) says reliable."""
+        per dimension (``log_levels`` as in :meth:`MarginalEstimate.summary`): the record
+        ``evaluation.json`` keeps, without its header. ``reliable``: every point's flag
+        (:attr:`reliable`) says reliable; ``khat_max`` only with enough chains for k-hat."""
         n = len(self.log_px)
         mean, se = mean_and_se(self.log_px)
         unreliable = int((~self.reliable).sum())
-        out: dict[str, Any] = {
-            "method": "ais",
-            "num_examples": n,
-            "num_steps": self.num_steps,
-            "num_chains": self.num_chains,
-            "num_leapfrog": self.num_leapfrog,
-            "start": self.start,
-            "reverse": self.reverse,
-            "log_px": mean,
-            "log_px_se": _finite(se),
-            "log_px_mc_se": _finite(self.mc_se.double().pow(2).sum().sqrt().item() / n),
-            "ess_mean": self.ess.double().mean().item(),
-            "ess_min": self.ess.double().min().item(),
-            "unreliable": unreliable,
-            "reliable": unreliable == 0,
-            "acceptance_mean": self.acceptance.double().mean().item(),
-            "acceptance_min": self.acceptance.double().min().item(),
-            "step_size_median": self.step_size.double().median().item(),
-        }
+        khat_max = None
         if self.num_chains >= MIN_SAMPLES_FOR_KHAT:
             finite = self.khat[torch.isfinite(self.khat)]
-            out["khat_max"] = finite.max().item() if len(finite) else None
-        if data_dim:
-            out["bits_per_dim"] = (-mean + data_dim * log_levels) / (data_dim * math.log(2))
-        return out
+            khat_max = finite.max().item() if len(finite) else None
+        return AISEvaluation(
+            method="ais",
+            num_examples=n,
+            num_steps=self.num_steps,
+            num_chains=self.num_chains,
+            num_leapfrog=self.num_leapfrog,
+            start=self.start,
+            reverse=self.reverse,
+            log_px=mean,
+            log_px_se=_finite(se),
+            log_px_mc_se=_finite(self.mc_se.double().pow(2).sum().sqrt().item() / n),
+            ess_mean=self.ess.double().mean().item(),
+            ess_min=self.ess.double().min().item(),
+            unreliable=unreliable,
+            reliable=unreliable == 0,
+            acceptance_mean=self.acceptance.double().mean().item(),
+            acceptance_min=self.acceptance.double().min().item(),
+            step_size_median=self.step_size.double().median().item(),
+            khat_max=khat_max,
+            bits_per_dim=(-mean + data_dim * log_levels) / (data_dim * math.log(2))
+            if data_dim
+            else None,
+        )
 
 
 def _anneal(

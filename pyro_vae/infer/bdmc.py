@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from pyro import poutine
 
 from ..rng import derived_seed, seeded_rng, stream_key
+from ..store.evaluation import BDMCEvaluation
 from .ais import AISEstimate, _plate_nesting, log_marginal_ais
 from .annealed_target import AnnealedTarget
 from .marginal import MarginalEstimate, _finite, log_marginal, mean_and_se
@@ -58,10 +58,11 @@ class BDMCResult:
         half = z * self.gap_mc_se
         return self.gap - half, self.gap + half
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> BDMCEvaluation:
         """Averages over points: the lower and upper bounds and the gap, each with its
         standard error over points (``*_se``) and its Monte Carlo error (``*_mc_se``), how many
-        points' gap intervals lie wholly below 0, and each run's reliability."""
+        points' gap intervals lie wholly below 0, and each run's reliability; the record
+        ``evaluation.json`` keeps, without its header."""
 
         def mean_se(t: torch.Tensor) -> tuple[float, float | None]:
             mean, se = mean_and_se(t)
@@ -73,43 +74,39 @@ class BDMCResult:
         gap, gap_se = mean_se(self.gap)
         low, high = self.gap_interval()
         f, r = self.forward.summary(), self.reverse.summary()
-        out: dict[str, Any] = {
-            "method": "bdmc",
-            "num_examples": n,
-            "num_steps": self.forward.num_steps,
-            "num_chains": self.forward.num_chains,
-            "num_leapfrog": self.forward.num_leapfrog,
-            "start": self.forward.start,
-            "lower": lower,
-            "lower_se": lower_se,
-            "lower_mc_se": f["log_px_mc_se"],
-            "upper": upper,
-            "upper_se": upper_se,
-            "upper_mc_se": r["log_px_mc_se"],
-            "gap": gap,
-            "gap_se": gap_se,
-            "gap_mc_se": _finite(self.gap_mc_se.double().pow(2).sum().sqrt().item() / n),
-            "gap_interval_below_zero": int((high < 0).sum()),
-            "gap_interval_median_width": (high - low).double().median().item(),
-            "reliable_forward": f["reliable"],
-            "reliable_reverse": r["reliable"],
-            "unreliable_forward": f["unreliable"],
-            "unreliable_reverse": r["unreliable"],
-            "acceptance_forward": f["acceptance_mean"],
-            "acceptance_reverse": r["acceptance_mean"],
-        }
+        is_log_px = below = below_se = None  # importance sampling on the same points
         if self.importance is not None:
-            is_mean, _ = mean_se(self.importance.log_px)
+            is_log_px = mean_se(self.importance.log_px)[0]
             below, below_se = mean_se(self.forward.log_px - self.importance.log_px)
-            out.update(
-                {
-                    "is_num_samples": self.importance.num_samples,
-                    "is_log_px": is_mean,
-                    "lower_minus_is": below,
-                    "lower_minus_is_se": below_se,
-                }
-            )
-        return out
+        return BDMCEvaluation(
+            method="bdmc",
+            num_examples=n,
+            num_steps=self.forward.num_steps,
+            num_chains=self.forward.num_chains,
+            num_leapfrog=self.forward.num_leapfrog,
+            start=self.forward.start,
+            lower=lower,
+            lower_se=lower_se,
+            lower_mc_se=f.log_px_mc_se,
+            upper=upper,
+            upper_se=upper_se,
+            upper_mc_se=r.log_px_mc_se,
+            gap=gap,
+            gap_se=gap_se,
+            gap_mc_se=_finite(self.gap_mc_se.double().pow(2).sum().sqrt().item() / n),
+            gap_interval_below_zero=int((high < 0).sum()),
+            gap_interval_median_width=(high - low).double().median().item(),
+            reliable_forward=f.reliable,
+            reliable_reverse=r.reliable,
+            unreliable_forward=f.unreliable,
+            unreliable_reverse=r.unreliable,
+            acceptance_forward=f.acceptance_mean,
+            acceptance_reverse=r.acceptance_mean,
+            is_num_samples=None if self.importance is None else self.importance.num_samples,
+            is_log_px=is_log_px,
+            lower_minus_is=below,
+            lower_minus_is_se=below_se,
+        )
 
 
 def _observed_sites(trace) -> list[str]:

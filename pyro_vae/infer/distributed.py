@@ -388,11 +388,9 @@ def sharded_log_marginal_ais(
         local["step_size"] = torch.empty(0, dtype=torch.float64)
         local["log_weights"] = torch.empty(0, chains, dtype=torch.float64)
     whole = gather_rows(local, group)
+    whole["log_weights"] = whole["log_weights"].T.contiguous()  # chains first again
     return AISEstimate(
-        log_px=whole["log_px"],
-        log_weights=whole["log_weights"].T.contiguous(),
-        acceptance=whole["acceptance"],
-        step_size=whole["step_size"],
+        **whole,
         num_steps=kwargs.get("num_steps", 500),
         num_chains=kwargs.get("num_chains", 8),
         num_leapfrog=kwargs.get("num_leapfrog", 5),

@@ -41,6 +41,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..rng import derived_seed, isolated_rng, seeded_rng
+from ..store.evaluation import ISEvaluation
 
 PARTICLE_PLATE = "num_particles_vectorized"
 KHAT_THRESHOLD = 0.7
@@ -302,8 +303,9 @@ class MarginalEstimate:
             return torch.full_like(self.ess, float("nan"))
         return (1.0 / self.ess - 1.0 / self.num_samples).clamp(min=0).sqrt()
 
-    def summary(self, data_dim: int | None = None, log_levels: float = 0.0) -> dict[str, Any]:
-        """Means over data points with standard errors, diagnostics, and bits per dimension.
+    def summary(self, data_dim: int | None = None, log_levels: float = 0.0) -> ISEvaluation:
+        """Means over data points with standard errors, diagnostics, and bits per dimension:
+        the record ``evaluation.json`` keeps, without what was evaluated (its header).
 
         ``log_levels``: for dequantized continuous data, ``log(number of grey levels)``, so that
         bits per dimension refer to the discrete images: bpd = (-log p + D log L) / (D log 2).
@@ -315,30 +317,29 @@ class MarginalEstimate:
         finite_k = self.khat[torch.isfinite(self.khat)]
         k_known = not torch.isnan(self.khat).all()
         above = int((self.khat > KHAT_THRESHOLD).sum()) if k_known else None
-        out: dict[str, Any] = {
-            "num_examples": n,
-            "num_samples": self.num_samples,
-            "log_px": log_px,
-            "log_px_se": _finite(log_px_se),
-            "log_px_mc_se": _finite(self.mc_se.double().pow(2).sum().sqrt().item() / n),
-            "elbo": elbo,
-            "elbo_se": _finite(elbo_se),
-            "gap": gap,
-            "gap_se": _finite(gap_se),
-            "ess_mean": self.ess.double().mean().item(),
-            "ess_median": self.ess.double().median().item(),
-            "ess_min": self.ess.double().min().item(),
-            "khat_mean": finite_k.mean().item() if len(finite_k) else None,
-            "khat_max": finite_k.max().item() if len(finite_k) else None,
-            "khat_infinite": int((self.khat == float("inf")).sum()),
-            "khat_above_0.7": above,
-            "reliable": above == 0 if k_known else None,
-        }
-        if data_dim:
-            scale = data_dim * math.log(2)
-            out["bits_per_dim"] = (-log_px + data_dim * log_levels) / scale
-            out["elbo_bits_per_dim"] = (-elbo + data_dim * log_levels) / scale
-        return out
+        offset, scale = (data_dim or 0) * log_levels, (data_dim or 0) * math.log(2)
+        return ISEvaluation(
+            method="is",
+            num_examples=n,
+            num_samples=self.num_samples,
+            log_px=log_px,
+            log_px_se=_finite(log_px_se),
+            log_px_mc_se=_finite(self.mc_se.double().pow(2).sum().sqrt().item() / n),
+            elbo=elbo,
+            elbo_se=_finite(elbo_se),
+            gap=gap,
+            gap_se=_finite(gap_se),
+            ess_mean=self.ess.double().mean().item(),
+            ess_median=self.ess.double().median().item(),
+            ess_min=self.ess.double().min().item(),
+            khat_mean=finite_k.mean().item() if len(finite_k) else None,
+            khat_max=finite_k.max().item() if len(finite_k) else None,
+            khat_infinite=int((self.khat == float("inf")).sum()),
+            khat_above=above,
+            reliable=above == 0 if k_known else None,
+            bits_per_dim=(offset - log_px) / scale if data_dim else None,
+            elbo_bits_per_dim=(offset - elbo) / scale if data_dim else None,
+        )
 
 
 @torch.no_grad()
@@ -390,7 +391,7 @@ def log_marginal(
     batch_size = min(n, batch_size or 100)
     chunk = min(num_samples, particle_chunk or max(1, max_rows // batch_size))
     starts = range(0, n, batch_size)
-    results: dict[str, list[torch.Tensor]] = {"log_px": [], "elbo": [], "ess": [], "khat": []}
+    log_pxs, elbos, esss, khats = [], [], [], []  # per batch of points, on the CPU
     validate = is_validation_enabled()
     if max_plate_nesting is None:  # its draws never touch the estimate's streams
         with isolated_rng():
@@ -432,16 +433,16 @@ def log_marginal(
                 raw = torch.cat(pieces)  # [K, b], in the model's dtype
                 log_w = raw.double()
                 lse = torch.logsumexp(log_w, 0)
-                results["log_px"].append((lse - math.log(num_samples)).cpu())
-                results["elbo"].append(log_w.mean(0).cpu())
-                results["ess"].append((2 * lse - torch.logsumexp(2 * log_w, 0)).exp().cpu())
+                log_pxs.append((lse - math.log(num_samples)).cpu())
+                elbos.append(log_w.mean(0).cpu())
+                esss.append((2 * lse - torch.logsumexp(2 * log_w, 0)).exp().cpu())
                 nan = torch.full((len(xb),), float("nan"), dtype=torch.float64)
                 # k-hat from the weights in their own precision ("flat": equal up to its rounding)
-                results["khat"].append(pareto_khat(raw) if diagnostics else nan)
+                khats.append(pareto_khat(raw) if diagnostics else nan)
     return MarginalEstimate(
-        log_px=torch.cat(results["log_px"]),
-        elbo=torch.cat(results["elbo"]),
-        ess=torch.cat(results["ess"]),
-        khat=torch.cat(results["khat"]),
+        log_px=torch.cat(log_pxs),
+        elbo=torch.cat(elbos),
+        ess=torch.cat(esss),
+        khat=torch.cat(khats),
         num_samples=num_samples,
     )

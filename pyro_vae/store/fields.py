@@ -216,6 +216,11 @@ class Record:
     def check(self) -> None:
         """Checks across fields (a subclass's); raise :class:`RecordError`."""
 
+    def checked(self: R) -> R:
+        """This record with every field checked as :meth:`from_json` checks a file's (one
+        computed in memory, e.g. an estimator's summary, before it is kept)."""
+        return type(self).from_json(self.to_json())
+
     def to_json(self) -> dict[str, Any]:
         """The JSON value of this record (what :meth:`from_json` reads back)."""
         out: dict[str, Any] = {}

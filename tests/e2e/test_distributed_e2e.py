@@ -288,10 +288,10 @@ def test_torchrun_trains_and_evaluates_like_one_process(tmp_path):
     single = load_points(RunDirectory(two), "is-K60")
     assert "evaluation.json" in _run(_torchrun(*evaluate)).stdout
     sharded = load_points(RunDirectory(two), "is-K60")
-    assert len(sharded["log_px"]) == 300
+    assert len(sharded.log_px) == 300
     for key in ("log_px", "elbo", "ess", "khat"):
         torch.testing.assert_close(
-            sharded[key], single[key], rtol=1e-6, atol=1e-9, equal_nan=True, msg=key
+            sharded.values[key], single.values[key], rtol=1e-6, atol=1e-9, equal_nan=True, msg=key
         )
 
 

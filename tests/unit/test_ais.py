@@ -46,7 +46,7 @@ def test_from_the_prior_with_many_steps_it_is_within_three_monte_carlo_errors(lg
         lg.model, lg.exact_guide, x, num_steps=100, num_chains=16, start="prior", seed=1
     )
     err = (est.log_px - lg.log_px(x)).mean().item()
-    mc_se = est.summary()["log_px_mc_se"]
+    mc_se = est.summary().log_px_mc_se
     assert abs(err) < 3 * mc_se, (err, mc_se)
     assert 0.4 < est.acceptance.mean() < 0.95  # the pilot tuned the step size towards 0.65
     # the same budget without annealing (T = 1: importance sampling from the prior with 16
@@ -64,7 +64,7 @@ def test_a_poor_guide_is_corrected_by_annealing(lg):
     is_est = log_marginal(lg.model, guide, x, 16, seed=0)
     ais = log_marginal_ais(lg.model, guide, x, num_steps=100, num_chains=16, seed=0)
     truth = lg.log_px(x)
-    mc_se = ais.summary()["log_px_mc_se"]
+    mc_se = ais.summary().log_px_mc_se
     ais_err = (ais.log_px - truth).mean().item()
     is_gap, is_gap_se = mean_and_se(truth - is_est.log_px)
     assert is_gap > 1.0 and is_gap > 3 * is_gap_se, (is_gap, is_gap_se)
@@ -127,14 +127,14 @@ def test_bdmc_brackets_the_truth_and_its_gap_shrinks_with_more_steps(lg):
     for steps in (2, 50):
         result = bdmc(lg.model, guide, x_like, num_steps=steps, num_chains=8, num_samples=50)
         lower, upper = result.forward, result.reverse
-        lower_mc = lower.summary()["log_px_mc_se"]
-        upper_mc = upper.summary()["log_px_mc_se"]
+        lower_mc = lower.summary().log_px_mc_se
+        upper_mc = upper.summary().log_px_mc_se
         assert (lower.log_px - truth).mean() < 3 * lower_mc
         assert (upper.log_px - truth).mean() > -3 * upper_mc
         gaps[steps] = result.summary()
-        assert gaps[steps]["is_num_samples"] == 50
-    gap_se = math.hypot(gaps[2]["gap_se"], gaps[50]["gap_se"])
-    assert gaps[2]["gap"] - gaps[50]["gap"] > 3 * gap_se, gaps
+        assert gaps[steps].is_num_samples == 50
+    gap_se = math.hypot(gaps[2].gap_se, gaps[50].gap_se)
+    assert gaps[2].gap - gaps[50].gap > 3 * gap_se, gaps
 
 
 def test_on_a_vae_ais_tightens_the_importance_sampled_bound():

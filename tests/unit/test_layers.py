@@ -1,5 +1,6 @@
 """The package's layers import one way: app -> infer -> model, with data beside (imported by
-any layer, importing none of them), the records of what a run keeps (store) below app,
+any layer, importing none of them), the records of what a run keeps (store: torch-free plain
+data, importing only the shared helpers) below app and infer, whose estimators return them,
 the settings' declarations (config, torch-free) below data, and the shared helpers at the
 bottom; no import cycles, and
 no package import hidden inside a function, except in the command line's dispatcher, whose
@@ -18,7 +19,7 @@ ALLOWED = {
     "store": {"base", "store"},
     "data": {"base", "config", "data"},
     "model": {"base", "config", "data", "model"},
-    "infer": {"base", "config", "data", "model", "infer"},
+    "infer": {"base", "config", "store", "data", "model", "infer"},
     "app": {"base", "config", "store", "data", "model", "infer", "app"},
 }
 

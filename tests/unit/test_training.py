@@ -193,7 +193,7 @@ def test_cuda_training_and_evaluation_for_every_pixel_scheme(digits, pixels, lik
     assert all(math.isfinite(r.val_elbo) for r in history)
     assert next(vae.parameters()).is_cuda
     x = eval_view(digits.test, digits.levels, pixels, "test").cuda()
-    assert math.isfinite(log_marginal(vae.model, vae.guide, x, 64, seed=0).summary()["log_px"])
+    assert math.isfinite(log_marginal(vae.model, vae.guide, x, 64, seed=0).summary().log_px)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
