@@ -24,7 +24,7 @@ from ..app.config import ResolvedConfig, RunConfig
 from ..app.run_data import load_run_data
 from ..app.runs import RunDirectory
 from ..app.tensorboard import summary_writer_class
-from ..app.vae_build import build_checked, resolve_config
+from ..app.vae_build import build_checked, check_on_meta, settle
 from ..data.datasets import ImageDataset, load_dataset
 from ..infer import distributed
 from ..infer.devices import resolve_device
@@ -79,9 +79,10 @@ def prepare(
     process group torchrun describes (``pyro-vae train``); process 0 creates the run and the
     others open it. ``open_run=False``: the caller opens or creates the directory."""
     untrusted = Path(resume) if resume is not None else None
+    settled = settle(cfg, untrusted)  # valid, parts found: before its data are looked for
     if dataset is None:  # a run's config.json chooses its data, never where anything goes
-        dataset = load_run_data(cfg) if resume is not None else load_data(cfg)
-    resolved, meta = resolve_config(cfg, dataset.data_dim, untrusted)
+        dataset = load_run_data(settled) if resume is not None else load_data(settled)
+    resolved, meta = check_on_meta(settled, dataset.data_dim, untrusted)
     t = resolved.train
     check_batch_size(t.batch_size, dataset)
     check_components(baseline_components, len(dataset.train))
