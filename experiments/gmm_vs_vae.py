@@ -232,7 +232,7 @@ def run_images(args: argparse.Namespace, root: Path) -> None:
                 train["kl_warmup"] = max(1, epochs // 5)
             cfg = run_config(
                 args, name, data={"pixels": pixels}, model={"likelihood": likelihood}, train=train
-            )
+            ).copy()  # its latent size varied below
             print(f"{name}, {pixels}: mixtures K = {args.components}", flush=True)
             fitted = fit_baselines(cfg, dataset, args.components)
             for row in fitted[0]:

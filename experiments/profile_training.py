@@ -133,7 +133,7 @@ def main() -> None:
         model={"hidden": [400], "latent_dim": 20, "prior": "normal"},  # the torch loop's model
         train={"batch_size": b},
         published=False,  # today's default training path
-    )
+    ).copy()  # varied below: a plain copy of the resolved configuration
     pyro.set_rng_seed(0)
     template = build_vae(cfg.model, data.data_dim, cfg.data.pixels)
     x_all = torch.bernoulli(unit_interval(data.train, data.levels))

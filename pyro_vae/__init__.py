@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app.checkpoint import load_checkpoint, save_checkpoint
     from .app.config import RunConfig
-    from .app.evaluate import Estimator, evaluate_run
+    from .app.evaluate import Estimator
     from .app.evaluations import Evaluations, read_evaluations
-    from .app.main_job import run_main_job
     from .app.registry import (
         build_part,
         build_vae,
@@ -51,6 +50,8 @@ if TYPE_CHECKING:
     from .infer.memory import MemoryEstimate, available_memory, check_memory, estimate_memory
     from .infer.objectives import ELBOS
     from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
+    from .jobs.evaluate import evaluate_run
+    from .jobs.run import run_main_job
     from .model.decoders import DECODERS, MLPDecoder
     from .model.guides import GUIDES, DiagonalGaussianGuide
     from .model.likelihoods import LIKELIHOODS, BernoulliLikelihood
@@ -101,7 +102,7 @@ _EXPORTS: dict[str, str] = {
     "ELBOS": "infer.objectives",
     "EpochRecord": "infer.training",
     "eval_view": "data.pixels",
-    "evaluate_run": "app.evaluate",
+    "evaluate_run": "jobs.evaluate",
     "Guide": "model.parts",
     "GUIDES": "model.guides",
     "heldout_elbo": "infer.training",
@@ -128,7 +129,7 @@ _EXPORTS: dict[str, str] = {
     "read_idx": "data.idx",
     "resolve": "app.registry",
     "resolve_part": "app.registry",
-    "run_main_job": "app.main_job",
+    "run_main_job": "jobs.run",
     "RunConfig": "app.config",
     "RunDirectory": "app.runs",
     "save_checkpoint": "app.checkpoint",

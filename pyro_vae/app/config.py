@@ -25,6 +25,7 @@ from typing import Any
 
 from ..checks import Problems
 from ..config import DEFAULT_EPOCHS, DataConfig, DistributedConfig, ModelConfig, TrainConfig
+from ..config.frozen import freeze
 from ..errors import ConfigError
 from .checkpoint import atomic_write_text
 from .run_files import CONFIG, read_bytes
@@ -38,6 +39,7 @@ __all__ = [
     "DataConfig",
     "DistributedConfig",
     "ModelConfig",
+    "ResolvedConfig",
     "RunConfig",
     "TrainConfig",
 ]
@@ -167,3 +169,35 @@ class RunConfig:
             return cls.from_dict(raw)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+
+
+class ResolvedConfig(RunConfig):
+    """A configuration resolved once (:func:`~.vae_build.resolve_config`): valid, the defaults
+    that depend on other options filled in (epochs, pixels, JIT), its parts found and built on
+    the ``meta`` device. Frozen, sections included: the jobs and the trainer take it as it is and
+    never check it again; to change a setting, change a copy (:meth:`copy`, a plain
+    :class:`RunConfig`) and resolve that."""
+
+    def __init__(self, cfg: RunConfig) -> None:  # only resolve_config makes one
+        for name in SECTIONS:
+            object.__setattr__(self, name, freeze(getattr(cfg, name)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(
+            f"cannot assign to {name!r}: a resolved configuration is frozen (change a copy: "
+            "cfg.copy())"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunConfig):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in SECTIONS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def with_distributed(self, distributed: DistributedConfig) -> ResolvedConfig:
+        """The same configuration recording how many processes trained it (set by the
+        training job, which alone knows)."""
+        cfg = self.copy()
+        cfg.distributed = distributed
+        return ResolvedConfig(cfg)

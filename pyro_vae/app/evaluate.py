@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,13 +20,11 @@ from ..infer.bdmc import BDMCResult, bdmc
 from ..infer.distributed import (
     SINGLE,
     ProcessGroup,
-    device_for,
     sharded_log_marginal,
     sharded_log_marginal_ais,
 )
 from ..infer.marginal import MarginalEstimate
 from ..infer.memory import check_memory, estimate_ais_memory, estimate_memory
-from ..infer.training import resolve_device
 from ..model.vae import VAE
 from ..store.evaluation import (
     AISEvaluation,
@@ -40,8 +36,7 @@ from ..store.evaluation import (
 from .config import RunConfig
 from .evaluations import save_estimate
 from .registry import describe_parts
-from .runs import RunDirectory, load_vae
-from .train import load_run_data
+from .runs import RunDirectory
 
 METHODS = ("is", "ais")
 
@@ -251,69 +246,3 @@ def check_ais_fits(
                 vae, *sizes, batch_size=1, num_samples=sandwich.num_samples, num_test=bdmc_images
             )
             check_memory(need, device, what=f"{what} --num-samples {sandwich.num_samples}")
-
-
-def evaluate_run(
-    run_dir: str | Path,
-    estimator: Estimator | None = None,
-    split: str = "test",
-    device: str = "auto",
-    progress: bool = True,
-    bdmc_images: int = 0,
-    sandwich: Estimator | None = None,
-    group: ProcessGroup = SINGLE,
-    data_dir: str | Path | None = None,
-    download: bool = True,
-) -> Evaluated:
-    """``pyro-vae evaluate``: log p(x) of a trained run on ``split`` by ``estimator`` (default:
-    importance sampling, K = 5000; none when only a sandwich is asked for) and the BDMC
-    sandwich on ``bdmc_images`` simulated images by ``sandwich`` (AIS settings), each added to
-    the run directory under its key, holding the run's lock from loading the model to writing
-    the result. Returns what ran (each record's ``key`` is where it was kept)
-
-    With several processes (``group``, under torchrun) the estimate's images are shared among
-    them; process 0 holds the lock, writes, and computes the BDMC sandwich alone."""
-    dev = resolve_device(device_for(device, group))
-    if estimator is None and not bdmc_images:
-        estimator = Estimator()
-    if bdmc_images:
-        sandwich = sandwich or Estimator(method="ais")
-        if bdmc_images < 1:
-            raise ConfigError(f"--bdmc {bdmc_images}: give a positive number of images")
-    out = Evaluated()
-    with RunDirectory.open(run_dir).writing() if group.is_main else nullcontext():
-        run, cfg, vae = load_vae(run_dir, dev)
-        for est in (estimator, sandwich if bdmc_images else None):
-            if est is not None:
-                est.check(vae)  # both refused before any long work starts
-        dataset = load_run_data(cfg, data_dir, download)  # the user's, not the config's
-        if estimator is not None and estimator.method == "is":  # K log-weights per image
-            need = estimate_memory(
-                vae,
-                dataset.data_dim,
-                cfg.model.latent_dim,
-                batch_size=1,
-                num_samples=estimator.num_samples,
-                num_test=len(dataset.split(split)),
-            )
-            check_memory(need, dev, what=f"--num-samples {estimator.num_samples}")
-        check_ais_fits(vae, cfg, dataset, dev, estimator, split, bdmc_images, sandwich)
-        if estimator is not None:
-            summary, estimate = evaluate(
-                vae,
-                cfg,
-                dataset,
-                dev,
-                split=split,
-                progress=progress and group.is_main,
-                estimator=estimator,
-                group=group,
-            )
-            if group.is_main:
-                save_evaluation(run, summary, estimate)
-            out.evaluation = summary
-        if bdmc_images and sandwich is not None and group.is_main:
-            summary, result = run_bdmc(vae, cfg, dataset, dev, bdmc_images, sandwich, progress)
-            save_bdmc(run, summary, result)
-            out.bdmc = summary
-    return out

@@ -30,8 +30,8 @@ from .plots import (
     plot_interpolations,
     plot_latent_scatter,
 )
+from .run_data import load_run_data
 from .runs import RunDirectory, load_vae
-from .train import load_run_data
 
 TSNE_POINTS = 2000
 """At most this many test images in a t-SNE map (its cost grows with the square)."""
@@ -236,11 +236,13 @@ def regenerate_figures(
     progress: bool = False,
     data_dir: str | Path | None = None,
     download: bool = True,
+    loaded: tuple[RunDirectory, RunConfig, VAE] | None = None,
 ) -> list[Path]:
     """Redraw a run's figures from its directory alone (no retraining), holding its lock;
     ``data_dir``, ``download``: where the data set is looked for and may be downloaded to
-    (see :func:`.train.load_run_data`)."""
+    (see :func:`.run_data.load_run_data`); ``loaded``: the run's model on ``device``, as
+    :func:`~.runs.load_vae` returns it, when the caller has it already."""
     with RunDirectory.open(run_dir).writing():
-        run, cfg, vae = load_vae(run_dir, device)
+        run, cfg, vae = loaded if loaded is not None else load_vae(run_dir, device)
         dataset = load_run_data(cfg, data_dir, download)
         return write_figures(run, vae, cfg, dataset, torch.device(device), progress)

@@ -63,6 +63,7 @@ from .trust import (
     is_trusted,
     location_of,
     module_of,
+    remember,
     trusted_modules,
     vouch,
     vouched_elsewhere,
@@ -340,6 +341,30 @@ def command_line_modules(cfg: RunConfig | ModelConfig) -> list[str]:
             resolve_part(kind, name)
             modules.append(module_of(name))
     return sorted(set(modules))
+
+
+def remember_parts(cfg: RunConfig) -> None:
+    """Vouch for the modules of the parts the command line names ``module:Class`` (imported and
+    checked first), in the user's allow-list, so that their runs resume and evaluate later
+    (see :mod:`.trust`); an allow-list that cannot be written is a note, not an
+    error."""
+    modules = command_line_modules(cfg)
+    try:
+        path = remember(modules)
+    except OSError as exc:
+        print(
+            f"pyro-vae: note: could not record {', '.join(modules)} in {allow_list_path()} "
+            f"({exc.strerror or first_line(exc)}); give --trust {modules[0]} to commands that "
+            "read this run",
+            file=sys.stderr,
+        )
+        return
+    if path is not None:
+        print(
+            f"pyro-vae: trusting {', '.join(modules)} for parts named in runs' config.json "
+            f"from now on (recorded in {path})",
+            file=sys.stderr,
+        )
 
 
 def import_path(cls: type) -> str:

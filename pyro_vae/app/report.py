@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..infer.objectives import objective_name
+from ..model.vae import VAE
 from ..store.baseline import Baseline
 from ..store.evaluation import AISEvaluation, Evaluations, ISEvaluation
 from ..store.interpolation import Interpolation
@@ -39,6 +40,10 @@ Text = str | Code | list[str | Code]
 """A block's text: plain text, a code span, or a sequence of both."""
 
 
+Loaded = tuple[RunDirectory, Any, VAE]
+"""A run's directory, configuration and model, as :func:`~.runs.load_vae` returns them."""
+
+
 @dataclass
 class Block:
     kind: str  # "h1", "h2", "p", "ul", "table", "figure"
@@ -48,11 +53,12 @@ class Block:
     src: str = ""
 
 
-def build_report(run_dir: str | Path) -> list[Block]:
+def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Block]:
     """The report's blocks. Every result file is read as a typed record, each field checked
     (:mod:`pyro_vae.store`), so a malformed one is refused by its reader with a message
-    naming it, and what is read here can be formatted without failing."""
-    return _build_report(run_dir)
+    naming it, and what is read here can be formatted without failing. ``loaded``: the run's
+    model as :func:`~.runs.load_vae` returns it, when the caller has it already."""
+    return _build_report(run_dir, loaded)
 
 
 def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
@@ -64,8 +70,8 @@ def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
     return f"{word} than {other} by {abs(d):.2f} ± {se:.2f} nats per image"
 
 
-def _build_report(run_dir: str | Path) -> list[Block]:
-    run, cfg, vae = load_vae(run_dir)
+def _build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Block]:
+    run, cfg, vae = loaded if loaded is not None else load_vae(run_dir)
     description = describe_parts(vae, cfg.model)
     metrics = run.read_metrics()
     evaluations = read_evaluations(run)
@@ -482,11 +488,12 @@ def render_html(blocks: list[Block], base_dir: Path) -> str:
     )
 
 
-def write_report(run_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into the run directory (holding its lock)."""
+def write_report(run_dir: str | Path, loaded: Loaded | None = None) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into the run directory (holding its lock);
+    ``loaded``: the run's model, when the caller has it (see :func:`build_report`)."""
     run = RunDirectory.open(run_dir)
     with run.writing():
-        blocks = build_report(run.path)
+        blocks = build_report(run.path, loaded)
         md = run.write_text("report.md", render_markdown(blocks))
         page = run.write_text("report.html", render_html(blocks, run.path))
     return md, page

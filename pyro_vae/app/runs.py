@@ -49,8 +49,8 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RunConfig
-from .registry import NotOnMeta, build_vae, load_model_state, resolve
 from .run_files import METRICS, RESULTS, FileKind, is_run_file, read_bytes, read_text
+from .vae_build import build_checked, check_on_meta, load_model_state, resolve_config, settle
 
 try:
     import fcntl
@@ -295,9 +295,10 @@ class RunDirectory:
     def read_config(self) -> RunConfig:
         return RunConfig.load(self.config_path, root=self.path)
 
-    def resolved_config(self) -> RunConfig:
-        """The run's configuration, validated, its parts resolved outside the run directory."""
-        return resolve(self.read_config(), untrusted=self.path)
+    def resolved_config(self, data_dim: int | None = None) -> RunConfig:
+        """The run's configuration, validated, its parts resolved outside the run directory
+        (and built on the ``meta`` device for data of dimension ``data_dim``)."""
+        return resolve_config(self.read_config(), data_dim, untrusted=self.path)[0]
 
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
         self.write_text(self.metrics_path.name, "".join(json.dumps(r) + "\n" for r in records))
@@ -432,21 +433,20 @@ def load_vae(
     Parts named by import path in ``config.json`` are imported from the installed environment
     and the user's path, never from inside the run directory."""
     run = RunDirectory.open(run_dir)
-    cfg = run.resolved_config()
+    settled = settle(run.read_config(), untrusted=run.path)  # said before the checkpoint is read
     state = run.load_checkpoint(map_location=device)
     data_dim = checkpoint_data_dim(state, run.checkpoint_path)
-    try:  # compare shapes before allocating: a crafted config may ask for a huge model
-        with torch.device("meta"):
-            shapes = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted=run.path)
+    # built on meta, shapes compared before allocating: a crafted config may ask for a huge model
+    cfg, shapes = check_on_meta(settled, data_dim, untrusted=run.path)
+    if shapes is not None:
         load_model_state(shapes, state.get("model"), run.checkpoint_path, check_only=True)
         weights = MemoryEstimate(
             {"model weights": BYTES * parameter_count(shapes)},
             {"model weights": f"the model section of {run.config_path}"},
         )
         check_memory(weights, device, what=f"the model of {run.path}")
-    except NotOnMeta:
-        pass
-    vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted=run.path)
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched
+        vae = build_checked(cfg, data_dim, untrusted=run.path)
     load_model_state(vae, state.get("model"), run.checkpoint_path)
     vae.to(device).eval()
     return run, cfg, vae

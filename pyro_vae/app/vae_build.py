@@ -20,7 +20,7 @@ from ..data.datasets import DATA_DIMS
 from ..errors import CheckpointError, ConfigError, first_line
 from ..model.parts import OBSERVES, PART_KINDS, default_pixels, observes, param_dim
 from ..model.vae import VAE
-from .config import ModelConfig, RunConfig
+from .config import ModelConfig, ResolvedConfig, RunConfig
 from .contract import check_contract, check_vae
 from .describe import count_parameters, kwargs_text
 from .part_import import failure, resolve_part
@@ -163,15 +163,12 @@ def build_vae(
         raise ConfigError(f"the parts do not fit together: {first_line(exc)}") from exc
 
 
-def resolve(
-    cfg: RunConfig, data_dim: int | None = None, untrusted: Path | None = None
-) -> RunConfig:
+def settle(cfg: RunConfig, untrusted: Path | None = None) -> RunConfig:
     """A validated copy of ``cfg`` with the defaults that depend on other options filled in:
     ``epochs`` from the data set, ``pixels`` from what the likelihood observes, ``jit`` from
-    the objective and the parts' modules (:func:`~pyro_vae.config.jit_default`). The model is
-    also built once on PyTorch's ``meta`` device (no memory), for data of dimension
-    ``data_dim`` (default: the named data set's), so a part that refuses its options is
-    reported before anything is trained or written."""
+    the objective and the parts' modules (:func:`~pyro_vae.config.jit_default`); every part's class
+    found (``untrusted``: the run directory ``cfg`` was read from, see :mod:`.part_import`).
+    Nothing is built."""
     cfg.validate()
     cfg = cfg.copy()
     cfg.train = cfg.train.with_epochs_for(cfg.data.dataset)
@@ -182,18 +179,66 @@ def resolve(
     if cfg.train.jit is None:
         modules = [getattr(cls, "__module__", None) or "" for cls in classes]
         cfg.train.jit = jit_default(cfg.train.elbo, modules)
-    data_dim = data_dim or DATA_DIMS.get(cfg.data.dataset, 1)
+    return cfg
+
+
+def resolve_config(
+    cfg: RunConfig, data_dim: int | None = None, untrusted: Path | None = None
+) -> tuple[ResolvedConfig, VAE | None]:
+    """``cfg`` resolved once (:func:`settle`), and the model it names built on PyTorch's
+    ``meta`` device (no memory) for data of dimension ``data_dim`` (default: the named data
+    set's) and checked against the options (:func:`~.contract.check_vae`), so that a part that
+    refuses its options is reported before anything is allocated, trained or written. Returns
+    the frozen configuration and the meta model; ``None`` for a part that cannot be built on
+    ``meta`` (it reads values while built), which is then built for real, checked and let go."""
+    return check_on_meta(settle(cfg, untrusted), data_dim, untrusted)
+
+
+def check_on_meta(
+    settled: RunConfig, data_dim: int | None = None, untrusted: Path | None = None
+) -> tuple[ResolvedConfig, VAE | None]:
+    """The second half of :func:`resolve_config`, for a configuration :func:`settle` returned."""
+    data_dim = data_dim or DATA_DIMS.get(settled.data.dataset, 1)
     try:
         with torch.device("meta"):
-            vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+            vae: VAE | None = build_vae(settled.model, data_dim, settled.data.pixels, untrusted)
     except NotOnMeta:
         vae = None
-    if vae is None or count_parameters(vae) <= CONTRACT_CHECK_PARAMETERS:
+    if vae is None:
+        real = build_checked(settled, data_dim, untrusted)
+        check_vae(real, settled)
+    else:
+        check_vae(vae, settled)
+    return ResolvedConfig(settled), vae
+
+
+def build_checked(cfg: RunConfig, data_dim: int, untrusted: Path | None = None) -> VAE:
+    """The model of ``cfg`` built for real (from the caller's random stream, which it advances
+    as the build does), its parts run once on a tiny batch against their contract
+    (:func:`~.contract.check_contract`, for models up to :data:`CONTRACT_CHECK_PARAMETERS`),
+    which leaves the model, its buffers and the random stream as the build left them."""
+    vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+    if count_parameters(vae) <= CONTRACT_CHECK_PARAMETERS:
+        kept = {k: v.detach().clone() for k, v in vae.state_dict().items()}
         with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched
-            vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
             check_contract(vae, data_dim, cfg.data.pixels)
-    check_vae(vae, cfg)
-    return cfg
+        vae.load_state_dict(kept)
+    return vae
+
+
+def resolve(
+    cfg: RunConfig, data_dim: int | None = None, untrusted: Path | None = None
+) -> ResolvedConfig:
+    """``cfg`` resolved (:func:`resolve_config`) and its model's parts checked against their
+    contract on a tiny batch (:func:`build_checked`, from a forked random stream): for callers
+    that build the model themselves. The jobs call :func:`~pyro_vae.jobs.prepare.prepare`,
+    which builds the model once on ``meta`` and once for real."""
+    resolved, vae = resolve_config(cfg, data_dim, untrusted)
+    if vae is not None and count_parameters(vae) <= CONTRACT_CHECK_PARAMETERS:
+        data_dim = data_dim or DATA_DIMS.get(resolved.data.dataset, 1)
+        with torch.random.fork_rng(devices=[]):
+            build_checked(resolved, data_dim, untrusted)
+    return resolved
 
 
 CONTRACT_CHECK_PARAMETERS = 50_000_000

@@ -45,6 +45,7 @@ from ..config import (  # noqa: F401  (re-exported)
     jit_where_valid,
     parse_device,
 )
+from ..config.frozen import is_frozen
 from ..data.datasets import ImageDataset
 from ..data.validate import check_observations
 from ..errors import TrainingDivergedError
@@ -129,17 +130,19 @@ class Trainer:
         pixels: str | None = None,
         group: ProcessGroup = SINGLE,
     ) -> None:
-        cfg.validate()
         self.group = group
-        self.cfg = cfg = cfg.with_epochs_for(data.name)
-        if cfg.jit is None:
-            cfg.jit = jit_default(cfg.elbo, part_modules(vae))
+        if not is_frozen(cfg):  # resolved once before (a job's plan): taken as it is
+            cfg.validate()
+            cfg = cfg.with_epochs_for(data.name)
+            if cfg.jit is None:
+                cfg.jit = jit_default(cfg.elbo, part_modules(vae))
+            check_batch_size(cfg.batch_size, data)
+        self.cfg = cfg
         pyro.clear_param_store()
         self.device = device if device is not None else resolve_device(cfg.device)
         self.vae = vae.to(self.device)
         self.progress = progress
         self.on_epoch_end = on_epoch_end
-        check_batch_size(cfg.batch_size, data)
         if not isinstance(data, TrainingData):
             data = ImageData(data, pixels or default_pixels(vae.likelihood), self.device)
         elif isinstance(data, TensorData):

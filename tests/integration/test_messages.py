@@ -11,9 +11,9 @@ import torch
 from helpers import tiny
 
 from pyro_vae import DatasetUnavailableError, load_checkpoint, load_dataset
-from pyro_vae.app import main_job
 from pyro_vae.app.cli import main
 from pyro_vae.infer import training
+from pyro_vae.jobs import run as main_job
 
 TINY = tiny(epochs=2)
 

@@ -55,20 +55,20 @@ def test_python_m_help_imports_no_torch():
     )
     assert proc.returncode == 0 and "usage: pyro-vae" in proc.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
-    assert "pyro_vae.app.cli" in imported  # the probe sees the package's imports
+    assert "pyro_vae.cli.dispatch" in imported  # the probe sees the package's imports
     assert not {"torch", "pyro", "matplotlib"} & imported
 
 
 @pytest.fixture(autouse=True)
 def _no_command_runs(monkeypatch):
     """A case that parses after all fails here instead of starting a run."""
-    import pyro_vae.app.cli as cli
+    import pyro_vae.cli.commands as cli
 
     def parsed(args):
         raise AssertionError(f"parsed without a usage error: {args}")
 
     for name in dir(cli):
-        if name.startswith("_cmd_"):
+        if name.startswith("cmd_"):
             monkeypatch.setattr(cli, name, parsed)
 
 
