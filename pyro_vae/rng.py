@@ -55,6 +55,15 @@ def numpy_seed(seed: int) -> int | list[int]:
     return words
 
 
+def random_state(seed: int) -> int | np.random.RandomState:
+    """What scikit-learn's ``random_state`` takes for a run's ``seed`` (0 to 2**63 - 1): the
+    seed itself below 2**32 (so results match ``random_state=seed``), else a generator seeded
+    by its 32-bit words (:func:`numpy_seed`; scikit-learn refuses larger integers)."""
+    if seed <= _MASK32:
+        return seed
+    return np.random.RandomState(numpy_seed(seed))
+
+
 def set_rng_seed(seed: int) -> None:
     """Seed torch, Python's ``random`` and numpy's global generators from ``seed`` (0 to
     2**63 - 1), as ``pyro.set_rng_seed`` does for seeds below 2**32, for which numpy refuses

@@ -246,7 +246,28 @@ def load_checkpoint(
         ) from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a pyro-vae checkpoint (format {CHECKPOINT_FORMAT}).")
+    if _holds_meta_tensor(state):
+        raise CheckpointError(
+            f"{path}: refused: a tensor in it lies on PyTorch's 'meta' device (a shape without "
+            "values), which pyro-vae never saves. The checkpoint is corrupt or not pyro-vae's."
+        )
     return state
+
+
+def _holds_meta_tensor(value: Any, depth: int = 0) -> bool:
+    """Whether a loaded state holds a tensor without values (``map_location`` leaves a
+    ``meta`` tensor where it is, and reading one fails deep inside the caller)."""
+    import torch  # (see save_checkpoint)
+
+    if isinstance(value, torch.Tensor):
+        return value.is_meta
+    if depth > 32:  # pyro-vae's own states nest a few levels
+        return False
+    if isinstance(value, dict):
+        value = value.values()
+    if isinstance(value, (list, tuple, type({}.values()))):
+        return any(_holds_meta_tensor(v, depth + 1) for v in value)
+    return False
 
 
 def make_directory(path: str | os.PathLike) -> Path:

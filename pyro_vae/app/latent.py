@@ -8,6 +8,7 @@ import torch
 
 from ..infer.marginal import log_marginal
 from ..model.vae import VAE
+from ..rng import random_state
 
 
 def choose_pairs(
@@ -92,7 +93,7 @@ def embed_2d(z: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, str]:
     from sklearn.manifold import TSNE
 
     perplexity = min(30.0, max(5.0, (len(z) - 1) / 3))
-    points = TSNE(2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(
-        z.double().cpu().numpy()
-    )
+    points = TSNE(
+        2, init="pca", random_state=random_state(seed), perplexity=perplexity
+    ).fit_transform(z.double().cpu().numpy())
     return torch.from_numpy(points).float(), "t-SNE of E_q[z | x]"

@@ -23,13 +23,13 @@ class MixtureScore(Record):
     model: str = text()
     n_components: int = count()
     log_px: float = number()
-    log_px_se: float = number()
+    log_px_se: float = number(minimum=0)
     val_log_px: float | None = number(omit=True)
     bits_per_dim: float = number()
     num_parameters: int = count(0)
     em_iterations: int | None = count(0, omit=True)
     train_log_px: float | None = number(omit=True)
-    seconds: float | None = number(omit=True)
+    seconds: float | None = number(omit=True, minimum=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +42,7 @@ class VAEScore(Record):
     model: str | None = text(omit=True)
     parts: dict[str, Any] | None = obj(omit=True)
     log_px: float = number()
-    log_px_se: float = number()
+    log_px_se: float = number(minimum=0)
     bits_per_dim: float = number()
     num_parameters: int = count(0)
     generative_parameters: int | None = count(0, omit=True)
@@ -63,7 +63,7 @@ class PairedDifference(Record):
     WHAT: ClassVar[str] = "a paired difference"
 
     mean: float = number()
-    se: float = number()
+    se: float = number(minimum=0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -84,10 +84,28 @@ def count(
     return _field(spec, dataclasses.MISSING)
 
 
-def number(*, key: str | None = None, optional: bool = False, omit: bool = False) -> Any:
-    """A finite number of at most :data:`MAX_VALUE` in size."""
-    wanted = f"a finite number of at most {MAX_VALUE:.3g} in size"
-    return _field(Spec(is_value, wanted, key, optional, omit), dataclasses.MISSING)
+def number(
+    *,
+    key: str | None = None,
+    optional: bool = False,
+    omit: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Any:
+    """A finite number of at most :data:`MAX_VALUE` in size, from ``minimum`` to ``maximum``
+    where given (a standard error, a duration or a count of effective samples is never
+    negative, an acceptance rate lies in [0, 1])."""
+    low = -MAX_VALUE if minimum is None else minimum
+    high = MAX_VALUE if maximum is None else maximum
+    if minimum is None and maximum is None:
+        wanted = f"a finite number of at most {MAX_VALUE:.3g} in size"
+    else:
+        wanted = f"a number from {low:.3g} to {high:.3g}"
+
+    def check(value: Any) -> bool:
+        return is_value(value) and low <= value <= high
+
+    return _field(Spec(check, wanted, key, optional, omit), dataclasses.MISSING)
 
 
 def text(*, key: str | None = None, optional: bool = False, omit: bool = False) -> Any:

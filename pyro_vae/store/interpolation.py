@@ -23,7 +23,7 @@ class JudgeScores(Record):
     autoencoder_mean_log_px: float | None = number(omit=True)
     vae_mean_log_px: float | None = number(omit=True)
     vae_minus_autoencoder: float = number()
-    vae_minus_autoencoder_se: float = number()
+    vae_minus_autoencoder_se: float = number(minimum=0)
 
 
 @dataclass(frozen=True, kw_only=True)

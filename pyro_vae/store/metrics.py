@@ -35,9 +35,9 @@ class MetricsRecord(Record):
     examples_seen: int | None = count(0, omit=True)
     train_objective: float = number()
     val_elbo: float = number()
-    epoch_seconds: float | None = number(omit=True)
-    wall_seconds: float | None = number(omit=True)
-    kl_weight: float | None = number(omit=True)
+    epoch_seconds: float | None = number(omit=True, minimum=0)
+    wall_seconds: float | None = number(omit=True, minimum=0)
+    kl_weight: float | None = number(omit=True, minimum=0)
     test_elbo: float | None = number(optional=True)
 
     @classmethod

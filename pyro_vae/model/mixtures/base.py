@@ -15,6 +15,7 @@ from pyro.infer import SVI, TraceEnum_ELBO, config_enumerate
 from tqdm.auto import tqdm
 
 from ...errors import ConfigError
+from ...rng import random_state
 
 COVARIANCES = ("diag", "full")
 INITS = ("kmeans", "kmeans++")
@@ -150,14 +151,18 @@ class Mixture(ABC):
             from sklearn.cluster import KMeans
 
             # scikit-learn's GaussianMixture(init_params="kmeans"): hard labels, then an M-step
-            kmeans = KMeans(self.n_components, n_init=1, random_state=seed).fit(x.numpy())
+            kmeans = KMeans(self.n_components, n_init=1, random_state=random_state(seed)).fit(
+                x.numpy()
+            )
             resp = torch.zeros(len(x), self.n_components, dtype=x.dtype)
             resp[torch.arange(len(x)), torch.from_numpy(kmeans.labels_).long()] = 1.0
             self._m_step(x, resp)
         else:
             from sklearn.cluster import kmeans_plusplus
 
-            centers, _ = kmeans_plusplus(x.numpy(), self.n_components, random_state=seed)
+            centers, _ = kmeans_plusplus(
+                x.numpy(), self.n_components, random_state=random_state(seed)
+            )
             self._init_params(x, torch.from_numpy(np.asarray(centers)).to(x.dtype))
 
     def _fit_em(
