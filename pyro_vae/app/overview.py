@@ -115,7 +115,8 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunLine]:
     root = Path(runs_dir)
     if not root.is_dir():
         raise ConfigError(
-            f"{root}: no such directory of runs (give the --runs-dir you trained into)"
+            f"{root}: no such directory of runs (give the directory train or run wrote "
+            "into: their --runs-dir, default runs)"
         )
     return [
         describe_run(p)

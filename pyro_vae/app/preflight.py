@@ -29,7 +29,8 @@ def require_runs_dir(path: str | os.PathLike) -> None:
     :func:`~pyro_vae.app.overview.list_runs` would."""
     if not Path(path).is_dir():
         raise ConfigError(
-            f"{path}: no such directory of runs (give the --runs-dir you trained into)"
+            f"{path}: no such directory of runs (give the directory train or run wrote "
+            "into: their --runs-dir, default runs)"
         )
 
 

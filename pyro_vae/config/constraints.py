@@ -7,6 +7,8 @@ that read the same values from the command line, with their own one-line message
 from __future__ import annotations
 
 import argparse
+import difflib
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -218,6 +220,31 @@ class PartName(Text):
 
     def choices_text(self) -> str:
         return ", ".join(part_names(self.kind)) + ", or an import path module:Class"
+
+    def cli(self) -> dict[str, Any]:
+        return {"type": part_name_reader(self.kind)}
+
+
+@functools.cache  # one reader per kind: the generated options compare equal
+def part_name_reader(kind: str) -> Any:
+    """The command-line reader of a part's name: an import path (``module:Class``, found later
+    by the registry), or a built-in or published short name; anything else is refused while
+    the options are read (before torch is loaded), with the closest name."""
+
+    def read(text: str) -> str:
+        if not text or "\0" in text:
+            raise argparse.ArgumentTypeError(f"expected a {kind} name, got {text!r}")
+        names = part_names(kind)
+        if ":" in text or text in names:
+            return text
+        close = difflib.get_close_matches(text, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one of: {', '.join(names)}, or an import path module:Class{hint}"
+        )
+
+    read.__name__ = f"{kind} name"  # argparse names the reader in some of its messages
+    return read
 
 
 @dataclass(frozen=True)
