@@ -25,7 +25,8 @@ from ..errors import CheckpointError, ConfigError, PyroVAEError, first_line
 from .escape import terminal_text
 from .evaluations import Evaluations, describe_key, load_points, read_evaluations
 from .preflight import run_labels
-from .runs import LOCK_FILE, RunDirectory
+from .run_lock import LOCK_FILE
+from .runs import RunDirectory
 
 try:
     import fcntl

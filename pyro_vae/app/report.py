@@ -3,15 +3,14 @@
 ``write_report(run_dir)`` reads what a run directory holds (config, metrics, evaluation,
 baseline, interpolation numbers, figures) and writes ``report.md`` (images linked) and
 ``report.html`` (self-contained: images embedded), each figure with one sentence that says what
-it shows, in numbers where there are numbers.
+it shows, in numbers where there are numbers. This module gathers a run's sections;
+:mod:`.report_render` writes them as Markdown and HTML.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,45 +19,14 @@ from ..model.vae import VAE
 from ..store.baseline import Baseline
 from ..store.evaluation import AISEvaluation, Evaluations, ISEvaluation
 from ..store.interpolation import Interpolation
-from .escape import html_code, html_text, markdown_code, markdown_text
 from .evaluations import describe_key, read_evaluations
 from .records import read_baseline, read_interpolation
 from .registry import describe_parts, model_summary
-from .run_files import FIGURE, read_bytes
+from .report_render import Block, Code, render_html, render_markdown
 from .runs import RunDirectory, load_vae
-
-
-@dataclass(frozen=True)
-class Code:
-    """A code span of a block's text: shown literally (``pyro-vae``'s own words around it are
-    plain text; both are escaped for the medium when rendered)."""
-
-    text: str
-
-
-Text = str | Code | list[str | Code]
-"""A block's text: plain text, a code span, or a sequence of both."""
-
 
 Loaded = tuple[RunDirectory, Any, VAE]
 """A run's directory, configuration and model, as :func:`~.runs.load_vae` returns them."""
-
-
-@dataclass
-class Block:
-    kind: str  # "h1", "h2", "p", "ul", "table", "figure"
-    text: Text = ""
-    items: list[Any] = field(default_factory=list)
-    header: list[str] = field(default_factory=list)
-    src: str = ""
-
-
-def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Block]:
-    """The report's blocks. Every result file is read as a typed record, each field checked
-    (:mod:`pyro_vae.store`), so a malformed one is refused by its reader with a message
-    naming it, and what is read here can be formatted without failing. ``loaded``: the run's
-    model as :func:`~.runs.load_vae` returns it, when the caller has it already."""
-    return _build_report(run_dir, loaded)
 
 
 def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
@@ -70,7 +38,12 @@ def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
     return f"{word} than {other} by {abs(d):.2f} ± {se:.2f} nats per image"
 
 
-def _build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Block]:
+def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Block]:
+    """The report's blocks (rendered by :mod:`.report_render`). Every result file is read as a
+    typed record, each field checked (:mod:`pyro_vae.store`), so a malformed one is refused by
+    its reader with a message naming it, and what is read here can be formatted without
+    failing. ``loaded``: the run's model as :func:`~.runs.load_vae` returns it, when the caller
+    has it already."""
     run, cfg, vae = loaded if loaded is not None else load_vae(run_dir)
     description = describe_parts(vae, cfg.model)
     metrics = run.read_metrics()
@@ -400,92 +373,6 @@ def _figure_sentences(cfg, interp: Interpolation | None) -> list[tuple[str, str]
             )
         )
     return out
-
-
-# ----------------------------------------------------------------------------- rendering
-
-
-def _pieces(text: Text) -> list[str | Code]:
-    return text if isinstance(text, list) else [text]
-
-
-def _md(text: Text, table: bool = False) -> str:
-    """A block's text for Markdown: everything shown as written (see :mod:`.escape`)."""
-    return "".join(
-        markdown_code(p.text, table) if isinstance(p, Code) else markdown_text(p, table)
-        for p in _pieces(text)
-    )
-
-
-def _plain(text: Text) -> str:
-    return "".join(p.text if isinstance(p, Code) else p for p in _pieces(text))
-
-
-def render_markdown(blocks: list[Block]) -> str:
-    lines: list[str] = []
-    for b in blocks:
-        if b.kind == "h1":
-            lines += [f"# {_md(b.text)}", ""]
-        elif b.kind == "h2":
-            lines += [f"## {_md(b.text)}", ""]
-        elif b.kind == "p":
-            lines += [_md(b.text), ""]
-        elif b.kind == "ul":
-            lines += [f"- {_md(item)}" for item in b.items] + [""]
-        elif b.kind == "table":
-            lines.append("| " + " | ".join(_md(h, table=True) for h in b.header) + " |")
-            lines.append("|" + "---|" * len(b.header))
-            lines += ["| " + " | ".join(_md(c, table=True) for c in row) + " |" for row in b.items]
-            lines.append("")
-        elif b.kind == "figure":
-            lines += [f"![{Path(b.src).stem}]({b.src})", "", _md(b.text), ""]
-    return "\n".join(lines)
-
-
-def _inline(text: Text) -> str:
-    """A block's text for HTML: escaped, code spans as <code>."""
-    return "".join(
-        html_code(p.text) if isinstance(p, Code) else html_text(p) for p in _pieces(text)
-    )
-
-
-def render_html(blocks: list[Block], base_dir: Path) -> str:
-    """The page; each figure is read from ``base_dir`` (the run) as a bounded regular file,
-    never through a link (see :mod:`.run_files`), and embedded."""
-    body: list[str] = []
-    for b in blocks:
-        if b.kind in ("h1", "h2"):
-            body.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
-        elif b.kind == "p":
-            body.append(f"<p>{_inline(b.text)}</p>")
-        elif b.kind == "ul":
-            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
-        elif b.kind == "table":
-            head = "".join(f"<th>{_inline(h)}</th>" for h in b.header)
-            rows = "".join(
-                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in b.items
-            )
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif b.kind == "figure":
-            png = read_bytes(Path(base_dir) / b.src, FIGURE, root=base_dir)
-            data = base64.b64encode(png).decode("ascii")
-            body.append(
-                f'<figure><img alt="{html_text(Path(b.src).stem)}" '
-                f'src="data:image/png;base64,{data}"><figcaption>{_inline(b.text)}'
-                "</figcaption></figure>"
-            )
-    title = html_text(_plain(blocks[0].text) if blocks else "pyro-vae report")
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-        "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}"
-        "figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#444;margin-top:.4em}"
-        "code{background:#f3f3f3;padding:0 .2em}"
-    )
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-    )
 
 
 def write_report(run_dir: str | Path, loaded: Loaded | None = None) -> tuple[Path, Path]:

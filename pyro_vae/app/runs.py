@@ -10,12 +10,13 @@ Layout::
 
 Every file is replaced atomically (see :mod:`.checkpoint`), so a crash at any moment leaves a
 consistent directory. A run directory is created atomically (never shared by two creators)
-and written by one process at a time: :meth:`RunDirectory.writing` holds its lock, and every
-write method takes it. Files derived from the model (evaluations, baselines, the autoencoder,
-interpolations, figures, the report) describe the checkpoint on disk; they are removed only
-once a new checkpoint has replaced it, never before. Every file is read through
-:mod:`.run_files`: never through a symbolic link below the run directory, only a regular file,
-never more than its kind may hold (a run directory may be anyone's).
+and written by one process at a time: :meth:`RunDirectory.writing` holds its lock (see
+:mod:`.run_lock`), and every write method takes it. Files derived from the model
+(evaluations, baselines, the autoencoder, interpolations, figures, the report) describe the
+checkpoint on disk; they are removed only once a new checkpoint has replaced it, never before.
+Every file is read through :mod:`.run_files`: never through a symbolic link below the run
+directory, only a regular file, never more than its kind may hold (a run directory may be
+anyone's).
 """
 
 from __future__ import annotations
@@ -23,10 +24,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import re
 import shutil
-import stat
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +34,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, ConfigError, RunInUseError, first_line
+from ..errors import CheckpointError, ConfigError, first_line
 from ..infer.memory import BYTES, MemoryEstimate, check_memory, parameter_count
 from ..model.vae import VAE
 from ..store.fields import RecordError
@@ -50,14 +48,9 @@ from .checkpoint import (
 )
 from .config import RunConfig
 from .run_files import METRICS, RESULTS, FileKind, is_run_file, read_bytes, read_text
+from .run_lock import holding_lock, read_stale_marker, remove_orphaned_temporaries
 from .vae_build import build_checked, check_on_meta, load_model_state, resolve_config, settle
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; one writer per run is then the user's to ensure
-    fcntl = None  # type: ignore[assignment]
-
-LOCK_FILE = ".lock"
 STALE_MARKER = ".derived-stale.json"
 """Written just before a checkpoint replaces one that derived files describe; it records that
 checkpoint's epoch, so a crash before they are removed cannot pass them off as current."""
@@ -74,16 +67,6 @@ DERIVED_FILES = (
 )
 """Files computed from the trained model (name patterns); with ``figures/`` they describe the
 checkpoint on disk and go when a new checkpoint replaces it."""
-
-TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
-"""The name of a temporary file of :mod:`.checkpoint`'s writers: ``.NAME.<8 random>.tmp``."""
-_DIRECTORY_FLAGS = (
-    getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-)
-_MAX_ORPHAN_DEPTH = 4
-
-_HELD: dict[tuple[str, int], list[int]] = {}
-"""The run locks this process holds: (real path, thread) -> [descriptor, depth]."""
 
 
 @dataclass(frozen=True)
@@ -158,79 +141,11 @@ class RunDirectory:
         (and by the system when the process dies, so a killed process never blocks a run).
         Writes below the run never follow a symbolic link inside it. Taking the lock first
         finishes what a crash may have left half-done (see :data:`STALE_MARKER`)."""
-        key = (os.path.realpath(self.path), threading.get_ident())
-        held = _HELD.get(key)
-        if held is not None:
-            held[1] += 1
-            try:
-                with confined_to(self.path):
-                    yield self
-            finally:
-                held[1] -= 1
-            return
-        fd = self._lock()
-        _HELD[key] = [fd, 1]
-        try:
-            with confined_to(self.path):
-                self.remove_orphaned_temporaries()
+        with holding_lock(self.path) as first, confined_to(self.path):
+            if first:
+                remove_orphaned_temporaries(self.path)
                 self._settle_derived()
-                yield self
-        finally:
-            del _HELD[key]
-            os.close(fd)  # releases the lock
-
-    def _lock(self) -> int:
-        path = self.path / LOCK_FILE
-        flags = os.O_RDONLY | os.O_CREAT  # never follows a link; a FIFO does not block
-        for name in ("O_NOFOLLOW", "O_CLOEXEC", "O_NONBLOCK"):
-            flags |= getattr(os, name, 0)
-        try:
-            fd = os.open(path, flags, 0o600)
-        except OSError as exc:
-            if os.path.islink(path):
-                raise CheckpointError(
-                    f"{path} is a symbolic link; pyro-vae never follows one inside a run "
-                    f"directory. Remove it (rm {path}) and run the command again."
-                ) from None
-            raise CheckpointError(
-                f"cannot lock {self.path} ({exc.strerror}): pyro-vae writes into the run "
-                "directory and needs it to exist and be writable."
-            ) from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise CheckpointError(
-                f"{path} is not a regular file; remove it and run the command again."
-            )
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise RunInUseError(
-                    f"{self.path} is in use: another pyro-vae process is writing it. Wait "
-                    "until that process has finished (or stop it), then run this command again."
-                ) from None
-        return fd
-
-    # ------------------------------------------------------------------ orphans
-    def remove_orphaned_temporaries(self) -> list[str]:
-        """Remove the temporary files a killed writer left (``.NAME.XXXXXXXX.tmp``, the
-        writers' own pattern) in the run directory and the directories below it; called by
-        :meth:`writing` once it holds the lock, so no live writer owns them. Directories are
-        opened without following links and a link at such a name is removed, never followed.
-        Returns the removed paths, relative to the run."""
-        removed: list[str] = []
-        if not ({os.open, os.unlink} <= os.supports_dir_fd and os.scandir in os.supports_fd):
-            return removed  # no descriptor-relative calls (Windows): left alone
-        try:
-            fd = os.open(self.path, os.O_RDONLY | _DIRECTORY_FLAGS)
-        except OSError:
-            return removed
-        try:
-            _remove_orphans_in(fd, "", removed, depth=0)
-        finally:
-            os.close(fd)
-        return removed
+            yield self
 
     # ------------------------------------------------------------------ derived files
     def derived_files(self) -> list[Path]:
@@ -270,7 +185,7 @@ class RunDirectory:
         marker = self.file(STALE_MARKER)
         if not os.path.lexists(marker):
             return
-        described = _read_stale_marker(marker)
+        described = read_stale_marker(marker)
         if described == self._checkpoint_epoch():
             marker.unlink(missing_ok=True)
         else:
@@ -367,62 +282,6 @@ class RunDirectory:
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.checkpoint_path, map_location=map_location, root=self.path)
-
-
-def _remove_orphans_in(dir_fd: int, prefix: str, removed: list[str], depth: int) -> None:
-    """Remove orphaned temporary files in the directory ``dir_fd`` and (not following links)
-    the directories below it, down to a small depth."""
-    with os.scandir(dir_fd) as entries:
-        for entry in list(entries):
-            if entry.is_dir(follow_symlinks=False):
-                if depth >= _MAX_ORPHAN_DEPTH:
-                    continue
-                try:
-                    sub = os.open(entry.name, os.O_RDONLY | _DIRECTORY_FLAGS, dir_fd=dir_fd)
-                except OSError:  # replaced by a link meanwhile, or unreadable: leave it
-                    continue
-                try:
-                    _remove_orphans_in(sub, f"{prefix}{entry.name}/", removed, depth + 1)
-                finally:
-                    os.close(sub)
-            elif TEMPORARY_NAME.match(entry.name):
-                try:
-                    os.unlink(entry.name, dir_fd=dir_fd)  # a link itself, never its target
-                except FileNotFoundError:
-                    continue
-                removed.append(prefix + entry.name)
-
-
-def _read_stale_marker(marker: Path) -> int | None:
-    """The checkpoint epoch a :data:`STALE_MARKER` records. Anything but the small regular file
-    pyro-vae writes there (a directory, a link, an unreadable or garbled file) is refused with
-    :class:`CheckpointError` before anything is removed: derived files go only on the word of a
-    marker that pyro-vae wrote."""
-    refuse = (
-        f"{marker}: not a marker pyro-vae wrote ({{}}); nothing was removed. Remove it "
-        f"(rm -r {marker}) and run the command again."
-    )
-    try:
-        fd = os.open(
-            marker, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        )
-    except OSError as exc:
-        raise CheckpointError(refuse.format(exc.strerror or "unreadable")) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CheckpointError(refuse.format("not a regular file"))
-        data = os.read(fd, 4097)
-    except OSError as exc:
-        raise CheckpointError(refuse.format(exc.strerror or "unreadable")) from None
-    finally:
-        os.close(fd)
-    try:
-        epoch = json.loads(data)["epoch"] if len(data) <= 4096 else ""
-    except (ValueError, KeyError, TypeError, RecursionError):
-        epoch = ""
-    if epoch is not None and not (isinstance(epoch, int) and not isinstance(epoch, bool)):
-        raise CheckpointError(refuse.format("not a JSON object with an integer epoch"))
-    return epoch
 
 
 def load_vae(
