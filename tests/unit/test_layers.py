@@ -121,4 +121,3 @@ def test_old_homes_only_re_export(name):
         assert isinstance(node, kinds), f"{name} holds {type(node).__name__}"
         if isinstance(node, ast.If):
             assert "__main__" in ast.unparse(node.test)
-
