@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..app.config import DistributedConfig, RunConfig
+from ..app.escape import terminal_text
 from ..app.interrupts import describing
 from ..app.part_checks import part_failure
 from ..app.registry import load_model_state
@@ -120,7 +121,14 @@ def _train(
     logger = TensorBoardLogger(run) if tensorboard and group.is_main else None
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
-        run.save_checkpoint(trainer.state_dict())  # then removes what described the old one
+        moved = run.save_checkpoint(trainer.state_dict())  # what described the old one moves
+        if moved is not None:
+            print(
+                f"the evaluations, figures and report of epoch {saved[0]} no longer describe "
+                f"the model: kept in {terminal_text(str(moved))}",
+                file=sys.stderr,
+                flush=True,
+            )
         saved[0] = record.epoch
         run.write_metrics([asdict(r) for r in trainer.history])
         if logger is not None:
