@@ -13,6 +13,7 @@ from ..app.config import DistributedConfig, RunConfig
 from ..app.escape import terminal_text
 from ..app.interrupts import describing
 from ..app.part_checks import part_failure
+from ..app.provenance import record as record_provenance
 from ..app.registry import load_model_state
 from ..app.run_files import warn_if_link
 from ..app.runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
@@ -117,6 +118,8 @@ def _train(
         if progress:  # where to look while it runs (stderr, beside the progress bars)
             print(f"run directory: {run.path}", file=sys.stderr, flush=True)
     saved = [checkpoint_epoch(state, run.checkpoint_path) if state is not None else 0]
+    if group.is_main:
+        record_provenance(run, "resume" if plan.resume else "train", str(plan.device), saved[0])
 
     logger = TensorBoardLogger(run) if tensorboard and group.is_main else None
 
