@@ -7,6 +7,10 @@ Each table is the key set of the torch-side registry it names (``DATASETS``, ``P
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from importlib import metadata
 
 from .objectives import OBJECTIVES, names_where
@@ -44,10 +48,43 @@ lr_t = lr * (1 + cos(pi * t / T)) / 2 for step t of T = epochs * steps per epoch
 ENTRY_POINT_GROUP = "pyro_vae.parts"
 
 
+def installed_path() -> list[str]:
+    """``sys.path`` without the current directory (``''``, ``.``, its absolute path or a link
+    to it) and relative entries: where installed packages' metadata is read. A
+    ``*.dist-info`` or ``*.egg-info`` in the folder one ``cd``s into (a download, a run
+    directory) is not an installed package, and its entry points name no trusted code."""
+    try:
+        here = os.path.realpath(os.getcwd())
+    except OSError:  # the current directory is gone
+        here = None
+    return [
+        entry
+        for entry in sys.path
+        if isinstance(entry, str)
+        and os.path.isabs(entry)
+        and (here is None or os.path.realpath(entry) != here)
+    ]
+
+
+@contextlib.contextmanager
+def _installed_only() -> Iterator[None]:
+    """While active, ``sys.path`` is :func:`installed_path` (``importlib.metadata`` reads
+    package metadata from ``sys.path``)."""
+    saved = list(sys.path)
+    sys.path[:] = installed_path()
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
 def entry_points(kind: str) -> dict[str, metadata.EntryPoint]:
-    """Parts of ``kind`` that installed packages publish, by short name (not loaded)."""
+    """Parts of ``kind`` that installed packages publish, by short name (not loaded): read
+    from :func:`installed_path`, never from package metadata in the current directory."""
+    with _installed_only():
+        published = metadata.entry_points(group=ENTRY_POINT_GROUP)
     found = {}
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in published:
         prefix, _, short = ep.name.partition(".")
         if prefix == kind and short:
             found[short] = ep
