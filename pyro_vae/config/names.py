@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from .datasets import DATA_SETS
 from .objectives import OBJECTIVES, names_where
 from .pixels import BINARY_SCHEMES, PIXEL_SCHEMES  # noqa: F401  (re-exported)
 
-DATA_DIMS: dict[str, int] = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
-"""Pixels per image of each named data set (known without loading it)."""
+DATA_DIMS: dict[str, int] = {d.name: d.data_dim for d in DATA_SETS.values()}
+"""Pixels per image of each named data set (known without loading it: :mod:`.datasets`)."""
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATA_DIMS)
 """The named data sets (the keys of :data:`pyro_vae.data.datasets.DATASETS`)."""
