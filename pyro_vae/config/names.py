@@ -13,25 +13,22 @@ import sys
 from collections.abc import Iterator
 from importlib import metadata
 
+from .builtins import builtin_parts
+from .datasets import DATA_SETS
 from .objectives import OBJECTIVES, names_where
 from .pixels import BINARY_SCHEMES, PIXEL_SCHEMES  # noqa: F401  (re-exported)
 
-DATA_DIMS: dict[str, int] = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
-"""Pixels per image of each named data set (known without loading it)."""
+DATA_DIMS: dict[str, int] = {d.name: d.data_dim for d in DATA_SETS.values()}
+"""Pixels per image of each named data set (known without loading it: :mod:`.datasets`)."""
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATA_DIMS)
 """The named data sets (the keys of :data:`pyro_vae.data.datasets.DATASETS`)."""
 
 PART_KINDS: tuple[str, ...] = ("prior", "guide", "likelihood", "decoder")
 
-BUILTIN_PARTS: dict[str, tuple[str, ...]] = {
-    "prior": ("normal", "learned", "mog", "vamp", "two-layer", "two-layer-vamp"),
-    "guide": ("diagonal", "full", "flow"),
-    "likelihood": ("bernoulli", "gaussian", "gaussian-learned"),
-    "decoder": ("mlp",),
-}
+BUILTIN_PARTS: dict[str, tuple[str, ...]] = builtin_parts()
 """Short names of the built-in parts of each kind (the keys of ``PRIORS``, ``GUIDES``,
-``LIKELIHOODS`` and ``DECODERS``)."""
+``LIKELIHOODS`` and ``DECODERS``, read from their source: :mod:`.builtins`)."""
 
 ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "elu")
 """The keys of :data:`pyro_vae.model.nets.ACTIVATIONS`."""

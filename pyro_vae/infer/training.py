@@ -45,7 +45,7 @@ from ..config import (  # noqa: F401  (re-exported)
     jit_where_valid,
     parse_device,
 )
-from ..config.frozen import is_frozen
+from ..config.frozen import Frozen
 from ..data.datasets import ImageDataset
 from ..data.validate import check_observations
 from ..errors import TrainingDivergedError
@@ -131,7 +131,7 @@ class Trainer:
         group: ProcessGroup = SINGLE,
     ) -> None:
         self.group = group
-        if not is_frozen(cfg):  # resolved once before (a job's plan): taken as it is
+        if not isinstance(cfg, Frozen):  # resolved once before (a job's plan): taken as it is
             cfg.validate()
             cfg = cfg.with_epochs_for(data.name)
             if cfg.jit is None:

@@ -76,7 +76,9 @@ def test_the_checks_read_the_declaration(monkeypatch):
     cfg.train.elbo, cfg.train.particles = "iwae", 2
     with pytest.raises(ConfigError, match="K >= 3"):
         cfg.validate()
-    jit_capable = dataclasses.replace(OBJECTIVES["meanfield"], jit=True)
+    jit_capable = dataclasses.replace(
+        OBJECTIVES["meanfield"], jit_implementation="pyro.infer:JitTraceMeanField_ELBO"
+    )
     monkeypatch.setitem(OBJECTIVES, "meanfield", jit_capable)
     assert objective_problems("meanfield", 1, True, 1.0, 0) == []
     assert jit_default("meanfield", ["pyro_vae.model.priors"])

@@ -1,0 +1,49 @@
+"""The short names of the built-in parts, read (without importing torch) from where each is
+registered: beside its class, in its kind's table in ``pyro_vae/model/`` (``PRIORS`` in
+``priors.py``, ...). Adding a built-in part is a change to that one file: its class and its
+table entry.
+
+The command line needs the names before it loads torch (``pyro-vae train --help`` lists them),
+so this module reads them from the table's source with :mod:`ast` rather than importing it;
+each table is therefore a dict literal with string keys (anything else is refused at import),
+and a test checks that the names read equal the tables' keys."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+REGISTRIES: dict[str, tuple[str, str]] = {
+    "prior": ("priors.py", "PRIORS"),
+    "guide": ("guides.py", "GUIDES"),
+    "likelihood": ("likelihoods.py", "LIKELIHOODS"),
+    "decoder": ("decoders.py", "DECODERS"),
+}
+"""Each kind's table of built-in parts: (its file in ``pyro_vae/model/``, its name)."""
+
+
+def registered_names(path: Path, table: str) -> tuple[str, ...]:
+    """The keys of the module-level dict literal ``table`` in the Python file ``path``."""
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if not (isinstance(target, ast.Name) and target.id == table):
+            continue
+        keys = value.keys if isinstance(value, ast.Dict) else [None]
+        if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keys):
+            raise RuntimeError(f"{path}: {table} must be a dict literal with string keys")
+        return tuple(k.value for k in keys)  # type: ignore[union-attr]
+    raise RuntimeError(f"{path}: no table {table}")
+
+
+def builtin_parts() -> dict[str, tuple[str, ...]]:
+    """Short names of the built-in parts of each kind, as their tables register them."""
+    return {
+        kind: registered_names(MODEL_DIR / file, table)
+        for kind, (file, table) in REGISTRIES.items()
+    }
