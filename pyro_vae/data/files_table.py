@@ -167,7 +167,7 @@ def read_table(
     reader = csv.reader(_lines(path, text), delimiter=delimiter)
     rows = _numbered(reader)
     try:
-        head = [row for row, _ in zip(rows, range(2), strict=False)]
+        head = [row for _, row in zip(range(2), rows, strict=False)]  # never a third
         if not head:
             raise DataFormatError(f"{path}: holds no rows.")
         if header is None:
