@@ -23,6 +23,7 @@ MAX_TABLE_BYTES = 1 << 30
 MAX_VALUES = 1 << 30
 """The most numbers (examples x values per example) a data file may hold by default."""
 CHUNK = 1 << 22
+HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,14 @@ def file_size(path: Path, f: BinaryIO, max_bytes: int) -> int:
     return size
 
 
-def hash_stream(f: BinaryIO, digest: hashlib._Hash | None = None) -> str:
-    """The SHA-256 of the rest of ``f`` (read in chunks), then ``f`` rewound to the start."""
-    digest = digest or hashlib.sha256()
-    while piece := f.read(CHUNK):
-        digest.update(piece)
+def hash_stream(f: BinaryIO, size: int) -> str:
+    """The SHA-256 of the ``size``-byte file ``f`` (read a MiB at a time into one buffer), then
+    ``f`` rewound to the start."""
+    digest = hashlib.sha256()
+    buffer = bytearray(min(HASH_CHUNK, size + 1))
+    view = memoryview(buffer)
+    while n := f.readinto(buffer):
+        digest.update(view[:n])
     f.seek(0)
     return digest.hexdigest()
 
@@ -113,6 +117,8 @@ def check_bound(path: Path, shape: tuple[int, ...], max_values: int) -> None:
     or empty examples."""
     if len(shape) == 0:
         raise DataFormatError(f"{path}: holds a single number, not an array of examples.")
+    if any(s < 0 for s in shape):
+        raise DataFormatError(f"{path}: its header declares a negative size {shape}.")
     if shape[0] == 0:
         raise DataFormatError(f"{path}: holds no examples (shape {shape}).")
     if any(s == 0 for s in shape[1:]):

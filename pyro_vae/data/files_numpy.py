@@ -89,7 +89,7 @@ def _read_body(
 def read_npy(path: Path, f: BinaryIO, *, max_bytes: int, max_values: int) -> Raw:
     """A ``.npy`` file: one array ``[N, ...]``, no labels."""
     size = file_size(path, f, max_bytes)
-    sha = hash_stream(f)
+    sha = hash_stream(f, size)
     shape, fortran, dtype = _header(str(path), f)
     _check_dtype(str(path), dtype)
     check_bound(path, tuple(shape), max_values)
@@ -136,8 +136,8 @@ def _choose(path: Path, names: dict[str, zipfile.ZipInfo]) -> tuple[str, str | N
 def read_npz(path: Path, f: BinaryIO, *, max_bytes: int, max_values: int) -> Raw:
     """An ``.npz`` archive: the array named ``x``/``images``/``data`` (or its only array) and
     the optional labels ``y``/``labels``."""
-    file_size(path, f, max_bytes)
-    sha = hash_stream(f)
+    size = file_size(path, f, max_bytes)
+    sha = hash_stream(f, size)
     try:
         with zipfile.ZipFile(f) as archive:
             infos = archive.infolist()

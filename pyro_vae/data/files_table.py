@@ -160,8 +160,8 @@ def read_table(
 ) -> Raw:
     """A CSV/TSV table ``[N, D]`` (float64, the label column removed), with its labels and
     column names if it has them."""
-    file_size(path, f, max_bytes)
-    sha = hash_stream(f)
+    size = file_size(path, f, max_bytes)
+    sha = hash_stream(f, size)
     delimiter = delimiter or DELIMITERS.get(path.suffix.lower(), ",")
     text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="strict", newline="")
     reader = csv.reader(_lines(path, text), delimiter=delimiter)
