@@ -121,6 +121,16 @@ def _parse(
     def column(j: int) -> str:
         return f"column {j + 1}" + (f" ({names[j]!r})" if names else "")
 
+    def refuse_cell(line: int, row: list[str]) -> None:
+        for j, cell in enumerate(row):
+            number = _number(cell) if j != label else 0.0
+            if number is None or not math.isfinite(number):
+                what = "an empty cell" if not cell.strip() else f"{cell.strip()[:40]!r}"
+                raise DataFormatError(
+                    f"{path}: line {line}, {column(j)}: {what} is not a finite number; remove "
+                    "or impute missing values before training."
+                )
+
     count = 0
     for line, row in rows:
         if len(row) != width:
@@ -131,20 +141,20 @@ def _parse(
                 f"{path}: more than {max_values:,} values (at line {line}); refused without "
                 "reading the rest."
             )
-        for j, cell in enumerate(row):
-            if j == label:
-                if not cell.strip():
-                    raise DataFormatError(f"{path}: line {line}, {column(j)}: empty label.")
-                labels.add(cell.strip())
-                continue
-            number = _number(cell)
-            if number is None or not math.isfinite(number):
-                what = "an empty cell" if not cell.strip() else f"{cell.strip()[:40]!r}"
-                raise DataFormatError(
-                    f"{path}: line {line}, {column(j)}: {what} is not a finite number; remove "
-                    "or impute missing values before training."
-                )
-            values.append(number)
+        cells = row
+        if label is not None:
+            text = row[label].strip()
+            if not text:
+                raise DataFormatError(f"{path}: line {line}, {column(label)}: empty label.")
+            labels.add(text)
+            cells = row[:label] + row[label + 1 :]
+        try:
+            numbers = list(map(float, cells))
+        except ValueError:
+            refuse_cell(line, row)
+        if not math.isfinite(sum(numbers)):  # a NaN or infinity (or a sum overflowing)
+            refuse_cell(line, row)
+        values.extend(numbers)
     return values, labels, count
 
 
