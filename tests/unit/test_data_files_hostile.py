@@ -164,6 +164,10 @@ def test_a_link_to_a_file_elsewhere_is_refused(tmp_path, photo):
     Image.fromarray(photo).save(tmp_path / "secret.png")
     (folder / "b.png").symlink_to(tmp_path / "secret.png")
     refused(lambda: read_data_file(folder), folder / "b.png", match="symbolic link")
+    (folder / "b.png").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "cats").symlink_to(tmp_path / "elsewhere")
+    refused(lambda: read_data_file(folder), folder / "cats", match="symbolic link")
 
 
 def test_a_fifo_is_refused_without_blocking(tmp_path):
@@ -207,6 +211,9 @@ def test_truncated_and_fake_images(tmp_path, photo):
     refused(lambda: read_data_file(folder), folder / "b.png", match="corrupt or truncated")
     (folder / "b.png").write_bytes(b"#!/bin/sh\necho not an image\n")
     refused(lambda: read_data_file(folder), folder / "b.png", match="not a readable")
+    (folder / "b.png").unlink()
+    Image.fromarray(photo[..., 0].astype(np.uint16) * 200).save(folder / "a.png")  # 16-bit
+    refused(lambda: read_data_file(folder), folder / "a.png", match="8-bit")
 
 
 def test_directory_layouts_that_are_refused(tmp_path, photo):
