@@ -117,7 +117,7 @@ def data_format(path: str | os.PathLike) -> str | None:
     ``images``), or None when the name says nothing."""
     path = Path(path)
     name = path.name.lower()
-    if path.is_dir():
+    if os.path.isdir(path):  # never raises (a path in an unreadable directory: False)
         return "images"
     if name.endswith(".npy"):
         return "npy"
@@ -134,12 +134,9 @@ def _read_raw(path: Path, fmt: str, label_column, header, max_bytes, max_values)
     if fmt == "images":
         return read_image_dir(path, max_bytes=max_bytes or MAX_BYTES, max_values=max_values)
     if fmt == "table":
-        limit = max_bytes or MAX_TABLE_BYTES
+        limits = {"max_bytes": max_bytes or MAX_TABLE_BYTES, "max_values": max_values}
         with open_regular(path) as f:
-            return read_table(
-                path, f, label_column=label_column, header=header, max_bytes=limit,
-                max_values=max_values,
-            )  # fmt: skip
+            return read_table(path, f, label_column=label_column, header=header, **limits)
     with open_regular(path) as f:
         if fmt == "npy":
             return read_npy(path, f, max_bytes=max_bytes or MAX_BYTES, max_values=max_values)
@@ -174,7 +171,7 @@ def read_data_file(
         raise ConfigError(f"data file {str(path)!r} holds a NUL character: give a path.")
     fmt = data_format(path)
     if fmt is None:
-        if not path.exists():
+        if not os.path.exists(path):
             raise DatasetUnavailableError(f"{path}: no such file or directory.")
         raise ConfigError(
             f"{path}: unknown kind of data file; pyro-vae reads .npy, .npz, .csv, .tsv, IDX "
