@@ -34,8 +34,8 @@ from ..store.evaluation import (
     estimate_from_json,
 )
 from .config import RunConfig
+from .describe import describe_parts
 from .evaluations import save_estimate
-from .registry import describe_parts
 from .runs import RunDirectory
 
 METHODS = ("is", "ais")

@@ -21,8 +21,8 @@ from .baseline import best_mixture
 from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .latent import choose_pairs, interpolation_paths, score_paths
-from .registry import load_model_state
 from .runs import RunDirectory
+from .vae_build import load_model_state
 
 FIGURE_SEED = 0
 """Seed of everything random in a figure (pairs, samples), so redraws do not change."""

@@ -20,10 +20,10 @@ from ..model.vae import VAE
 from ..store.baseline import Baseline
 from ..store.evaluation import AISEvaluation, Evaluations, ISEvaluation
 from ..store.interpolation import Interpolation
+from .describe import describe_parts, model_summary
 from .evaluations import describe_key, read_evaluations
 from .provenance import read_provenance
 from .records import read_baseline, read_interpolation
-from .registry import describe_parts, model_summary
 from .report_render import Block, Code, render_html, render_markdown
 from .runs import RunDirectory, load_vae
 

@@ -14,10 +14,10 @@ from ..app.escape import terminal_text
 from ..app.interrupts import describing
 from ..app.part_checks import part_failure
 from ..app.provenance import record as record_provenance
-from ..app.registry import load_model_state
 from ..app.run_files import warn_if_link
 from ..app.runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
 from ..app.tensorboard import TensorBoardLogger, check_directory
+from ..app.vae_build import load_model_state
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view
 from ..errors import CheckpointError, ConfigError, TrainingInterrupted, first_line

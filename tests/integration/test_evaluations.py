@@ -10,10 +10,10 @@ import pytest
 from helpers import exit_code, tiny, train_tiny
 
 from pyro_vae.app.checkpoint import load_checkpoint
-from pyro_vae.app.cli import main
 from pyro_vae.app.evaluations import describe_key, estimate_key, read_evaluations
 from pyro_vae.app.overview import list_runs
 from pyro_vae.app.runs import RunDirectory
+from pyro_vae.cli import main
 from pyro_vae.errors import CheckpointError
 
 TINY = tiny(eval_particles=2)

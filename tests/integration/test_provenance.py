@@ -15,9 +15,9 @@ import torch
 from helpers import tiny, train_tiny
 
 import pyro_vae
-from pyro_vae.app.cli import main
 from pyro_vae.app.provenance import FILE, read_provenance
 from pyro_vae.app.runs import RunDirectory
+from pyro_vae.cli import main
 from pyro_vae.store.fields import RecordError
 from pyro_vae.store.provenance import MAX_ENTRIES, Provenance
 

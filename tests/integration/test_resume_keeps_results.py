@@ -9,8 +9,8 @@ from pathlib import Path
 
 from helpers import tiny, train_tiny
 
-from pyro_vae.app.cli import main
 from pyro_vae.app.runs import PREVIOUS, STALE_MARKER, RunDirectory
+from pyro_vae.cli import main
 
 
 def _trained_and_evaluated(tmp_path: Path) -> Path:

@@ -7,7 +7,7 @@ import sys
 import pytest
 from helpers import tiny
 
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 TINY = tiny(epochs=3, hidden=32, latent_dim=4, eval_particles=2)
 
