@@ -17,6 +17,7 @@ from ..app.options import (
 )
 from ..app.trust import add_trust_option
 from ..app.usage import UsageParser
+from ..config.constraints import threads_count
 from . import commands
 
 
@@ -36,6 +37,19 @@ def add_data_source_options(p: argparse.ArgumentParser) -> None:
         dest="download",
         action="store_false",
         help="never try to download a missing data set",
+    )
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    """``--threads``: how many threads PyTorch computes with (:mod:`pyro_vae.app.threads`)."""
+    p.add_argument(
+        "--threads",
+        type=threads_count,
+        default=None,
+        metavar="N",
+        help="threads PyTorch computes with: a number, or auto (the default; unless "
+        "OMP_NUM_THREADS is set): the cores this process may use less the load already "
+        "running, so that a busy machine is not oversubscribed (results do not depend on it)",
     )
 
 
@@ -221,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", type=path_text, default=None, metavar="DIR")
     p.set_defaults(func=commands.cmd_datasets, subparser=p)
-    for command in TRUSTING_COMMANDS:
+    for command in TRUSTING_COMMANDS:  # the commands that compute read a run's configuration
         add_trust_option(sub.choices[command])
+        add_threads_option(sub.choices[command])
     return parser
