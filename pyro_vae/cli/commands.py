@@ -71,6 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=args.resume,
         tensorboard=_tensorboard(args),
         on_checked=remember_parts,
+        autoencoder_epochs=args.autoencoder_epochs,
     )
     run, last = result.run, result.history[-1]
     best = max(result.history, key=lambda r: r.val_elbo)
@@ -115,7 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     method = args.method or (None if args.bdmc else "is")
-    estimator = Estimator(method=method, **settings) if method else None
+    estimator = Estimator(method=method, images=args.images, **settings) if method else None
     sandwich = Estimator(method="ais", **settings) if args.bdmc else None
     out = evaluate_run(
         args.run_dir,

@@ -17,7 +17,7 @@ from ..app.options import (
 )
 from ..app.trust import add_trust_option
 from ..app.usage import UsageParser
-from ..config.constraints import threads_count
+from ..config.constraints import nonnegative_int, threads_count
 from . import commands
 
 
@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="components of the finite-mixture baselines fitted to the same data (Bernoulli "
         "or Gaussian, matching the likelihood); none to skip (default: 1 10 50)",
+    )
+    p.add_argument(
+        "--autoencoder-epochs",
+        type=nonnegative_int,
+        default=None,
+        metavar="N",
+        help="epochs of the plain autoencoder the interpolation figure compares with (default: "
+        "the VAE's, the fair comparison); 0: no autoencoder and no interpolation figure",
     )
     p.set_defaults(func=commands.cmd_run)
 
@@ -167,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the BDMC sandwich on N images simulated from the model",
     )
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
+    p.add_argument(
+        "--images",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="only the split's first N images (a quick look; kept under its own key, e.g. "
+        "is-K5000-first100, and paired in compare only with the same images)",
+    )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the estimators' draws")
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
