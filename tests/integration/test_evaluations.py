@@ -202,3 +202,14 @@ def test_a_number_of_samples_that_cannot_fit_is_refused_before_any_work(trained,
     err = capsys.readouterr().err
     assert "--num-samples 1000000000 would need about" in err and "Traceback" not in err
     assert not (run / "evaluation.json").exists()
+
+
+def test_compare_says_runs_of_different_data_cannot_be_compared(trained, tmp_path, capsys):
+    a, b = _copy(trained, tmp_path, "a"), _copy(trained, tmp_path, "b")
+    config = json.loads((b / "config.json").read_text())
+    config["data"]["dataset"] = "mnist"
+    (b / "config.json").write_text(json.dumps(config))
+    assert exit_code(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "model different data: their log p(x) cannot be compared" in err
+    assert "Evaluate them alike" not in err
