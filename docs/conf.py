@@ -106,9 +106,20 @@ def _attribute_docstring_as_written(self):
     return self._format_field("", "", lines)
 
 
+def _keep_numbers_whole(app, doctree, docname):
+    """In tables, keep "-238.68 ± 0.76" on one line: the spaces around ± do not break."""
+    from docutils import nodes
+
+    for table in doctree.findall(nodes.table):
+        for text in list(table.findall(nodes.Text)):
+            if " ± " in text:
+                text.parent.replace(text, nodes.Text(text.replace(" ± ", "\u00a0±\u00a0")))
+
+
 def setup(app):
     from sphinx.ext.napoleon.docstring import GoogleDocstring
 
     GoogleDocstring._parse_attribute_docstring = _attribute_docstring_as_written
     app.connect("autodoc-process-docstring", _describe_table)
     app.connect("warn-missing-reference", _internal_or_external)
+    app.connect("doctree-resolved", _keep_numbers_whole)

@@ -27,17 +27,29 @@ from pyro_vae import (
 torch.set_num_threads(1)
 pyro.set_rng_seed(0)
 data = load_dataset("digits")
-train = eval_view(data.train, data.levels, "static", "train")  # one fixed binarization
+train = eval_view(
+    data.train, data.levels, "static", "train"
+)  # one fixed binarization
 val = eval_view(data.val, data.levels, "static", "val")
 test = eval_view(data.test, data.levels, "static", "test")
 
-mixtures = {k: BernoulliMixture(k, seed=0).fit(train.double()) for k in (1, 10, 30)}
-mixture_lp = {k: m.log_prob(test.double()).float() for k, m in mixtures.items()}
+mixtures = {
+    k: BernoulliMixture(k, seed=0).fit(train.double()) for k in (1, 10, 30)
+}
+mixture_lp = {
+    k: m.log_prob(test.double()).float() for k, m in mixtures.items()
+}
 
-vae = build_vae(ModelConfig(latent_dim=8, hidden=[128]), data_dim=data.data_dim)
-Trainer(vae, TrainConfig(epochs=30, seed=0), data, pixels="static", progress=False).fit()
+vae = build_vae(
+    ModelConfig(latent_dim=8, hidden=[128]), data_dim=data.data_dim
+)
+Trainer(
+    vae, TrainConfig(epochs=30, seed=0), data, pixels="static", progress=False
+).fit()
 with torch.no_grad():
-    vae_lp = log_marginal(vae.model, vae.guide, test, num_samples=500, seed=0).log_px
+    vae_lp = log_marginal(
+        vae.model, vae.guide, test, num_samples=500, seed=0
+    ).log_px
 
 
 def mean_se(v: torch.Tensor) -> str:
@@ -46,11 +58,19 @@ def mean_se(v: torch.Tensor) -> str:
 
 
 for k, lp in mixture_lp.items():
-    print(f"BernoulliMixture(K={k:2d})  {mean_se(lp)}  ({mixtures[k].num_parameters:,} parameters)")
-print(f"VAE, latent 8          {mean_se(vae_lp)}  (importance sampling, K = 500)")
-best = max(mixtures, key=lambda k: mixtures[k].score(val.double()))  # chosen on validation images
+    print(
+        f"BernoulliMixture(K={k:2d})  {mean_se(lp)}"
+        f"  ({mixtures[k].num_parameters:,} parameters)"
+    )
 print(
-    f"VAE - BernoulliMixture(K={best}) (best on validation), paired over the test images: "
+    f"VAE, latent 8          {mean_se(vae_lp)}  (importance sampling, K = 500)"
+)
+best = max(
+    mixtures, key=lambda k: mixtures[k].score(val.double())
+)  # chosen on validation images
+print(
+    f"VAE - BernoulliMixture(K={best}) (best on validation),"
+    " paired over the test images: "
     f"{mean_se(vae_lp - mixture_lp[best])}"
 )
 
@@ -63,7 +83,10 @@ with torch.no_grad():
     vae_means = vae.likelihood(vae.decoder(z)).mean
 templates = mixtures[10].component_means().float()
 fig, axes = plt.subplots(2, 10, figsize=(8, 2))
-for row, images, title in [(0, templates, "K=10 templates"), (1, vae_means, "VAE")]:
+for row, images, title in [
+    (0, templates, "K=10 templates"),
+    (1, vae_means, "VAE"),
+]:
     for ax, image in zip(axes[row], images, strict=True):
         ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])

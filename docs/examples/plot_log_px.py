@@ -28,9 +28,14 @@ from pyro_vae import (
 torch.set_num_threads(1)
 pyro.set_rng_seed(0)
 data = load_dataset("digits")
-vae = build_vae(ModelConfig(latent_dim=4, hidden=[64], prior="normal"), data_dim=data.data_dim)
+vae = build_vae(
+    ModelConfig(latent_dim=4, hidden=[64], prior="normal"),
+    data_dim=data.data_dim,
+)
 Trainer(vae, TrainConfig(epochs=20, seed=0), data, progress=False).fit()
-x = eval_view(data.test, data.levels, "static", "test")[:100]  # fixed binarization
+# the test images, binarized once with a fixed seed: the first 100 of them
+test = eval_view(data.test, data.levels, "static", "test")
+x = test[:100]
 
 # %%
 # Importance sampling for K = 1 (the ELBO) to 1,000 draws per image. Each summary carries the
@@ -39,11 +44,19 @@ x = eval_view(data.test, data.levels, "static", "test")[:100]  # fixed binarizat
 
 with torch.no_grad():
     ks = [1, 10, 100, 1000]
-    runs = [log_marginal(vae.model, vae.guide, x, num_samples=k, seed=0).summary() for k in ks]
+    runs = [
+        log_marginal(vae.model, vae.guide, x, num_samples=k, seed=0).summary()
+        for k in ks
+    ]
     for k, s in zip(ks, runs, strict=True):
-        flagged = "" if s.khat_above is None else f", k-hat > 0.7: {s.khat_above} of 100"
+        flagged = (
+            ""
+            if s.khat_above is None
+            else f", k-hat > 0.7: {s.khat_above} of 100"
+        )
         print(
-            f"IS  K={k:5d}  log p(x) {s.log_px:8.3f} +- {s.log_px_se:.3f}  ELBO {s.elbo:8.3f}"
+            f"IS  K={k:5d}  log p(x) {s.log_px:8.3f} +- {s.log_px_se:.3f}"
+            f"  ELBO {s.elbo:8.3f}"
             f"{flagged}"
         )
 
@@ -54,13 +67,17 @@ with torch.no_grad():
 
 steps = [10, 50]
 ais = [
-    log_marginal_ais(vae.model, vae.guide, x, num_steps=t, num_chains=8, seed=0).summary()
+    log_marginal_ais(
+        vae.model, vae.guide, x, num_steps=t, num_chains=8, seed=0
+    ).summary()
     for t in steps
 ]
 for t, s in zip(steps, ais, strict=True):
     print(
-        f"AIS T={t:4d}  log p(x) {s.log_px:8.3f} (Monte Carlo error {s.log_px_mc_se:.3f}), "
-        f"unreliable: {s.unreliable} of 100, acceptance {s.acceptance_mean:.2f}"
+        f"AIS T={t:4d}  log p(x) {s.log_px:8.3f}"
+        f" (Monte Carlo error {s.log_px_mc_se:.3f})\n"
+        f"            unreliable: {s.unreliable} of 100,"
+        f" acceptance {s.acceptance_mean:.2f}"
     )
 
 # %%

@@ -33,7 +33,7 @@ train = TrainConfig(epochs=15, seed=0)
 
 
 def fit(vae: nn.Module) -> float:
-    """Train for ``train.epochs`` epochs; the last validation ELBO (nats per image)."""
+    """Train for ``train.epochs`` epochs; the last validation ELBO."""
     pyro.set_rng_seed(0)
     return Trainer(vae, train, data, progress=False).fit()[-1].val_elbo
 
@@ -64,7 +64,9 @@ class LaplacePrior(nn.Module):
         self.log_b = nn.Parameter(torch.zeros(latent_dim))
 
     def forward(self):
-        return dist.Laplace(torch.zeros_like(self.log_b), self.log_b.exp()).to_event(1)
+        return dist.Laplace(
+            torch.zeros_like(self.log_b), self.log_b.exp()
+        ).to_event(1)
 
 
 vae = VAE(

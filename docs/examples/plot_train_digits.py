@@ -16,10 +16,20 @@ from pyro_vae import ModelConfig, TrainConfig, Trainer, build_vae, load_dataset
 torch.set_num_threads(1)
 pyro.set_rng_seed(0)
 
-data = load_dataset("digits")  # 1,197 / 300 / 300 images of 8 x 8 pixels, 17 grey levels
-vae = build_vae(ModelConfig(latent_dim=8, hidden=[128], prior="mog"), data_dim=data.data_dim)
-history = Trainer(vae, TrainConfig(epochs=30, seed=0), data, progress=False).fit()
-print(f"validation ELBO after {len(history)} epochs: {history[-1].val_elbo:.2f} nats per image")
+data = load_dataset(
+    "digits"
+)  # 1,197 / 300 / 300 images of 8 x 8 pixels, 17 grey levels
+vae = build_vae(
+    ModelConfig(latent_dim=8, hidden=[128], prior="mog"),
+    data_dim=data.data_dim,
+)
+history = Trainer(
+    vae, TrainConfig(epochs=30, seed=0), data, progress=False
+).fit()
+print(
+    f"validation ELBO after {len(history)} epochs:"
+    f" {history[-1].val_elbo:.2f} nats per image"
+)
 
 # %%
 # The training curve: the minibatch average of the training ELBO and the validation ELBO
