@@ -66,7 +66,13 @@ from .heldout import EVAL_SEED, heldout_elbo  # noqa: F401
 from .objectives import LatentScaleMessenger, make_objective
 from .objectives import kl_weight as kl_schedule
 from .resume import check_training_state, sanitized_optimizer_state
-from .training_data import ImageData, TensorData, TrainingData, check_batch_size  # noqa: F401
+from .training_data import (  # noqa: F401
+    ImageData,
+    TensorData,
+    TrainingData,
+    check_batch_size,
+    check_counts,
+)
 
 
 def make_optimizer(params, lr: float) -> torch.optim.Adam:
@@ -150,6 +156,9 @@ class Trainer:
             if observes(vae.likelihood) == "binary":
                 check_observations(data.train_tensor, f"{data.name} (training)", binary=True)
                 check_observations(data.val, f"{data.name} (validation)", binary=True)
+            if observes(vae.likelihood) == "counts":
+                for x, which in ((data.train_tensor, "training"), (data.val, "validation")):
+                    check_counts(x, f"{data.name} ({which})", type(vae.likelihood).__qualname__)
         self.data = data
         # monitored only (Kingma & Welling's Fig. 2 plots it), never used for any choice
         self.x_test = x_test.to(self.device) if x_test is not None else None

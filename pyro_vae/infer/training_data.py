@@ -8,7 +8,7 @@ import torch
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view, pixel_scheme, train_view
 from ..data.validate import check_observations
-from ..errors import ConfigError
+from ..errors import ConfigError, DataFormatError
 
 
 class TrainingData:
@@ -66,6 +66,19 @@ class TensorData(TrainingData):
     def to(self, device: torch.device) -> TensorData:
         self.train_tensor, self.val = self.train_tensor.to(device), self.val.to(device)
         return self
+
+
+def check_counts(x: torch.Tensor, name: str, likelihood: str) -> None:
+    """A count likelihood scores non-negative integers only (a ``DataFormatError`` naming the
+    first other value and where it is)."""
+    off = (x < 0) | (x != x.round())
+    if off.any():
+        row, col = off.nonzero()[0].tolist()
+        raise DataFormatError(
+            f"{name}: the likelihood {likelihood} scores counts, but {int(off.sum())} values are "
+            f"not non-negative integers (e.g. {x[row, col].item():g} at row {row}, column "
+            f"{col}); use a likelihood for continuous data (gaussian, gaussian-learned)."
+        )
 
 
 def check_batch_size(batch_size: int, data: ImageDataset | TrainingData) -> None:
