@@ -22,6 +22,7 @@ from ..store.evaluation import AISEvaluation, Evaluations, ISEvaluation
 from ..store.interpolation import Interpolation
 from .describe import describe_parts, model_summary
 from .evaluations import describe_key, read_evaluations
+from .gaps import gaps_blocks
 from .provenance import read_provenance
 from .records import read_baseline, read_interpolation
 from .report_render import Block, Code, render_html, render_markdown
@@ -139,6 +140,7 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
                 else "Pareto k-hat was not computed (K < 50).",
             ),
         ]
+    blocks += gaps_blocks(run)
     if base:
         blocks += [Block("h2", "Finite mixtures against the VAE"), _baseline_table(base)]
         diff = base.vae_minus_best_mixture

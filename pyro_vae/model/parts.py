@@ -111,6 +111,11 @@ class Guide(nn.Module, ABC):
     """q(z|x), the encoder: ``guide(x)`` maps x of shape ``[..., B, D]`` to a distribution with
     ``batch_shape == x.shape[:-1]``, ``event_shape == (latent_dim,)`` and ``has_rsample``, so
     that ELBO gradients flow through the reparameterized sample z = g_phi(eps, x).
+
+    Optional, for refining q per data point (:mod:`pyro_vae.infer.refine`, ``evaluate --gaps``
+    and ``--refine``): ``local_parameters(x)``, the per-point parameters the encoder outputs
+    (``[..., B, P]``), and ``family(params)``, the distribution they define, so that
+    ``guide(x)`` is ``family(local_parameters(x))``. The built-in guides have both.
     """
 
     density_everywhere: bool = True
@@ -228,6 +233,12 @@ def prior_draw(prior: object, num_samples: int) -> torch.Tensor:
     if isinstance(prior, Prior):
         return prior.draw(num_samples)
     return prior().sample((num_samples,))
+
+
+def refinable(guide: object) -> bool:
+    """Whether q can be refined per data point: the guide has ``local_parameters`` and
+    ``family`` (:class:`Guide`)."""
+    return all(callable(getattr(guide, name, None)) for name in ("local_parameters", "family"))
 
 
 def latent_dim(prior: object) -> int:
