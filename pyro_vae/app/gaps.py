@@ -25,6 +25,7 @@ from ..infer.refine import refine
 from ..model.parts import prior_guide_site
 from ..model.vae import VAE
 from .evaluations import describe_key, load_points, read_evaluations
+from .plots import _save, plt
 from .report_render import Block
 from .runs import RunDirectory
 
@@ -145,8 +146,6 @@ class GapPoints:
 def draw_gaps(points: GapPoints, path: Path, title: str) -> Path:
     """Stacked bars, one per image sorted by log p(x) - ELBO: the amortization gap on the
     approximation gap, with the Monte Carlo error of their sum."""
-    from .plots import _save, plt  # matplotlib (headless) only when drawing
-
     approx, amort = points.approximation_gap.numpy(), points.amortization_gap.numpy()
     order = (approx + amort).argsort()
     n = len(order)
