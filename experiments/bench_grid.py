@@ -1,0 +1,198 @@
+"""Benchmark: step time and peak memory of every built-in prior x guide pair, and of each
+objective on the default pair ("no cliffs in the grid").
+
+Each row trains in its own subprocess with one torch thread (so that rows do not share memory
+or threads, and the peak resident memory, ``ru_maxrss``, is that row's alone): the model is
+today's default (784- or 64-400-20 MLPs, grey levels, batch 128, Adam 3e-3, the JIT-compiled
+ELBO where it applies) with only the prior, the guide or the objective changed; it takes
+``--warmup`` untimed steps and then ``--steps`` timed ones on random minibatches of the training
+set. The default pair is measured first and last, and each row's ratio is its step time over
+the mean of those two (measured in the same run, under the same load). Rows slower than
+``--max-ratio`` times the default or above ``--max-mb`` of peak resident memory are flagged;
+a pair the library refuses is listed with its one-line reason. Objectives with a minimum number
+of particles above 1 (the IWAE bounds) use ``--particles``.
+
+    python experiments/bench_grid.py [--dataset digits|fashion-mnist] [--steps 20] [--markdown]
+
+A row is also available alone (what each subprocess runs), printing one JSON line::
+
+    python experiments/bench_grid.py --row vamp diagonal trace
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import get_args_parser
+
+from pyro_vae.config.names import BUILTIN_PARTS, ELBO_NAMES
+
+DEFAULT = ("mog", "diagonal", "trace")
+"""The default prior, guide and objective (``pyro-vae train`` with no options)."""
+
+HERE = Path(__file__).resolve()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured row: ms per step (``None`` when refused or failed), the peak resident MB of
+    its process and how much of it the training steps added (the rest is torch, the data and
+    the model), and the refusal or failure in one line."""
+
+    prior: str
+    guide: str
+    elbo: str
+    ms: float | None
+    peak_mb: float
+    step_mb: float = float("nan")
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.prior} / {self.guide} / {self.elbo}"
+
+
+def rows_to_measure() -> list[tuple[str, str, str]]:
+    """Every built-in prior x guide pair with the default objective, then every other objective
+    on the default pair."""
+    pairs = [(p, g, DEFAULT[2]) for p in BUILTIN_PARTS["prior"] for g in BUILTIN_PARTS["guide"]]
+    pairs += [(DEFAULT[0], DEFAULT[1], e) for e in ELBO_NAMES if e != DEFAULT[2]]
+    return pairs
+
+
+# ------------------------------------------------------------------ one row (the subprocess)
+def peak_mb() -> float:
+    """This process's peak resident memory in MB (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_row(args: argparse.Namespace, prior: str, guide: str, elbo: str) -> dict:
+    """Build the row's model and trainer, run the warm-up and timed steps; the result as a
+    JSON-able dict (a refused configuration: its message, ``ms`` None)."""
+    import pyro
+    import torch
+    from common import run_config
+
+    from pyro_vae import Trainer, build_vae, load_dataset
+    from pyro_vae.config.objectives import OBJECTIVES
+    from pyro_vae.errors import PyroVAEError
+
+    torch.set_num_threads(1)
+    particles = args.particles if OBJECTIVES[elbo].min_particles > 1 else 1
+    out = {"prior": prior, "guide": guide, "elbo": elbo}
+    try:
+        cfg = run_config(
+            args,
+            model={"prior": prior, "guide": guide},
+            train={"elbo": elbo, "particles": particles, "epochs": 1},
+            published=False,
+        )
+        data = load_dataset(cfg.data.dataset, download=False)
+        pyro.set_rng_seed(0)
+        vae = build_vae(cfg.model, data.data_dim, cfg.data.pixels)
+        trainer = Trainer(vae, cfg.train, data, device=torch.device("cpu"), progress=False)
+    except PyroVAEError as e:
+        return {**out, "ms": None, "peak_mb": peak_mb(), "step_mb": 0.0, "note": f"refused: {e}"}
+    x_all = trainer.data.epoch()  # the training images as the trainer sees them
+    index = torch.randint(len(x_all), (args.warmup + args.steps, cfg.train.batch_size))
+    batches = [x_all[i] for i in index]
+    before = peak_mb()
+    for x in batches[: args.warmup]:
+        trainer.step(x)
+    start = time.perf_counter()
+    for x in batches[args.warmup :]:
+        trainer.step(x)
+    seconds = time.perf_counter() - start
+    peak = peak_mb()
+    return {**out, "ms": 1e3 * seconds / args.steps, "peak_mb": peak, "step_mb": peak - before}
+
+
+# ------------------------------------------------------------------ the table (the parent)
+def run_row(args: argparse.Namespace, row: tuple[str, str, str]) -> Row:
+    """One row measured in a fresh one-thread subprocess (``--timeout`` seconds at most)."""
+    command = [sys.executable, str(HERE), "--row", *row, "--dataset", args.dataset]
+    command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    command += ["--particles", str(args.particles)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=args.timeout
+        )
+    except subprocess.TimeoutExpired:
+        return Row(*row, None, float("nan"), note=f"over {args.timeout:g} s (stopped)")
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return Row(*row, None, float("nan"), note=f"failed: {last}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return Row(**result)
+
+
+def flags(row: Row, default_ms: float, args: argparse.Namespace) -> str:
+    found = []
+    if row.ms is not None and row.ms > args.max_ratio * default_ms:
+        found.append(f">{args.max_ratio:g}x")
+    if row.peak_mb > args.max_mb:
+        found.append(f">{args.max_mb:g} MB")
+    return " ".join(found)
+
+
+def print_table(rows: list[Row], default_ms: float, args: argparse.Namespace) -> None:
+    if args.markdown:
+        print("| prior / guide / objective | ms / step | × default | peak MB | steps' MB | flag |")
+        print("|---|---|---|---|---|---|")
+    for row in rows:
+        ms = "—" if row.ms is None else f"{row.ms:.1f}"
+        ratio = "—" if row.ms is None else f"{row.ms / default_ms:.2f}"
+        flag = flags(row, default_ms, args) or row.note
+        if args.markdown:
+            print(
+                f"| {row.name} | {ms} | {ratio} | {row.peak_mb:.0f} | {row.step_mb:.0f} | {flag} |"
+            )
+        else:
+            memory = f"{row.peak_mb:8.0f} {row.step_mb:8.0f}"
+            print(f"{row.name:36s} {ms:>9s} {ratio:>9s} {memory}  {flag}", flush=True)
+
+
+def main() -> None:
+    shared = get_args_parser(dataset="digits", seed=0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per row")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--particles", type=int, default=5, help="particles of the IWAE rows")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per row at most")
+    parser.add_argument("--max-ratio", type=float, default=10.0)
+    parser.add_argument("--max-mb", type=float, default=1024.0)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--row", nargs=3, metavar=("PRIOR", "GUIDE", "ELBO"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.row:
+        print(json.dumps(measure_row(args, *args.row)))
+        return
+    print(
+        f"{args.dataset}, batch 128, default options otherwise; 1 thread per row, "
+        f"{args.warmup} warm-up + {args.steps} timed steps; ms per step, peak resident MB"
+    )
+    first = run_row(args, DEFAULT)
+    rows = [run_row(args, row) for row in rows_to_measure() if row != DEFAULT]
+    last = run_row(args, DEFAULT)
+    default_ms = statistics.mean(r.ms for r in (first, last) if r.ms is not None)
+    print(f"default ({' / '.join(DEFAULT)}): {first.ms:.1f} ms first, {last.ms:.1f} ms last\n")
+    if not args.markdown:
+        head = ("prior / guide / objective", "ms/step", "x default", "peak MB", "steps MB")
+        print(f"{head[0]:36s} {head[1]:>9s} {head[2]:>9s} {head[3]:>8s} {head[4]:>8s}")
+    print_table([first, *rows], default_ms, args)
+
+
+if __name__ == "__main__":
+    main()
