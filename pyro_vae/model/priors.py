@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config.capabilities import guide_density_problem, guide_has_density, prior_density_use
+from ..config.capabilities import guide_density_problem, prior_density_use
 from ..errors import ConfigError
 from .nets import MLP
 from .parts import Prior
@@ -136,22 +136,16 @@ class _MixtureOfPosteriors(dist.MixtureSameFamily):
 
 def vamp_flow_problem(prior_name: str, guide: object) -> str | None:
     """The one message for a VampPrior given a flow guide, one whose density away from its own
-    draws needs a transform's inverse (``Guide.density_by_inverse``; a planar flow has none at
-    all), else ``None``. It names the pairs that work."""
+    draws needs a transform's inverse (``Guide.density_by_inverse``), else ``None``. It names
+    the pairs that work."""
     if not getattr(guide, "density_by_inverse", False):
         return None
-    if guide_has_density(guide):
-        has = (
-            "that density only through its flow's inverse, B x K inverses per step (for an IAF "
-            "each is latent_dim sequential network passes: seconds and gigabytes per step)"
-        )
-    else:
-        has = "no density there (planar flows are not invertible)"
     return (
         f"the prior {prior_name} scores every z of a batch under the guide's posterior at each "
-        f"of its K pseudo-inputs; the guide {type(guide).__qualname__} has {has}: use "
-        "--guide diagonal or full with --prior vamp, or --guide flow (IAF) with --prior "
-        "two-layer-vamp or mog"
+        f"of its K pseudo-inputs; the guide {type(guide).__qualname__} has that density only "
+        "through its flow's inverse, B x K inverses per step (for an IAF each is latent_dim "
+        "sequential network passes: seconds and gigabytes per step): use --guide diagonal or "
+        "full with --prior vamp, or --guide flow with --prior two-layer-vamp or mog"
     )
 
 
@@ -202,10 +196,11 @@ class VampPrior(Prior):
 
     def attach_guide(self, guide) -> None:
         """Use ``guide``'s posteriors as the components; a guide with no density away from its
-        own draws, or one only through a flow's inverse, is refused (one message each)."""
+        own draws (a planar flow), or one only through a flow's inverse (an IAF), is refused
+        (one message each)."""
         name = type(self).__name__
-        problem = vamp_flow_problem(name, guide)
-        problem = problem or guide_density_problem(prior_density_use(name), guide)
+        problem = guide_density_problem(prior_density_use(name), guide)
+        problem = problem or vamp_flow_problem(name, guide)
         if problem:
             raise ConfigError(problem)
         self._attach(guide)

@@ -59,8 +59,8 @@ class VAE(nn.Module):
     ) -> None:
         super().__init__()
         if uses_guide(prior):  # a prior built from the guide (the VampPrior)
-            prior.attach_guide(guide)  # first: a prior's own refusal names what it takes
             refuse(guide_density_problem(prior_density_use(type(prior).__qualname__), guide))
+            prior.attach_guide(guide)
         self.prior = prior
         self.encoder = guide
         self.decoder = decoder
