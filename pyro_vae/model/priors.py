@@ -159,8 +159,9 @@ class VampPrior(Prior):
     What a training step computes: log p(z_b) = logsumexp_k log q(z_b | u_k) - log K for each
     of the B codes z_b of the batch (times the particles), so q is evaluated at B * K points
     none of which it drew. With a Gaussian guide that is closed-form: for the diagonal guide
-    two (B, D) x (D, K) matrix products (:class:`_MixtureOfPosteriors`), for the full one
-    B * K triangular solves. A flow guide (``density_by_inverse``) is refused: z ~ q(z | x) is
+    two (B, latent_dim) x (latent_dim, K) matrix products (:class:`_MixtureOfPosteriors`), for
+    the full one B * K triangular solves. A flow guide (``density_by_inverse``) is refused:
+    z ~ q(z | x) is
     z = f_T o ... o f_1(z_0) with every f_t conditioned on the context h(x), so
 
         log q(z | u_k) = log N(z_0^(k); mu_k, sigma_k^2) - sum_t log |det df_t/dz_(t-1)|,
@@ -169,12 +170,15 @@ class VampPrior(Prior):
     a different inverse for every pair (z_b, u_k): nothing is shared across b or k. An IAF's
     inverse has no closed form; it is latent_dim sequential passes of its autoregressive
     network. On ``digits`` with the defaults (B = 128, K = 100, latent_dim 20, 2 IAFs) that is
-    2 * 20 passes over 12,800 rows a step: 588 million tensor elements allocated per step
-    against 1.3 million for the default model, 4.3 s and 4.6 GB resident per step against
-    6 ms (``experiments/bench_grid.py``). Cheaper forms are not the same model (the flows'
-    base Gaussians alone drop the flow from p(z)); ``two-layer-vamp`` puts a VampPrior on a
-    top layer whose posterior is Gaussian, and so takes a flow guide at the price of a
-    Gaussian one.
+    2 * 20 passes over 12,800 rows a step, all kept for the gradient: 588 million tensor
+    elements allocated per step against 1.3 million for the default model; 4.3 s and 4.6 GB
+    resident per step against a few ms (``experiments/bench_grid.py``, on a shared 2-core
+    machine). No exact form is cheap: even an inverse that reuses the context's share of the
+    network and updates one coordinate at a time is B * K * latent_dim sequential network
+    steps, K * latent_dim = 2,000 times the guide's own work. Cheaper forms are other models
+    (the flows' base Gaussians alone drop the flow from p(z)); ``two-layer-vamp`` puts a
+    VampPrior on a top layer whose posterior is Gaussian, and so takes a flow guide at the
+    price of a Gaussian one.
     """
 
     uses_guide = True
