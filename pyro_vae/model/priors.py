@@ -174,8 +174,9 @@ class VampPrior(Prior):
     elements allocated per step against 1.3 million for the default model; 4.3 s and 4.6 GB
     resident per step against a few ms (``experiments/bench_grid.py``, on a shared 2-core
     machine). No exact form is cheap: even an inverse that reuses the context's share of the
-    network and updates one coordinate at a time is B * K * latent_dim sequential network
-    steps, K * latent_dim = 2,000 times the guide's own work. Cheaper forms are other models
+    network and updates its hidden layer one coordinate at a time costs about a full network
+    pass per pair, K = 100 times the flow's own work, and keeps latent_dim * B * K hidden
+    vectors (0.8 GB here) for the gradient. Cheaper forms are other models
     (the flows' base Gaussians alone drop the flow from p(z)); ``two-layer-vamp`` puts a
     VampPrior on a top layer whose posterior is Gaussian, and so takes a flow guide at the
     price of a Gaussian one.
