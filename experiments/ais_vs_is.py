@@ -35,11 +35,11 @@ from priors_and_guides import ROWS, config_for, slug
 
 from pyro_vae import load_dataset
 from pyro_vae.app.checkpoint import atomic_write_text
-from pyro_vae.app.main_job import trained_run
 from pyro_vae.data.pixels import eval_view
 from pyro_vae.infer.ais import log_marginal_ais
 from pyro_vae.infer.bdmc import bdmc
 from pyro_vae.infer.marginal import log_marginal
+from pyro_vae.jobs.run import trained_run
 from pyro_vae.store.evaluation import BDMCEvaluation
 from pyro_vae.store.fields import Record, count, custom, is_value, number
 

@@ -38,9 +38,9 @@ from pyro_vae import (
 )
 from pyro_vae.app.evaluate import evaluate, save_evaluation
 from pyro_vae.app.evaluations import find_estimate
-from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.options import add_setting, positive_int
 from pyro_vae.errors import PyroVAEError
+from pyro_vae.jobs.run import trained_run
 from pyro_vae.store.evaluation import ISEvaluation
 from pyro_vae.store.metrics import MetricsRecord
 

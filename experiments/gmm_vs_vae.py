@@ -49,12 +49,12 @@ from pyro_vae import (
 )
 from pyro_vae.app.baseline import compare_with_mixtures, fit_baselines
 from pyro_vae.app.figures import write_figures
-from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.plots import density_grid, plot_density_rows, plot_mixture_components
-from pyro_vae.app.registry import load_model_state
 from pyro_vae.app.run_tensors import mixture_from_state
+from pyro_vae.app.vae_build import load_model_state
 from pyro_vae.data.toy import TOY_DATASETS, make_toy
 from pyro_vae.infer.training import TensorData, resolve_device
+from pyro_vae.jobs.run import trained_run
 from pyro_vae.model.continuous_mixture import log_density_by_quadrature, prior_quantile_grid
 from pyro_vae.model.likelihoods import LearnedGaussianLikelihood
 from pyro_vae.model.mixtures import GaussianMixture

@@ -25,10 +25,10 @@ from pyro_vae.app.interpolation import (
     load_run_autoencoder,
     train_run_autoencoder,
 )
-from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.plots import plot_interpolations
 from pyro_vae.data.pixels import eval_view
 from pyro_vae.infer.training import resolve_device
+from pyro_vae.jobs.run import trained_run
 from pyro_vae.model.mixtures import BernoulliMixture
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from common import evaluation, get_args_parser, run_config
 
 from pyro_vae import load_dataset
-from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.plots import plot_curves
 from pyro_vae.data.datasets import locate_dataset
 from pyro_vae.data.pixels import eval_view
 from pyro_vae.infer.training import resolve_device
+from pyro_vae.jobs.run import trained_run
 
 
 def main() -> None:

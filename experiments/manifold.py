@@ -19,11 +19,11 @@ from common import get_args_parser, run_config
 
 from pyro_vae import load_dataset
 from pyro_vae.app.latent import embed_2d
-from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.plots import plot_image_grid, plot_latent_scatter
 from pyro_vae.data.datasets import CLASS_NAMES
 from pyro_vae.data.pixels import eval_view
 from pyro_vae.infer.training import resolve_device
+from pyro_vae.jobs.run import trained_run
 
 
 def main() -> None:

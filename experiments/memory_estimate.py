@@ -32,7 +32,7 @@ def peak_rss(args: list[str]) -> int:
     """Peak resident memory (bytes) of one epoch of ``pyro-vae train args`` in a child."""
     code = (
         "import resource, sys\n"
-        "from pyro_vae.app.cli import main\n"
+        "from pyro_vae.cli import main\n"
         "code = main(sys.argv[1:])\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
         "sys.exit(code)\n"

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from common import evaluation, get_args_parser, run_config  # noqa: E402
 
 from pyro_vae import load_dataset  # noqa: E402
-from pyro_vae.app.main_job import trained_run  # noqa: E402
+from pyro_vae.jobs.run import trained_run
 from pyro_vae.store.evaluation import ISEvaluation  # noqa: E402
 
 

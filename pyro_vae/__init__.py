@@ -16,17 +16,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app.checkpoint import load_checkpoint, save_checkpoint
     from .app.config import RunConfig
+    from .app.describe import describe_parts
     from .app.evaluate import Estimator
     from .app.evaluations import Evaluations, read_evaluations
-    from .app.registry import (
-        build_part,
-        build_vae,
-        describe_parts,
-        load_model_state,
-        resolve,
-        resolve_part,
-    )
+    from .app.part_import import resolve_part
     from .app.runs import RunDirectory, load_vae
+    from .app.vae_build import build_part, build_vae, load_model_state, resolve
     from .config import DataConfig, ModelConfig, TrainConfig
     from .config.names import part_names
     from .data.datasets import DATASETS, ImageDataset, Split, load_dataset
@@ -86,8 +81,8 @@ _EXPORTS: dict[str, str] = {
     "BernoulliMixture": "model.mixtures",
     "GaussianMixture": "model.mixtures",
     "binarize": "data.pixels",
-    "build_part": "app.registry",
-    "build_vae": "app.registry",
+    "build_part": "app.vae_build",
+    "build_vae": "app.vae_build",
     "CheckpointError": "errors",
     "ConfigError": "errors",
     "DataConfig": "config",
@@ -97,7 +92,7 @@ _EXPORTS: dict[str, str] = {
     "Decoder": "model.parts",
     "DECODERS": "model.decoders",
     "dequantize": "data.pixels",
-    "describe_parts": "app.registry",
+    "describe_parts": "app.describe",
     "DiagonalGaussianGuide": "model.guides",
     "ELBOS": "infer.objectives",
     "EpochRecord": "infer.training",
@@ -112,7 +107,7 @@ _EXPORTS: dict[str, str] = {
     "LIKELIHOODS": "model.likelihoods",
     "load_checkpoint": "app.checkpoint",
     "load_dataset": "data.datasets",
-    "load_model_state": "app.registry",
+    "load_model_state": "app.vae_build",
     "load_vae": "app.runs",
     "log_importance_weights": "infer.marginal",
     "log_marginal": "infer.marginal",
@@ -127,8 +122,8 @@ _EXPORTS: dict[str, str] = {
     "PRIORS": "model.priors",
     "PyroVAEError": "errors",
     "read_idx": "data.idx",
-    "resolve": "app.registry",
-    "resolve_part": "app.registry",
+    "resolve": "app.vae_build",
+    "resolve_part": "app.part_import",
     "run_main_job": "jobs.run",
     "RunConfig": "app.config",
     "RunDirectory": "app.runs",

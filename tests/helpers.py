@@ -15,9 +15,9 @@ import pyro.distributions as dist
 import torch
 
 from pyro_vae import write_idx
-from pyro_vae.app.cli import main
 from pyro_vae.app.evaluations import read_evaluations
 from pyro_vae.app.runs import RunDirectory
+from pyro_vae.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -54,7 +54,7 @@ def train_tiny(root: Path, name: str, args: list[str], *extra: str) -> Path:
 
 def cli(*args: str) -> list[str]:
     """The command line as a child process runs it."""
-    return [sys.executable, "-m", "pyro_vae.app.cli", *args]
+    return [sys.executable, "-m", "pyro_vae", *args]
 
 
 def file_stamps(path: Path) -> dict[str, tuple[int, int]]:

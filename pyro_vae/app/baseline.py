@@ -30,7 +30,7 @@ from ..store.baseline import (
 )
 from .checkpoint import load_checkpoint
 from .config import RunConfig
-from .registry import describe_parts, model_summary
+from .describe import describe_parts, model_summary
 from .run_tensors import checked_mixture
 from .runs import RunDirectory
 

@@ -6,7 +6,7 @@ this module holds the whole :class:`RunConfig` and its file format.
 A run directory's ``config.json`` holds one :class:`RunConfig`; together with the checkpoint it
 is all that is needed to rebuild the trained model. The model's parts are recorded as a name
 (a built-in short name, an entry-point name, or an import path ``module:Class``) and the
-keyword arguments the user gave; :mod:`pyro_vae.app.registry` turns them into parts. Nothing
+keyword arguments the user gave; :mod:`pyro_vae.app.vae_build` turns them into parts. Nothing
 here imports a part.
 
 Format 2 (this version) records ``prior``/``prior_kwargs`` and likewise for the guide, the
@@ -27,9 +27,9 @@ from ..checks import Problems
 from ..config import DEFAULT_EPOCHS, DataConfig, DistributedConfig, ModelConfig, TrainConfig
 from ..config.frozen import freeze
 from ..errors import ConfigError
+from ..store.strict_json import JSONContentError, parse_json
 from .checkpoint import atomic_write_text
 from .run_files import CONFIG, read_bytes
-from .strict_json import JSONContentError, parse_json
 
 CONFIG_FORMAT = 2
 

@@ -34,8 +34,8 @@ from ..store.evaluation import (
     estimate_from_json,
 )
 from .config import RunConfig
+from .describe import describe_parts
 from .evaluations import save_estimate
-from .registry import describe_parts
 from .runs import RunDirectory
 
 METHODS = ("is", "ais")
@@ -57,7 +57,7 @@ class Evaluated:
 class Estimator:
     """How to estimate log p(x): ``method="is"`` with K = ``num_samples`` guide draws, or
     ``method="ais"`` with T = ``num_steps``, C = ``num_chains``, L = ``num_leapfrog``, from
-    the guide or the prior (``start``)."""
+    the guide or the prior (``start``); ``images``: only the split's first that many."""
 
     method: str = "is"
     num_samples: int = 5000
@@ -66,6 +66,7 @@ class Estimator:
     num_leapfrog: int = 5
     start: str = "guide"
     seed: int = 0
+    images: int | None = None
 
     def check(self, vae: VAE) -> None:
         if self.method not in METHODS:
@@ -116,6 +117,10 @@ def evaluate(
     est = estimator or Estimator(num_samples=num_samples, seed=seed)
     est.check(vae)
     x = eval_view(dataset.split(split), dataset.levels, cfg.data.pixels, split).to(device)
+    if est.images is not None:
+        if est.images > len(x):
+            raise ConfigError(f"--images {est.images}: the {split} split has {len(x)} images")
+        x = x[: est.images]
     start = time.perf_counter()
     levels = log_levels(cfg.data.pixels, dataset.levels)
     if est.method == "is":
@@ -140,6 +145,7 @@ def evaluate(
     record = estimate_from_json(
         {
             **_header(cfg, dataset, split, est.seed, vae),
+            **({"first_images": est.images} if est.images is not None else {}),
             "data_sha256": tensor_fingerprint(x),
             **summary.to_json(),
             "seconds": time.perf_counter() - start,

@@ -21,24 +21,35 @@ from .baseline import best_mixture
 from .checkpoint import load_checkpoint
 from .config import RunConfig
 from .latent import choose_pairs, interpolation_paths, score_paths
-from .registry import load_model_state
 from .runs import RunDirectory
+from .vae_build import load_model_state
 
 FIGURE_SEED = 0
 """Seed of everything random in a figure (pairs, samples), so redraws do not change."""
 
 
 def train_run_autoencoder(
-    run: RunDirectory, cfg: RunConfig, dataset: ImageDataset, device, progress: bool = False
+    run: RunDirectory,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device,
+    progress: bool = False,
+    epochs: int | None = None,
 ) -> Autoencoder:
-    """The plain autoencoder with the VAE's network shapes, on the same data and schedule;
-    saved as ``autoencoder.pt`` (holding the run's lock throughout)."""
+    """The plain autoencoder with the VAE's network shapes, on the same data and schedule
+    (``epochs``: that many instead of the VAE's); saved as ``autoencoder.pt`` (holding the
+    run's lock throughout)."""
     with run.writing():
-        return _train_run_autoencoder(run, cfg, dataset, device, progress)
+        return _train_run_autoencoder(run, cfg, dataset, device, progress, epochs)
 
 
 def _train_run_autoencoder(
-    run: RunDirectory, cfg: RunConfig, dataset: ImageDataset, device, progress: bool
+    run: RunDirectory,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device,
+    progress: bool,
+    epochs: int | None = None,
 ) -> Autoencoder:
     torch.manual_seed(cfg.train.seed)
     ae = Autoencoder(
@@ -50,7 +61,13 @@ def _train_run_autoencoder(
     )
     data = ImageData(dataset, cfg.data.pixels, device)
     history = train_autoencoder(
-        ae, data, cfg.train.epochs, cfg.train.batch_size, cfg.train.lr, device, progress
+        ae,
+        data,
+        cfg.train.epochs if epochs is None else epochs,
+        cfg.train.batch_size,
+        cfg.train.lr,
+        device,
+        progress,
     )
     run.save_tensors(
         "autoencoder.pt", {"model": ae.state_dict(), "history": history, "binary": ae.binary}

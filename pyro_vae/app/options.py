@@ -137,7 +137,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         "--tensorboard",
         action="store_true",
         help="also log each epoch's metrics for TensorBoard into RUN_DIR/tensorboard/ (needs "
-        'the tensorboard package: pip install "pyro-vae[tensorboard]")',
+        "the tensorboard package: pip install tensorboard; remembered on --resume)",
     )
     out.add_argument(
         "--resume",

@@ -191,6 +191,25 @@ def _common_key(evaluations: list[Evaluations], names: list[str]) -> str:
     return best[0]
 
 
+def _refuse_different_data(runs: list[RunDirectory], names: list[str]) -> None:
+    """Runs trained on different data sets or pixel treatments score different things: no
+    evaluation can make their log p(x) comparable, so that is said first (not "evaluate them
+    alike")."""
+    seen = []
+    for run, name in zip(runs, names, strict=True):
+        data = run.read_config().data
+        seen.append((name, data.dataset, data.pixels))
+    first = seen[0]
+    for other in seen[1:]:
+        pixels_differ = None not in (first[2], other[2]) and first[2] != other[2]
+        if other[1] != first[1] or pixels_differ:
+            raise ConfigError(
+                f"{first[0]} ({first[1]}, pixels {first[2]}) and {other[0]} ({other[1]}, pixels "
+                f"{other[2]}) model different data: their log p(x) cannot be compared, whatever "
+                "they are evaluated with. Compare runs of the same data set and pixel treatment."
+            )
+
+
 def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> Comparison:
     """Log p(x) of several runs by one estimator (``key``, default: the most expensive one
     they all hold) with paired differences to the first run. Refuses runs whose test tensors
@@ -199,6 +218,7 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
         raise ConfigError("compare needs at least two run directories")
     runs = [RunDirectory.open(p) for p in run_dirs]
     names = run_labels(run_dirs)  # the same run twice refused; same-named runs told apart
+    _refuse_different_data(runs, names)
     evaluations = [read_evaluations(r) for r in runs]
     if key is None:
         key = _common_key(evaluations, names)

@@ -305,14 +305,18 @@ def _check_vouched(kind: str, name: str, module_name: str, untrusted: Path) -> N
             f"you vouched for {module_name!r} at {', '.join(elsewhere)}, but here it would be "
             f"imported from {location or 'nowhere'}"
         )
-    elif location and in_current_directory(location) and module_name in trusted_modules():
+    elif (
+        location
+        and in_current_directory(module_name)
+        and any(module_name == t or module_name.startswith(t + ".") for t in trusted_modules())
+    ):
         why = (
             f"{module_name!r} is vouched for by name, which does not cover a file in the "
             "current directory"
         )
     else:
         why = f"module {module_name!r} is not built in, not an installed part and not vouched for"
-    if location and in_current_directory(location):
+    if location and in_current_directory(module_name):
         how = f"or add the line '{module_name} {location}' to {allow_list_path()}"
     else:
         how = f"or set {ENV_VAR}={module_name}, or add it to {allow_list_path()}"

@@ -14,14 +14,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import CheckpointError, first_line
 from ..infer.objectives import objective_name
 from ..model.vae import VAE
 from ..store.baseline import Baseline
 from ..store.evaluation import AISEvaluation, Evaluations, ISEvaluation
 from ..store.interpolation import Interpolation
+from .describe import describe_parts, model_summary
 from .evaluations import describe_key, read_evaluations
+from .provenance import read_provenance
 from .records import read_baseline, read_interpolation
-from .registry import describe_parts, model_summary
 from .report_render import Block, Code, render_html, render_markdown
 from .runs import RunDirectory, load_vae
 
@@ -106,6 +108,7 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
         _parts_table(description),
         Block("h2", "Configuration"),
         _config_table(cfg),
+        *_provenance_blocks(run),
     ]
 
     if metrics:
@@ -251,6 +254,46 @@ def _parts_table(description: dict[str, Any]) -> Block:
     return Block(
         "table", header=["part", "name", "import path", "options", "parameters"], items=rows
     )
+
+
+def _provenance_blocks(run: RunDirectory, last: int = 10) -> list[Block]:
+    """What produced the run's numbers (``provenance.json``): the last ``last`` commands."""
+    try:
+        entries = read_provenance(run).entries
+    except CheckpointError as exc:  # informative only: said, never a reason to stop
+        return [Block("h2", "Provenance"), Block("p", f"Not shown: {first_line(exc)}")]
+    if not entries:
+        return [
+            Block("h2", "Provenance"),
+            Block("p", "This run records no provenance (a run written before pyro-vae 0.3)."),
+        ]
+    rows = [
+        [
+            e.time,
+            e.command,
+            "" if e.epoch is None else str(e.epoch),
+            e.pyro_vae_version + (f" ({_short_commit(e.git_commit)})" if e.git_commit else ""),
+            f"torch {e.torch_version}, Pyro {e.pyro_version}, Python {e.python_version}",
+            f"{e.host}, {e.device}",
+            e.argv,
+        ]
+        for e in entries[-last:]
+    ]
+    header = ["time (UTC)", "command", "epoch", "pyro-vae", "libraries", "host, device", "as run"]
+    shown = f"the last {last} of {len(entries)}" if len(entries) > last else "every"
+    return [
+        Block("h2", "Provenance"),
+        Block(
+            "p",
+            f"What produced these numbers: {shown} command that trained or evaluated "
+            "the run (provenance.json).",
+        ),
+        Block("table", header=header, items=rows),
+    ]
+
+
+def _short_commit(commit: str) -> str:
+    return commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
 
 
 def _config_table(cfg) -> Block:

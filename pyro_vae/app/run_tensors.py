@@ -51,7 +51,7 @@ def _tensor(value: Any, where: Path, what: str, shape: tuple[int, ...]) -> torch
 def check_weights(module: torch.nn.Module, state: Any, where: Path) -> None:
     """Refuse a saved weight that is not a dense tensor of its parameter's dtype (a sparse,
     quantized, float64, integer or complex one), before
-    :func:`~pyro_vae.app.registry.load_model_state` compares keys and shapes and copies: the
+    :func:`~pyro_vae.app.vae_build.load_model_state` compares keys and shapes and copies: the
     copy would convert it silently, or fail with a traceback. What is missing or of another
     shape is left to that function to name."""
     if not isinstance(state, Mapping):

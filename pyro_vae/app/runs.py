@@ -24,7 +24,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from .checkpoint import (
     atomic_write_text,
     confined_to,
     load_checkpoint,
+    make_directory,
     save_checkpoint,
 )
 from .config import RunConfig
@@ -66,7 +66,11 @@ DERIVED_FILES = (
     "report.html",
 )
 """Files computed from the trained model (name patterns); with ``figures/`` they describe the
-checkpoint on disk and go when a new checkpoint replaces it."""
+checkpoint on disk and move to :data:`PREVIOUS` when a new checkpoint replaces it."""
+
+PREVIOUS = "previous"
+"""Where the derived files of a replaced checkpoint are kept: ``RUN/previous/epoch-<N>/``, N
+the epoch they describe (a resume never deletes an evaluation: it stops being current)."""
 
 
 @dataclass(frozen=True)
@@ -168,20 +172,34 @@ class RunDirectory:
         epoch = self.load_checkpoint().get("epoch")
         return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else -1
 
-    def _remove_derived(self) -> None:
-        """Remove the derived files, then the stale marker (a crash part of the way leaves the
-        marker, and the next writer finishes). A link is removed, never followed."""
+    def _archive_for(self, epoch: int | None) -> Path:
+        """A new ``previous/epoch-<epoch>`` directory (``-2``, ``-3``, ... if taken), made
+        without following a link."""
+        label = f"epoch-{epoch}" if isinstance(epoch, int) and epoch >= 0 else "epoch-unknown"
+        base = self.path / PREVIOUS / label
+        target, n = base, 1
+        while os.path.lexists(target):
+            n += 1
+            target = base.with_name(f"{label}-{n}")
+        return make_directory(target)
+
+    def _archive_derived(self, epoch: int | None, target: Path | None = None) -> Path | None:
+        """Move the derived files into ``target`` (default: a new directory for ``epoch``, see
+        :meth:`_archive_for`), then remove the stale marker (a crash part of the way leaves the
+        marker, and the next writer finishes). A link is moved as a link, never followed.
+        Returns the directory they went to (``None``: there were none)."""
         with self.writing():
-            for path in self.derived_files():
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)  # safe against links inside (fd-based on POSIX)
-                else:
-                    path.unlink(missing_ok=True)
+            derived = self.derived_files()
+            if derived:
+                target = target or self._archive_for(epoch)
+                for path in derived:
+                    os.rename(path, target / path.name)
             self.file(STALE_MARKER).unlink(missing_ok=True)
+            return target if derived else None
 
     def _settle_derived(self) -> None:
-        """After a crash between marking derived files stale and removing them: keep them if
-        the checkpoint they describe is still the one on disk, remove them otherwise."""
+        """After a crash between marking derived files stale and moving them: keep them if
+        the checkpoint they describe is still the one on disk, archive them otherwise."""
         marker = self.file(STALE_MARKER)
         if not os.path.lexists(marker):
             return
@@ -189,7 +207,7 @@ class RunDirectory:
         if described == self._checkpoint_epoch():
             marker.unlink(missing_ok=True)
         else:
-            self._remove_derived()
+            self._archive_derived(described)
 
     # ------------------------------------------------------------------ files
     def write_config(self, cfg: RunConfig) -> None:
@@ -266,19 +284,22 @@ class RunDirectory:
             save_checkpoint(path, state)
         return path
 
-    def save_checkpoint(self, state: dict[str, Any]) -> None:
-        """Replace the checkpoint. Derived files describe the one it replaces: a marker that
-        says which is written first, then the checkpoint, then they are removed (and the
-        marker). Until the new checkpoint exists they stay, current."""
+    def save_checkpoint(self, state: dict[str, Any]) -> Path | None:
+        """Replace the checkpoint. Derived files describe the one it replaces: their archive
+        directory is made and a marker that says which epoch they describe is written first,
+        then the checkpoint, then they move to the archive (and the marker goes). Until the new
+        checkpoint exists they stay, current. Returns the archive (``None``: nothing moved)."""
         with self.writing():
             derived = self.derived_files()
+            target = None
             if derived:
-                atomic_write_text(
-                    self.file(STALE_MARKER), json.dumps({"epoch": self._checkpoint_epoch()})
-                )
+                epoch = self._checkpoint_epoch()
+                target = self._archive_for(epoch)  # refused here, before the checkpoint
+                atomic_write_text(self.file(STALE_MARKER), json.dumps({"epoch": epoch}))
             save_checkpoint(self.checkpoint_path, state)
             if derived:
-                self._remove_derived()
+                return self._archive_derived(None, target)
+            return None
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.checkpoint_path, map_location=map_location, root=self.path)

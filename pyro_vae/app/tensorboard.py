@@ -3,7 +3,7 @@ per epoch, written in TensorBoard's event-file format (records of ``Event`` prot
 :class:`torch.utils.tensorboard.SummaryWriter` writes them) into ``RUN/tensorboard/``.
 
 ``tensorboard --logdir runs`` then shows every run's curves. The package is an optional extra
-(``pip install "pyro-vae[tensorboard]"``); without it ``--tensorboard`` is refused before the
+(``pip install tensorboard``); without it ``--tensorboard`` is refused before the
 run starts. In a distributed run only rank 0 writes.
 """
 
@@ -37,7 +37,7 @@ def summary_writer_class() -> type:
     except ImportError as exc:
         raise ConfigError(
             "--tensorboard needs the tensorboard package, which is not installed: "
-            'pip install "pyro-vae[tensorboard]" (or pip install tensorboard), or drop '
+            'pip install tensorboard (or, in a checkout, pip install -e ".[tensorboard]"), or drop '
             f"--tensorboard ({exc})"
         ) from None
     return SummaryWriter

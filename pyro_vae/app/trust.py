@@ -17,8 +17,11 @@ A vouch is for a *file*, not only a name. ``pyro-vae train`` writes ``module LOC
 resolved file (or package directory) the module was imported from, and a line with a location
 vouches for that location only. A line that names a module alone (or ``PYRO_VAE_TRUST``) vouches
 for it where the user's own path finds it, never in the current directory: otherwise any folder
-one ``cd``s into (a download, say) could bring its own file of a vouched name. ``--trust`` on the
-command line is the user's choice for this command, wherever the module lies.
+one ``cd``s into (a download, say) could bring its own file of a vouched name. "In the current
+directory" is where the import system finds it, before links are followed: a link there
+(``userparts.py -> .sub/userparts.py``, a linked package directory) is in the current directory
+wherever it points; the resolved location is what a ``module LOCATION`` line is matched against.
+``--trust`` on the command line is the user's choice for this command, wherever the module lies.
 
 Nothing here imports torch (the command line reads it before choosing a command).
 """
@@ -128,42 +131,58 @@ def trusted_modules() -> set[str]:
     return {*ALWAYS_TRUSTED, *_vouched, *_listed()}
 
 
-def location_of(module: str) -> str | None:
-    """Where ``module``'s top-level package or module is (or would be) imported from: its
-    resolved file, or its package directories (joined with ``os.pathsep``); None when it is not
-    found or has no file. Nothing is executed: only the top-level name is looked up."""
+def _found_at(module: str) -> list[str]:
+    """Where the import system finds ``module``'s top-level package or module, as found (links
+    not followed): its file, or its package directories; empty when it is not found or has no
+    file. Nothing is executed: only the top-level name is looked up."""
     top = module.split(".", 1)[0]
     try:
         spec = importlib.util.find_spec(top)
     except (ImportError, ValueError):
-        return None
+        return []
     if spec is None:
-        return None
-    paths: list[str] = []
+        return []
     if spec.submodule_search_locations is not None:
         with contextlib.suppress(KeyError):  # a namespace path found before its parent import
-            paths = list(spec.submodule_search_locations)
-    elif spec.origin and spec.has_location:
-        paths = [spec.origin]
+            return [str(p) for p in spec.submodule_search_locations]
+        return []
+    return [spec.origin] if spec.origin and spec.has_location else []
+
+
+def location_of(module: str) -> str | None:
+    """Where ``module``'s top-level package or module is (or would be) imported from: its
+    resolved file, or its package directories (joined with ``os.pathsep``); None when it is not
+    found or has no file. This is what a vouch for a file names and is matched against."""
+    paths = _found_at(module)
     if not paths:
         return None
     return os.pathsep.join(sorted(str(Path(p).resolve()) for p in paths))
 
 
-def in_current_directory(location: str | None) -> bool:
-    """Whether ``location`` (see :func:`location_of`) lies directly in the current directory,
-    i.e. was found there rather than on the user's path."""
-    if not location:
+def in_current_directory(module: str) -> bool:
+    """Whether the import system finds ``module`` in the current directory rather than on the
+    user's path: the directory it found the file or package in (``sys.path``'s entry, however
+    spelled: ``''``, ``.``, a link) is the current directory, or the file itself, links
+    followed, lies there. A link in the current directory (``userparts.py -> .sub/x.py`` or
+    to a file anywhere) is found in the current directory, wherever it points."""
+    paths = _found_at(module)
+    if not paths:
         return False
-    here = Path.cwd().resolve()
-    return any(Path(p).parent == here for p in location.split(os.pathsep))
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current directory is gone: nothing can be found there
+        return False
+    return any(
+        Path(os.path.abspath(p)).parent.resolve() == here or Path(p).resolve().parent == here
+        for p in paths
+    )
 
 
 def is_trusted(module: str, also: Iterable[str] = (), location: str | None = None) -> bool:
     """Whether ``module`` (found at ``location``, see :func:`location_of`) is, or lies in a
     package that is, vouched for: pyro-vae's own, ``--trust`` or ``also`` wherever it lies; an
     allow-list line with a location there only; a line or ``PYRO_VAE_TRUST`` naming the module
-    alone anywhere but the current directory."""
+    alone anywhere but the current directory (:func:`in_current_directory`)."""
 
     def covers(trusted: str) -> bool:
         return module == trusted or module.startswith(trusted + ".")
@@ -175,7 +194,7 @@ def is_trusted(module: str, also: Iterable[str] = (), location: str | None = Non
             continue
         if location is not None and location in locations:
             return True
-        if BY_NAME in locations and not in_current_directory(location):
+        if BY_NAME in locations and not in_current_directory(module):
             return True
     return False
 

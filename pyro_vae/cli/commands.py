@@ -6,6 +6,10 @@ package that imports inside functions), so that ``--help`` loads no torch."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import stat
+import sys
 from pathlib import Path
 
 from ..app.config import RunConfig
@@ -26,6 +30,30 @@ def _config_or_resume(args: argparse.Namespace, parser: argparse.ArgumentParser)
     return resume_config(args.resume, args.epochs)
 
 
+def _tensorboard(args: argparse.Namespace) -> bool:
+    """Whether to log to TensorBoard: ``--tensorboard``, or a resume of a run that logged there
+    before (a real ``RUN/tensorboard`` directory), which goes on logging, said on stderr."""
+    if args.tensorboard or args.resume is None:
+        return bool(args.tensorboard)
+    path = Path(args.resume) / "tensorboard"
+    try:
+        logged_before = stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+    if not logged_before:
+        return False
+    shown = terminal_text(str(path))
+    if importlib.util.find_spec("tensorboard") is None:
+        print(
+            f"note: this run logged to {shown} before; the tensorboard package is not installed, "
+            "so the epochs of this resume are not logged there",
+            file=sys.stderr,
+        )
+        return False
+    print(f"TensorBoard: the resumed epochs are logged to {shown}, as before", file=sys.stderr)
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..app.console import print_baseline, print_evaluation
     from ..app.part_import import remember_parts
@@ -41,8 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         num_samples=args.num_samples,
         baseline_components=args.baseline_components,
         resume=args.resume,
-        tensorboard=args.tensorboard,
+        tensorboard=_tensorboard(args),
         on_checked=remember_parts,
+        autoencoder_epochs=args.autoencoder_epochs,
     )
     run, last = result.run, result.history[-1]
     best = max(result.history, key=lambda r: r.val_elbo)
@@ -87,7 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     method = args.method or (None if args.bdmc else "is")
-    estimator = Estimator(method=method, **settings) if method else None
+    estimator = Estimator(method=method, images=args.images, **settings) if method else None
     sandwich = Estimator(method="ais", **settings) if args.bdmc else None
     out = evaluate_run(
         args.run_dir,
@@ -144,12 +173,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..jobs.train import completed_epochs, train
 
     cfg = _config_or_resume(args, args.subparser)
+    tensorboard = _tensorboard(args)
     plan = prepare(  # every check before a run exists; process 0 creates it
         cfg,
         args.runs_dir,
         args.name,
         resume=args.resume,
-        tensorboard=args.tensorboard,
+        tensorboard=tensorboard,
         on_checked=remember_parts,  # the checks passed: the user's parts are the user's choice
         join_group=True,
     )
@@ -164,7 +194,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     "epochs; nothing to do (give --epochs N to train further)."
                 )
             return 0
-    trainer = train(plan, progress=not args.quiet, tensorboard=args.tensorboard)
+    trainer = train(plan, progress=not args.quiet, tensorboard=tensorboard)
     if not group.is_main:
         return 0
     last = trainer.history[-1]

@@ -20,6 +20,7 @@ from ..app.escape import terminal_text
 from ..app.interrupts import forced_exit
 from ..app.options import parse_with_preset
 from ..app.preflight import RUN_COMMANDS, require_run_dir, require_runs_dir, run_labels
+from ..app.threads import apply_threads
 from ..app.trust import vouching
 from ..errors import ConfigError, PyroVAEError, TrainingInterrupted, first_line
 from .parser import build_parser
@@ -111,6 +112,8 @@ def _dispatch(
                 f"pyro-vae runs {' and '.join(DISTRIBUTED_COMMANDS)}"
             )
         _preflight(args)
+        if hasattr(args, "threads"):  # the commands that compute
+            apply_threads(args.threads)
         return args.func(args)
     except ConfigError as exc:
         parser.exit(2, f"pyro-vae: error: {_shown(exc)}\n")

@@ -17,6 +17,7 @@ from ..app.options import (
 )
 from ..app.trust import add_trust_option
 from ..app.usage import UsageParser
+from ..config.constraints import nonnegative_int, threads_count
 from . import commands
 
 
@@ -36,6 +37,19 @@ def add_data_source_options(p: argparse.ArgumentParser) -> None:
         dest="download",
         action="store_false",
         help="never try to download a missing data set",
+    )
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    """``--threads``: how many threads PyTorch computes with (:mod:`pyro_vae.app.threads`)."""
+    p.add_argument(
+        "--threads",
+        type=threads_count,
+        default=None,
+        metavar="N",
+        help="threads PyTorch computes with: a number, or auto (the default; unless "
+        "OMP_NUM_THREADS is set): the cores this process may use less the load already "
+        "running, so that a busy machine is not oversubscribed (results do not depend on it)",
     )
 
 
@@ -77,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="components of the finite-mixture baselines fitted to the same data (Bernoulli "
         "or Gaussian, matching the likelihood); none to skip (default: 1 10 50)",
+    )
+    p.add_argument(
+        "--autoencoder-epochs",
+        type=nonnegative_int,
+        default=None,
+        metavar="N",
+        help="epochs of the plain autoencoder the interpolation figure compares with (default: "
+        "the VAE's, the fair comparison); 0: no autoencoder and no interpolation figure",
     )
     p.set_defaults(func=commands.cmd_run)
 
@@ -153,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the BDMC sandwich on N images simulated from the model",
     )
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
+    p.add_argument(
+        "--images",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="only the split's first N images (a quick look; kept under its own key, e.g. "
+        "is-K5000-first100, and paired in compare only with the same images)",
+    )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the estimators' draws")
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -221,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", type=path_text, default=None, metavar="DIR")
     p.set_defaults(func=commands.cmd_datasets, subparser=p)
-    for command in TRUSTING_COMMANDS:
+    for command in TRUSTING_COMMANDS:  # the commands that compute read a run's configuration
         add_trust_option(sub.choices[command])
+        add_threads_option(sub.choices[command])
     return parser

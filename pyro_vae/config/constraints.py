@@ -47,6 +47,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def threads_count(text: str) -> int | str:
+    """``--threads``: ``auto`` or a positive integer (at most 1024)."""
+    if text == "auto":
+        return text
+    value = _ascii_int(text, "auto or a positive integer")
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"expected auto or 1 to 1024 threads, got {value}")
+    return value
+
+
 def nonnegative_int(text: str) -> int:
     value = _ascii_int(text, "an integer >= 0")
     if value < 0:

@@ -1,8 +1,9 @@
 """Frozen sections: the settings of a configuration that has been resolved once (validated, its
 defaults filled in, its parts found) and is no longer to be changed. A frozen section is an
 instance of a subclass of its section (so it is still a :class:`TrainConfig`, ...) whose fields
-cannot be assigned; :func:`is_frozen` tells the code below the resolution (the trainer) that it
-need not validate it again. To change a setting, change a copy (``RunConfig.copy``)."""
+cannot be assigned (a :class:`Frozen`); being one tells the code below the resolution (the
+trainer) that it need not validate it again. To change a setting, change a copy
+(``RunConfig.copy``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class _Frozen:
+class Frozen:
     """Mixed into a section's frozen subclass: assignment refused once frozen."""
 
     __slots__ = ()
@@ -44,9 +45,7 @@ _CLASSES: dict[type, type] = {}
 
 def _frozen_class(cls: type) -> type:
     if cls not in _CLASSES:
-        _CLASSES[cls] = type(
-            f"Frozen{cls.__name__}", (_Frozen, cls), {"__module__": cls.__module__}
-        )
+        _CLASSES[cls] = type(f"Frozen{cls.__name__}", (Frozen, cls), {"__module__": cls.__module__})
     return _CLASSES[cls]
 
 
@@ -64,11 +63,11 @@ def freeze(section: T) -> T:
 def thaw(section: T) -> T:
     """A plain, mutable copy of ``section`` (frozen or not)."""
     cls = type(section)
-    plain = cls.__mro__[2] if issubclass(cls, _Frozen) else cls
+    plain = cls.__mro__[2] if issubclass(cls, Frozen) else cls
     values = {k: v for k, v in copy.deepcopy(section.__dict__).items() if k != "_frozen"}
     return plain(**values)
 
 
 def is_frozen(section: object) -> bool:
     """Whether ``section`` was frozen by :func:`freeze` (resolved: not to be checked again)."""
-    return isinstance(section, _Frozen) and bool(section.__dict__.get("_frozen"))
+    return isinstance(section, Frozen)  # made by freeze() only, which sets the flag at once

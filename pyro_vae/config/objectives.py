@@ -1,12 +1,13 @@
-"""The training objectives, declared once (torch-free): what each is called, its help, and what
-it supports (a JIT-compiled version, KL weighting, how many particles it needs, whether it
-evaluates the guide's density away from the guide's own draws).
+"""The training objectives, declared once (torch-free): what each is called, its help, the class
+that implements it (an import path, ``"module:Class"``), and what it supports (a JIT-compiled
+version, KL weighting, how many particles it needs, whether it evaluates the guide's density
+away from the guide's own draws).
 
 The ``--elbo`` option's help and choices, the configuration's checks
-(:mod:`.capabilities`), the JIT default and the description of a run's objective are read from
-:data:`OBJECTIVES`; :data:`pyro_vae.infer.objectives.ELBOS` maps the same names to their
-implementations (a test checks that the keys agree). Adding an objective is one entry here and
-one factory there."""
+(:mod:`.capabilities`), the JIT default, the description of a run's objective and the
+objective the trainer builds (:func:`pyro_vae.infer.objectives.make_objective`, which imports
+the class named here) are all read from :data:`OBJECTIVES`. Adding an objective that a class
+implements (one of Pyro's ELBOs, or one of pyro-vae's) is one entry here."""
 
 from __future__ import annotations
 
@@ -25,8 +26,12 @@ class Objective:
     name: str
     help: str
     title: str
-    jit: bool = False
-    """Whether it has a JIT-compiled version (``--jit``)."""
+    implementation: str
+    """The class that implements it, ``"module:Class"``: constructed with those of
+    ``num_particles``, ``vectorize_particles`` and ``max_plate_nesting`` its ``__init__`` takes,
+    it has ``differentiable_loss(model, guide, x, num_data=N)``."""
+    jit_implementation: str = ""
+    """Its JIT-compiled version (``--jit``), likewise; ``""``: none."""
     kl_weighting: bool = False
     """Whether ``--beta`` and ``--kl-warmup`` apply (the KL term is a term of its own)."""
     min_particles: int = 1
@@ -35,6 +40,11 @@ class Objective:
     """Whether it evaluates log q(z|x) other than along the guide's own sampling path."""
     density_use: str = ""
     instead: str = ""
+
+    @property
+    def jit(self) -> bool:
+        """Whether it has a JIT-compiled version (``--jit``)."""
+        return bool(self.jit_implementation)
 
     def describe(self, particles: int, beta: float = 1.0, warmup: int = 0) -> str:
         """What a run's objective is, in words (for printouts and plot legends)."""
@@ -50,25 +60,29 @@ OBJECTIVES: dict[str, Objective] = {
             "trace",
             "Trace_ELBO",
             "ELBO",
-            jit=True,
+            "pyro.infer:Trace_ELBO",
+            jit_implementation="pyro_vae.infer.objectives:JitTraceELBO",
             kl_weighting=True,
         ),
         Objective(
             "meanfield",
             "analytic KL",
             "ELBO",
+            "pyro.infer:TraceMeanField_ELBO",
             kl_weighting=True,  # Pyro 1.9's JitTraceMeanField_ELBO recompiles at every step
         ),
         Objective(
             "iwae",
             "importance-weighted bound",
             "IWAE bound (K={K})",
+            "pyro_vae.infer.objectives:IWAE",
             min_particles=2,
         ),
         Objective(
             "iwae-dreg",
             "the same with doubly reparameterized guide gradients",
             "IWAE bound (K={K}, DReG gradients)",
+            "pyro_vae.infer.objectives:IWAE_DReG",
             min_particles=2,
             needs_guide_density=True,
             density_use="re-scores log q(z|x) at the guide's draws with its parameters held fixed",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..checks import Problems
+from .capabilities import dataset_pixels_problem
 from .constraints import (
     MAX_INT,
     Boolean,
@@ -63,7 +64,11 @@ class DataConfig:
     )
 
     def problems(self) -> Problems:
-        return field_problems(self)
+        found = field_problems(self)
+        mismatch = dataset_pixels_problem(self.dataset, self.pixels)
+        if mismatch and not found:
+            found.append(mismatch)
+        return found
 
 
 def _part(kind: str, default: str, words: str) -> Any:

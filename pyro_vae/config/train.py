@@ -14,13 +14,14 @@ from ..checks import Problems
 from ..errors import ConfigError
 from .capabilities import objective_problems
 from .constraints import MAX_INT, Boolean, Device, Integer, OneOf, PositiveNumber
+from .datasets import DATA_SETS
 from .declare import field_problems, setting
 from .names import ELBO_NAMES, LR_SCHEDULES
 from .objectives import elbo_help, names_where, objective
 
-DEFAULT_EPOCHS = {"digits": 500, "mnist": 50, "fashion-mnist": 50}
-"""Epochs when none are given: the default ``digits`` run takes about a minute on two CPU
-cores."""
+DEFAULT_EPOCHS = {d.name: d.epochs for d in DATA_SETS.values()}
+"""Epochs when none are given (each data set's declaration, :mod:`.datasets`): the default
+``digits`` run takes about a minute on two CPU cores."""
 
 MAX_SEED = MAX_INT
 

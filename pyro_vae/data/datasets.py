@@ -24,32 +24,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..config.datasets import DATA_SETS, DataSet
 from ..config.names import DATA_DIMS  # noqa: F401  (re-exported: known without loading torch)
 from ..errors import DataFormatError, DatasetUnavailableError
 from .idx import read_idx
 
-CLASS_NAMES = {
-    "digits": [str(d) for d in range(10)],
-    "mnist": [str(d) for d in range(10)],
-    "fashion-mnist": [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ],
-}
-"""Names of the ten classes of each data set (labels are only used for plots)."""
+CLASS_NAMES = {name: list(d.classes) for name, d in DATA_SETS.items()}
+"""Names of the classes of each data set (labels are only used for plots)."""
 
 SPLIT_SEED = 0
 """Seed of the fixed permutation that defines every data set's splits."""
@@ -160,9 +147,7 @@ def _load_digits(data_dir: str | os.PathLike | None, download: bool) -> ImageDat
 # --------------------------------------------------------------------------- IDX data sets
 
 
-SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
-    "fashion-mnist": ("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist
-}
+SYSTEM_DIRS: dict[str, tuple[str, ...]] = {n: d.system_dirs for n, d in DATA_SETS.items()}
 """System-wide directories searched (after ``data_dir``) for each IDX data set."""
 
 
@@ -170,6 +155,11 @@ SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
 class _IdxSource:
     name: str
     torchvision_name: str
+    install_hint: str = ""
+
+    @classmethod
+    def of(cls, declared: DataSet) -> _IdxSource:
+        return cls(declared.name, declared.torchvision, declared.install_hint)
 
     def layouts(self, directory: Path) -> list[Path]:
         return [directory, directory / self.torchvision_name / "raw", directory / self.name]
@@ -221,11 +211,8 @@ def _how_to_supply(source: _IdxSource, data_dir: Path | None, download: bool = T
         f"both work), or run once where the network is reachable to let torchvision download "
         f"them into {default_data_dir()}."
     )
-    if source.name == "fashion-mnist":
-        text += (
-            "\nOn Debian/Ubuntu: apt-get install dataset-fashion-mnist (installs them in "
-            "/usr/share/datasets/fashion-mnist, found automatically)."
-        )
+    if source.install_hint:
+        text += "\n" + source.install_hint
     return text
 
 
@@ -326,20 +313,22 @@ def _load_idx_dataset(
     )
 
 
-MNIST = _IdxSource("mnist", "MNIST")
-FASHION_MNIST = _IdxSource("fashion-mnist", "FashionMNIST")
+_IDX_SOURCES = {n: _IdxSource.of(d) for n, d in DATA_SETS.items() if d.torchvision}
+"""The data sets in the MNIST format (:attr:`~pyro_vae.config.datasets.DataSet.torchvision`)."""
+MNIST = _IDX_SOURCES["mnist"]
+FASHION_MNIST = _IDX_SOURCES["fashion-mnist"]
 
 Loader = Callable[[str | os.PathLike | None, bool], ImageDataset]
+OWN_LOADERS: dict[str, Loader] = {"digits": _load_digits}
+"""The loaders of the data sets in a format of their own (not IDX files)."""
 DATASETS: dict[str, Loader] = {
-    "digits": _load_digits,
-    "mnist": lambda data_dir, download: _load_idx_dataset(MNIST, data_dir, download),
-    "fashion-mnist": lambda data_dir, download: _load_idx_dataset(
-        FASHION_MNIST, data_dir, download
-    ),
+    name: OWN_LOADERS[name]
+    if name in OWN_LOADERS
+    else partial(_load_idx_dataset, _IDX_SOURCES[name])
+    for name in DATA_SETS
 }
-"""Registry of named data sets: name -> loader(data_dir, download)."""
-
-_IDX_SOURCES = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}
+"""Registry of named data sets: name -> loader(data_dir, download), one for each declaration
+of :data:`pyro_vae.config.datasets.DATA_SETS`."""
 
 
 def _existing_dirs(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -378,7 +367,7 @@ def locate_dataset(name: str, data_dir: str | os.PathLike | None = None) -> str 
     """Where ``name`` would be loaded from without downloading, or ``None`` if it is absent."""
     if name == "digits":
         return "scikit-learn (always available)"
-    source = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}[name]
+    source = _IDX_SOURCES[name]
     try:
         where = expand_path(data_dir, "--data-dir") if data_dir is not None else None
         files = _find_idx_files(source, where)

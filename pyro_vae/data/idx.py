@@ -60,9 +60,10 @@ def _read_at_most(stream: IO[bytes], limit: int) -> bytes:
     return bytes(out)
 
 
-def _parse_idx(path: Path, stream: IO[bytes]) -> torch.Tensor:
+def _parse_idx(path: Path, stream: IO[bytes], max_values: int | None = None) -> torch.Tensor:
     """The array of an IDX stream; its header bounds every later read (a gzip bomb posing as an
-    IDX file is refused once it inflates one byte past what its header announces)."""
+    IDX file is refused once it inflates one byte past what its header announces), and a header
+    announcing more than ``max_values`` values is refused before anything else is read."""
     magic = _read_at_most(stream, 4)
     if len(magic) < 4:
         raise DataFormatError(f"{path}: too short to be an IDX file ({len(magic)} bytes).")
@@ -79,6 +80,11 @@ def _parse_idx(path: Path, stream: IO[bytes]) -> torch.Tensor:
     if any(s < 0 for s in shape):
         raise DataFormatError(f"{path}: negative size in the IDX header {shape}.")
     dtype = _IDX_TYPES[type_code]
+    if max_values is not None and math.prod(shape) > max_values:
+        raise DataFormatError(
+            f"{path}: the IDX header announces shape {tuple(shape)} ({math.prod(shape):,} "
+            f"values), more than the {max_values:,} values allowed; refused before reading it."
+        )
     expected = math.prod(shape) * dtype.itemsize
     if expected > MAX_IDX_BYTES:
         raise DataFormatError(
@@ -138,18 +144,27 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     """
     path = Path(path)
     with open(path, "rb") as f:
-        head = f.read(2)
-        f.seek(0)
-        if head != _GZIP_MAGIC:
-            return _parse_idx(path, f)
-        try:
-            with gzip.GzipFile(fileobj=f) as gz:
-                return _parse_idx(path, gz)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DataFormatError(
-                f"{path}: the gzip stream is corrupt or truncated ({exc}). "
-                "Download the file again or replace it with an intact copy."
-            ) from exc
+        return read_idx_stream(path, f)
+
+
+def read_idx_stream(
+    path: str | os.PathLike, stream: IO[bytes], max_values: int | None = None
+) -> torch.Tensor:
+    """:func:`read_idx` on an open, seekable binary ``stream`` (``path`` names it in messages);
+    a header announcing more than ``max_values`` values is refused before the data are read."""
+    path = Path(path)
+    head = stream.read(2)
+    stream.seek(0)
+    if head != _GZIP_MAGIC:
+        return _parse_idx(path, stream, max_values)
+    try:
+        with gzip.GzipFile(fileobj=stream) as gz:
+            return _parse_idx(path, gz, max_values)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataFormatError(
+            f"{path}: the gzip stream is corrupt or truncated ({exc}). "
+            "Download the file again or replace it with an intact copy."
+        ) from exc
 
 
 def write_idx(path: str | os.PathLike, tensor: torch.Tensor, compress: bool | None = None) -> None:

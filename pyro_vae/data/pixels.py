@@ -82,7 +82,9 @@ def _draw(
     return dequantize(split, levels, generator)
 
 
-def eval_view(split: Split, levels: int, scheme: str | PixelScheme, split_name: str) -> torch.Tensor:
+def eval_view(
+    split: Split, levels: int, scheme: str | PixelScheme, split_name: str
+) -> torch.Tensor:
     """The fixed tensor a model trained with ``scheme`` is evaluated on.
 
     A model of binary images (binary schemes and ``grey``) is evaluated on a static

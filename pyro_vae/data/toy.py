@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
 from ..rng import random_state
 
 
@@ -30,7 +31,9 @@ def rings(n: int, seed: int = 0, noise: float = 0.04) -> torch.Tensor:
     """scikit-learn's two concentric circles (radii 1 and 0.5)."""
     from sklearn.datasets import make_circles
 
-    return _standardize(make_circles(n, noise=noise, factor=0.5, random_state=random_state(seed))[0])
+    return _standardize(
+        make_circles(n, noise=noise, factor=0.5, random_state=random_state(seed))[0]
+    )
 
 
 def pinwheel(

@@ -21,16 +21,20 @@ likelihood too, and refuses a weight <= 0: warm-up starts at a small positive we
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
-from pyro.infer import ELBO, JitTrace_ELBO, Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import ELBO, JitTrace_ELBO
 from pyro.poutine.messenger import Messenger
 from torch import nn
 
 from ..config.names import SUPPORTS_JIT, SUPPORTS_KL_WEIGHT  # noqa: F401  (re-exported)
-from ..config.objectives import objective
+from ..config.objectives import OBJECTIVES, Objective, objective
 from .marginal import doubly_reparameterized_log_weights, log_importance_weights
 
 
@@ -130,33 +134,38 @@ class JitTraceELBO(JitTrace_ELBO):
     is twice the gradient of ``Trace_ELBO`` (Adam hardly notices a constant factor; plain SGD
     or gradient clipping would). Here the value is the loss and the gradient the surrogate's,
     as its own ``loss_and_grads`` backpropagates; and no NaN check forces a synchronization
-    (the trainer checks the loss itself)."""
+    (the trainer checks the loss itself).
+
+    PyTorch 2.10+ deprecates ``torch.jit.trace``, which this objective rests on; its
+    ``FutureWarning`` is silenced here, where pyro-vae chose the API knowingly (the eager
+    objective, ``--no-jit``, is the fallback), so that no default command prints it."""
 
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
-        loss, surrogate = self.loss_and_surrogate_loss(model, guide, *args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated", FutureWarning)
+            loss, surrogate = self.loss_and_surrogate_loss(model, guide, *args, **kwargs)
         return surrogate + (loss - surrogate).detach()
 
 
-def _trace(particles: int, jit: bool) -> ELBO:
+def _build(declared: Objective, particles: int, jit: bool) -> ELBO:
+    """The class its declaration names (:data:`~pyro_vae.config.objectives.OBJECTIVES`),
+    given the options its ``__init__`` takes: ``particles`` samples, vectorized, one plate."""
+    path = declared.jit_implementation if jit else declared.implementation
+    module, _, name = path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
     options = dict(num_particles=particles, vectorize_particles=particles > 1, max_plate_nesting=1)
-    return JitTraceELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
-
-
-def _meanfield(particles: int, jit: bool) -> ELBO:
-    options = dict(num_particles=particles, vectorize_particles=particles > 1, max_plate_nesting=1)
-    return TraceMeanField_ELBO(**options)
+    if jit:
+        options["ignore_jit_warnings"] = True
+    accepted = inspect.signature(cls).parameters
+    return cls(**{k: v for k, v in options.items() if k in accepted})
 
 
 ELBOS: dict[str, Callable[[int, bool], ELBO]] = {
-    "trace": _trace,
-    "meanfield": _meanfield,
-    "iwae": lambda particles, jit: IWAE(particles),
-    "iwae-dreg": lambda particles, jit: IWAE_DReG(particles),
+    name: functools.partial(_build, declared) for name, declared in OBJECTIVES.items()
 }
 """Training objectives by name (``--elbo``): ``factory(num_particles, jit) -> objective`` with
-a ``differentiable_loss(model, guide, x, num_data=N)`` method. What each supports (a JIT, KL
-weighting, its fewest particles) is declared in :data:`pyro_vae.config.objectives.OBJECTIVES`
-under the same name; :func:`make_objective` holds a factory to it."""
+a ``differentiable_loss(model, guide, x, num_data=N)`` method, each made from its declaration
+in :data:`pyro_vae.config.objectives.OBJECTIVES` (the class it names, what it supports)."""
 
 
 def make_objective(elbo: str, particles: int, jit: bool) -> ELBO:

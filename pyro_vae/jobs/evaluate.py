@@ -16,12 +16,14 @@ from ..app.evaluate import (
     save_bdmc,
     save_evaluation,
 )
+from ..app.provenance import record as record_provenance
 from ..app.run_data import load_run_data
 from ..app.runs import RunDirectory, load_vae
 from ..errors import ConfigError
 from ..infer.distributed import SINGLE, ProcessGroup, device_for
 from ..infer.memory import check_memory, estimate_memory
 from ..infer.training import resolve_device
+from .train import completed_epochs
 
 
 def evaluate_run(
@@ -87,4 +89,6 @@ def evaluate_run(
             summary, result = run_bdmc(vae, cfg, dataset, dev, bdmc_images, sandwich, progress)
             save_bdmc(run, summary, result)
             out.bdmc = summary
+        if group.is_main:
+            record_provenance(run, "evaluate", str(dev), completed_epochs(run))
     return out

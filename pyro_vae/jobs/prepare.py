@@ -81,14 +81,20 @@ def prepare(
     untrusted = Path(resume) if resume is not None else None
     settled = settle(cfg, untrusted)  # valid, parts found: before its data are looked for
     if dataset is None:  # a run's config.json chooses its data, never where anything goes
-        dataset = load_run_data(settled) if resume is not None else load_data(settled)
+        d = settled.data  # a new run's are the user's (the command line): see load_data
+        dataset = (
+            load_run_data(settled)
+            if resume is not None
+            else load_dataset(d.dataset, d.data_dir, download=d.download)
+        )
     resolved, meta = check_on_meta(settled, dataset.data_dim, untrusted)
     t = resolved.train
     check_batch_size(t.batch_size, dataset)
     check_components(baseline_components, len(dataset.train))
     device = resolve_device(t.device)  # an absent device is refused before a run exists
     if meta is not None:
-        _check_memory(resolved, meta, dataset, device, num_samples)
+        sizes = (resolved.model.latent_dim, t.batch_size, t.particles, t.eval_particles)
+        _check_memory(meta, dataset, device, num_samples, *sizes)
     if tensorboard:
         summary_writer_class()  # a missing package, likewise
     pyro.clear_param_store()
@@ -106,27 +112,33 @@ def prepare(
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
-    """The data set of a new run: its configuration is the user's (the command line)."""
+    """The data set of a new run: its configuration is the user's (the command line).
+    :func:`prepare` makes the same call from the settings themselves, so that the
+    configuration, once handed down the layers, does not come back up to this module."""
     return load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
 
 
 def _check_memory(
-    cfg: ResolvedConfig,
     meta: VAE,
     dataset: ImageDataset,
     device: torch.device,
     num_samples: int | None,
+    latent_dim: int,
+    batch_size: int,
+    particles: int,
+    eval_particles: int,
 ) -> None:
     """Refuse a run that would not fit in the memory free on ``device``
-    (:func:`~pyro_vae.infer.memory.estimate_memory`, counted on the ``meta`` model)."""
-    t = cfg.train
+    (:func:`~pyro_vae.infer.memory.estimate_memory`, counted on the ``meta`` model). It takes
+    the settings it reads, not the configuration, which goes from :func:`prepare` down the
+    layers only (``tests/integration/test_config_path.py``)."""
     estimate = estimate_memory(
         meta,
         dataset.data_dim,
-        cfg.model.latent_dim,
-        t.batch_size,
-        particles=t.particles,
-        eval_particles=t.eval_particles,
+        latent_dim,
+        batch_size,
+        particles=particles,
+        eval_particles=eval_particles,
         num_train=len(dataset.train),
         num_val=len(dataset.val),
         num_samples=num_samples,

@@ -51,6 +51,7 @@ def run_main_job(
     resume: str | Path | None = None,
     tensorboard: bool = False,
     on_checked: Callable[[ResolvedConfig], None] | None = None,
+    autoencoder_epochs: int | None = None,
 ) -> RunResult:
     """Train, evaluate (log p(x) with ``num_samples`` importance samples per test image),
     compare with finite mixtures of ``baseline_components`` components, and plot: everything
@@ -58,7 +59,8 @@ def run_main_job(
     training continues from its checkpoint. ``tensorboard``: also log each epoch's metrics to
     ``RUN/tensorboard/`` (refused before the run exists when the package is missing).
     ``on_checked``: called with the configuration once every pre-flight check has passed, just
-    before a new run directory is created."""
+    before a new run directory is created. ``autoencoder_epochs``: the plain autoencoder of the
+    interpolation figure trains that many epochs (default: the VAE's; 0: no autoencoder)."""
     plan = prepare(
         cfg,
         runs_dir,
@@ -71,7 +73,7 @@ def run_main_job(
     )
     run, cfg, dataset, device = plan.run, plan.cfg, plan.dataset, plan.device
     assert run is not None
-    finish = _finish_command(run, num_samples, baseline_components)
+    finish = _finish_command(run, num_samples, baseline_components, autoencoder_epochs)
     with run.writing():  # one lock from the first epoch to the report
         trainer = train(plan, progress=progress, tensorboard=tensorboard, continue_with=finish)
         try:
@@ -83,7 +85,8 @@ def run_main_job(
             baseline = compare_with_mixtures(
                 run, vae, cfg, dataset, estimate, baseline_components, progress=progress
             )
-            train_run_autoencoder(run, cfg, dataset, device, progress)
+            if autoencoder_epochs != 0:
+                train_run_autoencoder(run, cfg, dataset, device, progress, autoencoder_epochs)
             figures = write_figures(run, vae, cfg, dataset, device, progress=progress)
             write_report(run.path, loaded=(run, cfg, vae))
         except KeyboardInterrupt:
@@ -95,7 +98,12 @@ def run_main_job(
     return RunResult(run, cfg, trainer.history, evaluation, figures, baseline)
 
 
-def _finish_command(run: RunDirectory, num_samples: int, components: Sequence[int]) -> str:
+def _finish_command(
+    run: RunDirectory,
+    num_samples: int,
+    components: Sequence[int],
+    autoencoder_epochs: int | None = None,
+) -> str:
     """The command that finishes an interrupted ``pyro-vae run``: training, then everything
     after it (the options that config.json does not record are repeated)."""
     words = ["pyro-vae", "run", "--resume", shlex.quote(str(run.path))]
@@ -103,6 +111,8 @@ def _finish_command(run: RunDirectory, num_samples: int, components: Sequence[in
         words += ["--num-samples", str(num_samples)]
     if list(components) != list(DEFAULT_COMPONENTS):
         words += ["--baseline-components", *map(str, components)]
+    if autoencoder_epochs is not None:
+        words += ["--autoencoder-epochs", str(autoencoder_epochs)]
     return " ".join(words)
 
 

@@ -10,12 +10,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..app.config import DistributedConfig, RunConfig
+from ..app.escape import terminal_text
 from ..app.interrupts import describing
 from ..app.part_checks import part_failure
-from ..app.registry import load_model_state
+from ..app.provenance import record as record_provenance
 from ..app.run_files import warn_if_link
 from ..app.runs import RunDirectory, checkpoint_data_dim, checkpoint_epoch
 from ..app.tensorboard import TensorBoardLogger, check_directory
+from ..app.vae_build import load_model_state
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view
 from ..errors import CheckpointError, ConfigError, TrainingInterrupted, first_line
@@ -116,11 +118,20 @@ def _train(
         if progress:  # where to look while it runs (stderr, beside the progress bars)
             print(f"run directory: {run.path}", file=sys.stderr, flush=True)
     saved = [checkpoint_epoch(state, run.checkpoint_path) if state is not None else 0]
+    if group.is_main:
+        record_provenance(run, "resume" if plan.resume else "train", str(plan.device), saved[0])
 
     logger = TensorBoardLogger(run) if tensorboard and group.is_main else None
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
-        run.save_checkpoint(trainer.state_dict())  # then removes what described the old one
+        moved = run.save_checkpoint(trainer.state_dict())  # what described the old one moves
+        if moved is not None:
+            print(
+                f"the evaluations, figures and report of epoch {saved[0]} no longer describe "
+                f"the model: kept in {terminal_text(str(moved))}",
+                file=sys.stderr,
+                flush=True,
+            )
         saved[0] = record.epoch
         run.write_metrics([asdict(r) for r in trainer.history])
         if logger is not None:

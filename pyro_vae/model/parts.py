@@ -21,7 +21,8 @@ user's own (``--prior-kwargs '{"df": 3.0}'``)::
     data_dim     int         dimension D of one (flattened) observation x
     hidden       list[int]   hidden widths of the encoder (the decoder mirrors them)
     activation   str         activation name ("relu", "softplus", "tanh", "elu")
-    pixels       str         how the images are seen: "dynamic", "static", "grey", "dequantized"
+    pixels       str         how the data are seen: "dynamic", "static", "grey", "dequantized",
+                             "counts"
     out_dim      int         decoders only: D * likelihood.param_dim
 
 A short example, a Student-t prior with a learned number of degrees of freedom::
@@ -56,12 +57,13 @@ from ..config.capabilities import guide_has_density, prior_uses_guide
 from ..config.names import PART_KINDS  # noqa: F401  (re-exported: known without loading torch)
 from ..config.pixels import DEFAULT_FOR, SCHEMES
 
-Observes = Literal["binary", "unit", "continuous"]
+Observes = Literal["binary", "unit", "continuous", "counts"]
 """What a likelihood scores: ``binary`` x in {0, 1}; ``unit`` x in [0, 1] by a formula made
 for binary x (grey levels through the Bernoulli formula: not a density); ``continuous`` real x
-(a density, for dequantized pixels)."""
+(a density, for dequantized pixels); ``counts`` x in {0, 1, 2, ...} (a probability mass of
+count data, held as floats)."""
 
-OBSERVES: tuple[str, ...] = ("binary", "unit", "continuous")
+OBSERVES: tuple[str, ...] = ("binary", "unit", "continuous", "counts")
 
 
 class Prior(nn.Module, ABC):

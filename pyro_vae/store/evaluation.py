@@ -36,6 +36,8 @@ class Header(Record):
     seed: int | None = count(0, omit=True)
     model: dict[str, Any] | None = obj(omit=True)
     data_sha256: str | None = text(omit=True)
+    first_images: int | None = count(1, omit=True)
+    """Only the split's first that many images were evaluated (absent: all of them)."""
 
     METHOD: ClassVar[str] = ""
 
@@ -180,25 +182,27 @@ def estimate_key(estimate: Header | Mapping[str, Any]) -> str:
     as a mapping of the fields that name them (``{"method": "is", "num_samples": 5000}``)."""
     if isinstance(estimate, Mapping):
         return _key_of_settings(estimate)
+    first = f"-first{estimate.first_images}" if estimate.first_images is not None else ""
     if isinstance(estimate, ISEvaluation):
-        return f"is-K{estimate.num_samples}"
+        return f"is-K{estimate.num_samples}{first}"
     if not isinstance(estimate, AISEvaluation | BDMCEvaluation):
         raise TypeError(f"not an estimate: {type(estimate).__name__}")
     tail = f"T{estimate.num_steps}-C{estimate.num_chains}-L{estimate.num_leapfrog}"
     tail += "-prior" if estimate.start == "prior" else ""
     if isinstance(estimate, AISEvaluation):
-        return f"ais-{tail}"
+        return f"ais-{tail}{first}"
     return f"bdmc-N{estimate.num_examples}-{tail}"
 
 
 def _key_of_settings(s: Mapping[str, Any]) -> str:
     method = s.get("method", "is")
+    first = f"-first{s['first_images']}" if s.get("first_images") is not None else ""
     if method == "is":
-        return f"is-K{s['num_samples']}"
+        return f"is-K{s['num_samples']}{first}"
     tail = f"T{s['num_steps']}-C{s['num_chains']}-L{s['num_leapfrog']}"
     tail += "-prior" if s.get("start") == "prior" else ""
     if method == "ais":
-        return f"ais-{tail}"
+        return f"ais-{tail}{first}"
     if method == "bdmc":
         return f"bdmc-N{s['num_examples']}-{tail}"
     raise ValueError(f"unknown estimation method {method!r}")

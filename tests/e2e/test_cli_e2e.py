@@ -7,8 +7,8 @@ import pytest
 from helpers import is_summary, make_idx_files, tiny
 
 from pyro_vae import eval_view, load_dataset
-from pyro_vae.app.cli import main
 from pyro_vae.app.runs import load_vae
+from pyro_vae.cli import main
 from pyro_vae.infer.marginal import log_marginal
 
 TINY = tiny(epochs=3, hidden=32, latent_dim=4, eval_particles=2)
@@ -89,7 +89,7 @@ def test_console_script_exit_status_and_no_traceback():
     proc = subprocess.run(["pyro-vae", "run", "--epochs", "-5"], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     proc = subprocess.run(
-        [sys.executable, "-m", "pyro_vae.app.cli", "--version"], capture_output=True, text=True
+        [sys.executable, "-m", "pyro_vae", "--version"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and proc.stdout.startswith("pyro-vae ")
 

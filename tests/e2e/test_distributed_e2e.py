@@ -25,9 +25,9 @@ from helpers import tiny
 from torch import nn
 
 from pyro_vae import Trainer, load_checkpoint, log_marginal, log_marginal_ais
-from pyro_vae.app.cli import main
 from pyro_vae.app.evaluations import load_points
 from pyro_vae.app.runs import RunDirectory
+from pyro_vae.cli import main
 from pyro_vae.infer import distributed
 from pyro_vae.infer.distributed import (
     SINGLE,

@@ -13,7 +13,7 @@ import pytest
 from helpers import file_stamps as _snapshot
 from helpers import tiny, train_tiny
 
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 TINY = tiny(hidden=8, latent_dim=2)
 

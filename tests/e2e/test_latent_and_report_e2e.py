@@ -8,7 +8,7 @@ import re
 import pytest
 from helpers import is_summary
 
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 
 @pytest.fixture(scope="module")

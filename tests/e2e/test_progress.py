@@ -3,7 +3,7 @@ mixture EM, the autoencoder, each figure, t-SNE), the run directory first; --qui
 
 import pytest
 
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 SMALL = ["--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--eval-particles", "2"]
 SMALL += ["--num-samples", "50", "--baseline-components", "1", "3"]

@@ -14,7 +14,7 @@ from helpers import cli as _cli
 from helpers import tiny, train_tiny
 
 from pyro_vae import load_checkpoint
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 # slow enough per epoch (~0.3 s) that a kill lands inside an epoch, and enough epochs that a
 # busy machine's delay between seeing epoch 3 and sending the signal cannot outlast the run

@@ -16,7 +16,7 @@ from helpers import tiny, train_tiny
 
 from pyro_vae import RunDirectory, load_checkpoint
 from pyro_vae.app import runs as runs_module
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.errors import RunInUseError
 
 TINY = tiny(epochs=2)
@@ -74,7 +74,7 @@ def lingering(self, *args, **kwargs):
     real(self, *args, **kwargs)
     time.sleep(2.0)
 Figure.savefig = lingering
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 sys.exit(main(["figures", sys.argv[1]]))
 """
 

@@ -18,7 +18,7 @@ from pyro_vae import (
     part_names,
     resolve_part,
 )
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 TINY = tiny(epochs=2, eval_particles=2)
 

@@ -4,7 +4,7 @@ import pytest
 from helpers import is_summary, make_idx_files, tiny
 
 from pyro_vae import load_checkpoint
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 TINY = tiny(epochs=3, hidden=32, latent_dim=4, eval_particles=2)
 

@@ -10,10 +10,10 @@ import pytest
 from helpers import exit_code, tiny, train_tiny
 
 from pyro_vae.app.checkpoint import load_checkpoint
-from pyro_vae.app.cli import main
 from pyro_vae.app.evaluations import describe_key, estimate_key, read_evaluations
 from pyro_vae.app.overview import list_runs
 from pyro_vae.app.runs import RunDirectory
+from pyro_vae.cli import main
 from pyro_vae.errors import CheckpointError
 
 TINY = tiny(eval_particles=2)
@@ -202,3 +202,14 @@ def test_a_number_of_samples_that_cannot_fit_is_refused_before_any_work(trained,
     err = capsys.readouterr().err
     assert "--num-samples 1000000000 would need about" in err and "Traceback" not in err
     assert not (run / "evaluation.json").exists()
+
+
+def test_compare_says_runs_of_different_data_cannot_be_compared(trained, tmp_path, capsys):
+    a, b = _copy(trained, tmp_path, "a"), _copy(trained, tmp_path, "b")
+    config = json.loads((b / "config.json").read_text())
+    config["data"]["dataset"] = "mnist"
+    (b / "config.json").write_text(json.dumps(config))
+    assert exit_code(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "model different data: their log p(x) cannot be compared" in err
+    assert "Evaluate them alike" not in err

@@ -18,15 +18,16 @@ from helpers import exit_code as _exit_code
 from helpers import file_stamps as _snapshot
 
 from pyro_vae.app import evaluate as evaluate_module
-from pyro_vae.app.cli import main
 from pyro_vae.app.config import RunConfig
 from pyro_vae.app.options import positive_int, seed_int
 from pyro_vae.app.preflight import run_labels
+from pyro_vae.cli import main
+from pyro_vae.config.constraints import parse_device
+from pyro_vae.config.train import FLOAT32_TINY, TrainConfig
 from pyro_vae.data.datasets import default_data_dir, load_dataset
 from pyro_vae.errors import ConfigError, DatasetUnavailableError
 from pyro_vae.infer import distributed, memory
 from pyro_vae.infer.memory import estimate_ais_memory
-from pyro_vae.infer.settings import FLOAT32_TINY, TrainConfig, parse_device
 from pyro_vae.infer.training import resolve_device
 
 TINY = tiny(hidden=8, latent_dim=2)
@@ -377,7 +378,7 @@ def test_other_runtime_errors_are_not_called_out_of_memory(runs, monkeypatch):
 PROBE = """
 import sys, time
 start = time.perf_counter()
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exc:

@@ -25,7 +25,7 @@ import torch
 from helpers import make_idx_files
 
 from pyro_vae import write_idx
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.data.datasets import load_dataset
 from pyro_vae.errors import DataFormatError
 from pyro_vae.rng import numpy_seed, set_rng_seed

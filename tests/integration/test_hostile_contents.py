@@ -20,9 +20,9 @@ from helpers import file_stamps as _snapshot
 from helpers import make_idx_files, tiny, train_tiny
 
 from pyro_vae import write_idx
-from pyro_vae.app.cli import main
 from pyro_vae.app.contents import points_problem
-from pyro_vae.app.strict_json import JSONContentError, parse_json
+from pyro_vae.cli import main
+from pyro_vae.store.strict_json import JSONContentError, parse_json
 
 TINY = tiny(epochs=2)
 BIG = "9" * 5000  # beyond Python's int-string conversion limit (4,300 digits)

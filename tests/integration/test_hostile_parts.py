@@ -15,7 +15,7 @@ from helpers import FIXTURES, exit_code, tiny, train_tiny
 
 from pyro_vae import ConfigError, load_vae
 from pyro_vae.app import trust
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 TINY = tiny(eval_particles=2)
 # a class a run's config may name: the default prior itself, so the checkpoint fits

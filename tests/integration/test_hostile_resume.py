@@ -18,14 +18,14 @@ import torch
 from helpers import REPO, tiny, train_tiny
 from helpers import exit_code as _exit_code
 
-from pyro_vae.app.cli import main
-from pyro_vae.app.main_job import trained_run
 from pyro_vae.app.runs import STALE_MARKER
+from pyro_vae.cli import main
 from pyro_vae.data.datasets import IDX_FILES, load_dataset
 from pyro_vae.data.idx import write_idx
 from pyro_vae.errors import CheckpointError, ConfigError, DataFormatError
 from pyro_vae.infer.resume import check_optimizer_state, sanitized_optimizer_state
 from pyro_vae.infer.training import make_optimizer
+from pyro_vae.jobs.run import trained_run
 
 TINY = tiny()
 RESUME = ["train", "--resume", "{run}", "--epochs", "2", "--quiet"]

@@ -22,7 +22,6 @@ import pytest
 from helpers import make_idx_files, tiny, train_tiny
 
 from pyro_vae.app import run_files
-from pyro_vae.app.cli import main
 from pyro_vae.app.config import RunConfig
 from pyro_vae.app.escape import (
     html_text,
@@ -30,7 +29,8 @@ from pyro_vae.app.escape import (
     markdown_text,
     terminal_text,
 )
-from pyro_vae.app.train import load_run_data
+from pyro_vae.app.run_data import load_run_data
+from pyro_vae.cli import main
 from pyro_vae.data import datasets as ds_module
 from pyro_vae.data.datasets import default_data_dir
 

@@ -18,7 +18,7 @@ import torch
 from helpers import tiny, train_tiny
 
 from pyro_vae.app.checkpoint import load_checkpoint, save_checkpoint
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.errors import CheckpointError
 from pyro_vae.model.mixtures import GaussianMixture
 from pyro_vae.rng import random_state

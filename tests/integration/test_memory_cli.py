@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.infer import memory
 
 GB = 10**9

@@ -11,7 +11,7 @@ import torch
 from helpers import tiny
 
 from pyro_vae import DatasetUnavailableError, load_checkpoint, load_dataset
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.infer import training
 from pyro_vae.jobs import run as main_job
 

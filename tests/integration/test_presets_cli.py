@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 
 def test_a_preset_with_resume_is_refused(tmp_path, capsys):

@@ -15,8 +15,8 @@ import torch
 from helpers import FIXTURES as _FIXTURES
 from helpers import exit_code, tiny
 
-from pyro_vae.app.cli import main
 from pyro_vae.app.runs import RunDirectory
+from pyro_vae.cli import main
 from pyro_vae.store.baseline import Baseline
 from pyro_vae.store.evaluation import (
     AISEvaluation,

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyro_vae import DataFormatError, EpochRecord, RunConfig, Trainer, build_vae, load_checkpoint
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.data.validate import check_observations
 from pyro_vae.infer import objectives as objectives_module
 from pyro_vae.infer.training import TensorData
@@ -238,7 +238,7 @@ def test_validator_finds_the_first_bad_value(rows, cols, data, bad):
 
 def test_resume_before_the_first_epoch_ended_starts_over(tmp_path, capsys):
     from pyro_vae import RunDirectory
-    from pyro_vae.app.train import resume_config, train
+    from pyro_vae.jobs.train import resume_config, train
 
     _train_tiny(tmp_path, "r")
     run = RunDirectory(tmp_path / "r")

@@ -14,7 +14,7 @@ from helpers import tiny, train_tiny
 
 from pyro_vae import RunDirectory, load_checkpoint
 from pyro_vae.app import runs as runs_module
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.errors import ConfigError, RunInUseError
 
 TINY = tiny(epochs=2)

@@ -10,7 +10,7 @@ from helpers import tiny
 
 from pyro_vae.app import vae_build
 from pyro_vae.app.config import ResolvedConfig, RunConfig
-from pyro_vae.app.registry import resolve
+from pyro_vae.app.vae_build import resolve
 from pyro_vae.cli import main
 from pyro_vae.model.vae import VAE
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 from helpers import tiny
 
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 TINY = tiny(epochs=3, hidden=32, latent_dim=4, eval_particles=2)
 
@@ -70,3 +70,31 @@ def test_a_link_in_place_of_the_directory_is_refused(tmp_path, capsys):
     assert main(["train", *args]) == 1
     assert "symbolic link" in capsys.readouterr().err
     assert list(outside.iterdir()) == []
+
+
+def test_a_resume_goes_on_logging_where_the_run_logged_before(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    args = ["--runs-dir", str(tmp_path), "--name", "tb", "--tensorboard"]
+    assert main(["train", *TINY, *args]) == 0
+    run = tmp_path / "tb"
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "5", "--quiet"]) == 0  # no option
+    assert f"the resumed epochs are logged to {run / 'tensorboard'}" in capsys.readouterr().err
+    assert [step for step, _ in scalars(run / "tensorboard")["val_elbo"]] == [1, 2, 3, 4, 5]
+
+
+def test_without_the_package_a_resume_says_its_epochs_are_not_logged(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tensorboard")
+    args = ["--runs-dir", str(tmp_path), "--name", "tb", "--tensorboard"]
+    assert main(["train", *TINY, *args]) == 0
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "tb"), "--epochs", "4", "--quiet"]) == 0
+    assert "the epochs of this resume are not logged there" in capsys.readouterr().err
+
+
+def test_a_run_that_never_logged_does_not_start_on_resume(tmp_path, capsys):
+    assert main(["train", *TINY, "--runs-dir", str(tmp_path), "--name", "plain"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "plain"), "--epochs", "4", "--quiet"]) == 0
+    assert not (tmp_path / "plain" / "tensorboard").exists()
+    assert "TensorBoard" not in capsys.readouterr().err

@@ -8,13 +8,13 @@ import sys
 import pytest
 from helpers import REPO
 
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 HEAVY = ("torch", "pyro", "matplotlib", "sklearn", "numpy", "tqdm")
 
 PROBE = """
 import json, sys
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit:
@@ -120,12 +120,11 @@ def test_an_option_of_another_command_is_not_suggested(capsys):
 
 
 def test_the_light_name_lists_match_the_registries():
-    from pyro_vae.app.registry import BUILTINS
-    from pyro_vae.data import names as data_names
+    from pyro_vae.app.part_import import BUILTINS
+    from pyro_vae.config import names as data_names
+    from pyro_vae.config.names import ACTIVATION_NAMES, BUILTIN_PARTS, ELBO_NAMES, PART_KINDS
     from pyro_vae.data.datasets import DATASETS
     from pyro_vae.infer.objectives import ELBOS
-    from pyro_vae.infer.settings import ELBO_NAMES
-    from pyro_vae.model.names import ACTIVATION_NAMES, BUILTIN_PARTS, PART_KINDS
     from pyro_vae.model.nets import ACTIVATIONS
 
     assert set(data_names.DATASET_NAMES) == set(DATASETS)

@@ -25,7 +25,7 @@ from pyro_vae import (
     resolve_part,
 )
 from pyro_vae.app import trust
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 TINY = tiny(epochs=2, eval_particles=2)
 PRIOR = "user_parts:StudentTPrior"

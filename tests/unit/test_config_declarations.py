@@ -255,8 +255,8 @@ def test_a_script_takes_a_setting_with_its_own_default():
 
 
 def test_a_flag_spelled_otherwise_than_its_field_sets_that_field():
-    from pyro_vae.app.cli import build_parser
     from pyro_vae.app.options import parse_with_preset
+    from pyro_vae.cli import build_parser
 
     args, _ = parse_with_preset(build_parser(), ["train", "--no-download", "--no-jit"])
     cfg = config_from_args(args)

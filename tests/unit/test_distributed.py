@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pyro_vae import RunConfig
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.errors import ConfigError
 from pyro_vae.infer import distributed
 from pyro_vae.infer.distributed import (

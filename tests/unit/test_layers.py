@@ -4,8 +4,7 @@ torch-free plain data, importing only the shared helpers) below app and infer, w
 return them, the settings' declarations (config, torch-free) below data, and the shared helpers
 at the bottom; no import cycles, and no package import hidden inside a function, except in the
 command line, whose commands import their job module when they run (so that ``--help`` loads no
-torch). The old homes of moved modules (``app/cli.py``, ``app/train.py``, ``app/main_job.py``)
-only re-export the layer above, for existing imports."""
+torch)."""
 
 import ast
 from pathlib import Path
@@ -25,12 +24,6 @@ ALLOWED = {
     "jobs": {"base", "config", "store", "data", "model", "infer", "app", "jobs"},
     "cli": {"base", "config", "store", "data", "model", "infer", "app", "jobs", "cli"},
 }
-SHIMS = {
-    "pyro_vae.app.cli": "cli",
-    "pyro_vae.app.train": "jobs",
-    "pyro_vae.app.main_job": "jobs",
-}
-"""Old import paths kept as modules that re-export a higher layer (and do nothing else)."""
 
 
 def layer(module: str) -> str:
@@ -86,7 +79,7 @@ def test_imports_run_one_way_and_sit_at_the_top(name):
     for target, in_function in package_imports(name, MODULES[name]):
         if target == "pyro_vae":  # the package itself: only __version__
             continue
-        allowed = ALLOWED[SHIMS[name]] if name in SHIMS else ALLOWED[layer(name)]
+        allowed = ALLOWED[layer(name)]
         assert layer(target) in allowed, f"{name} imports {target}"
         assert name in LAZY or not in_function, f"{name} imports {target} inside a function"
 
@@ -110,14 +103,3 @@ def test_no_import_cycles():
     for name in graph:
         if name not in state:
             visit(name, [])
-
-
-@pytest.mark.parametrize("name", sorted(SHIMS))
-def test_old_homes_only_re_export(name):
-    """A shim holds imports, ``__all__`` and at most the ``__main__`` guard: no code of its own."""
-    tree = ast.parse(MODULES[name].read_text())
-    for node in tree.body:
-        kinds = ast.Import | ast.ImportFrom | ast.Expr | ast.Assign | ast.If
-        assert isinstance(node, kinds), f"{name} holds {type(node).__name__}"
-        if isinstance(node, ast.If):
-            assert "__main__" in ast.unparse(node.test)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pyro_vae import RunConfig, build_vae
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 from pyro_vae.infer import memory
 from pyro_vae.infer.memory import check_memory, estimate_memory, format_bytes
 

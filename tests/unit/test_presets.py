@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyro_vae.app.cli import build_parser, main
 from pyro_vae.app.options import PRESETS, config_from_args, parse_with_preset
+from pyro_vae.cli import build_parser, main
 
 
 def _config(*argv: str):

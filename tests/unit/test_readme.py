@@ -5,7 +5,7 @@ import re
 import pytest
 from helpers import REPO
 
-from pyro_vae.app.cli import build_parser
+from pyro_vae.cli import build_parser
 
 README = (REPO / "README.md").read_text()
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)

@@ -9,7 +9,7 @@ import pytest
 from helpers import REPO
 
 import pyro_vae
-from pyro_vae.app.cli import main
+from pyro_vae.cli import main
 
 
 def _release(text: str) -> tuple[int, ...]:
