@@ -50,10 +50,20 @@ AIS_FROM_GUIDE = DensityUse(
 )
 
 
+PRIOR_INSTEAD = (
+    "use --guide diagonal or full (with --prior two-layer-vamp also an IAF: --guide-kwargs "
+    '\'{"flow_type": "iaf"}\')'
+)
+"""The advice for a prior built from the guide given one with no density everywhere (the
+VampPrior refuses every flow guide, so an IAF is no way out there)."""
+
+
 def prior_density_use(prior_name: str) -> DensityUse:
     """The use a prior built from the guide (``uses_guide``) makes of its density."""
     return DensityUse(
-        f"the prior {prior_name}", "evaluates q(z|u) at any z (p(z) is built from it)", IAF_INSTEAD
+        f"the prior {prior_name}",
+        "evaluates q(z|u) at any z (p(z) is built from it)",
+        PRIOR_INSTEAD,
     )
 
 

@@ -132,7 +132,13 @@ class FlowGuide(Guide):
     ``ConditionalAffineAutoregressive``), fast to sample, invertible (slowly) at any z.
     ``flow_type="planar"``: planar flows (Rezende & Mohamed 2015; ``ConditionalPlanar``), not
     invertible: their density is known only at their own samples.
+
+    At its own samples log q is free (Pyro caches z_0 with z); anywhere else it needs z_0 =
+    f_1^-1 o ... o f_T^-1(z) (``density_by_inverse``), for an IAF latent_dim sequential passes
+    of each autoregressive network.
     """
+
+    density_by_inverse = True
 
     def __init__(
         self,

@@ -123,6 +123,13 @@ class Guide(nn.Module, ABC):
     (false for planar flows, which are not invertible). Estimators and priors that evaluate
     q at other points (AIS from the guide, the VampPrior) need it."""
 
+    density_by_inverse: bool = False
+    """Whether log q(z|x) at a point z the guide did not draw is computed through a transform's
+    inverse (a flow: z mapped back to the base variable, one or more network passes per point;
+    latent_dim sequential ones for an inverse autoregressive flow). The VampPrior, which needs
+    q(z | u_k) for every z of a batch at every one of its K pseudo-inputs, refuses such a guide:
+    B * K inverses per step."""
+
     def __init__(self, data_dim: int, latent_dim: int) -> None:
         super().__init__()
         self.data_dim = int(data_dim)
