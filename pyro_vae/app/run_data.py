@@ -1,16 +1,50 @@
-"""Where an existing run's data come from: the data set its ``config.json`` names, found and
-downloaded only where the user says (a new run's: :func:`pyro_vae.jobs.prepare.load_data`)."""
+"""Where a run's data come from: a new run's from the command line (:func:`load_new_data`), an
+existing run's from its ``config.json`` (:func:`load_run_data`), found and downloaded only
+where the user says; a data file of the user's (``--dataset PATH``) recorded in the
+configuration (:func:`with_data_record`) and checked against that record when read back."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..config.datasets import is_file_source
 from ..data.datasets import ImageDataset, load_dataset
+from ..data.file_dataset import check_file_options, load_file_dataset, reload_file_dataset
 from .config import RunConfig
 
 
+def load_new_data(cfg: RunConfig) -> ImageDataset:
+    """The data set of a new run, whose configuration is the user's (the command line): a
+    named data set, or the data file ``--dataset`` names, split with ``split_seed``."""
+    d = cfg.data
+    if is_file_source(d.dataset):
+        return load_file_dataset(
+            d.dataset,
+            label_column=d.label_column,
+            kind=d.data_kind,
+            test_file=d.test_file,
+            seed=d.split_seed,
+        )
+    check_file_options(d.dataset, d.label_column, d.data_kind, d.test_file)
+    return load_dataset(d.dataset, d.data_dir, download=d.download)
+
+
+def with_data_record(cfg: RunConfig, dataset: ImageDataset) -> RunConfig:
+    """``cfg`` with what it records of a data file (its absolute path, SHA-256, shape, kind,
+    split seed, test file); ``cfg`` itself for a named data set."""
+    if dataset.record is None:
+        return cfg
+    cfg = cfg.copy()
+    for key, value in dataset.record.items():
+        setattr(cfg.data, key, value)
+    return cfg
+
+
 def load_run_data(
-    cfg: RunConfig, data_dir: str | Path | None = None, download: bool | None = None
+    cfg: RunConfig,
+    data_dir: str | Path | None = None,
+    download: bool | None = None,
+    run: str | Path = "the run",
 ) -> ImageDataset:
     """The data set of an existing run (evaluate, figures, report, resume), whose
     ``config.json`` may be anyone's: it chooses the data set, but not where anything is
@@ -18,7 +52,17 @@ def load_run_data(
     (``$PYRO_VAE_DATA``, else ``~/.cache/pyro-vae``), never into the configuration's
     ``data_dir``, which is only read from, and only when it is an existing directory.
     ``download``: the user's permission (``None``: the run's own setting, for a resume,
-    which takes no data options)."""
+    which takes no data options). A data file is read from its recorded path (with
+    ``data_dir``: the file of that name in ``data_dir``), only read, and refused when it is not
+    the file the run recorded (:func:`~pyro_vae.data.file_dataset.reload_file_dataset`)."""
+    if is_file_source(cfg.data.dataset):
+        return reload_file_dataset(_record(cfg), str(run), data_dir)
     allowed = cfg.data.download if download is None else download
     named = [cfg.data.data_dir] if cfg.data.data_dir else []
     return load_dataset(cfg.data.dataset, data_dir, download=allowed, search_dirs=named)
+
+
+def _record(cfg: RunConfig) -> dict:
+    d = cfg.data
+    keys = ("dataset", "label_column", "data_kind", "data_sha256", "data_shape", "split_seed")
+    return {k: getattr(d, k) for k in (*keys, "test_file", "test_sha256")}
