@@ -26,6 +26,28 @@ TSNE_POINTS = 2000
 SAMPLES = 1000
 """Draws x ~ p(x) summarized per feature."""
 
+TABLE_FIGURES: tuple[tuple[str, str], ...] = (
+    (
+        "figures/reconstructions.png",
+        "Test examples (dots) and their reconstructions E[x | z] at the posterior mean (lines), "
+        "feature by feature, standardized by the training examples' mean and standard deviation: "
+        "what the code keeps of an example.",
+    ),
+    (
+        "figures/samples.png",
+        f"Each feature's distribution in the test data and in {SAMPLES} samples x ~ p(x) (boxes: "
+        "quartiles; whiskers: 1.5 interquartile ranges), and the features' correlations in both: "
+        "what the model generates.",
+    ),
+    (
+        "figures/latent_space.png",
+        "Where the test examples land in latent space (posterior means; t-SNE when z has more "
+        "than two dimensions), coloured by the label column if there is one, which the model "
+        "never saw.",
+    ),
+)
+"""The report's sentence under each figure of tabular data."""
+
 
 def class_names(dataset: ImageDataset) -> list[str]:
     """The names of the label codes to colour the latent space by (unlabelled: one name)."""

@@ -97,7 +97,13 @@ def plot_table_samples(
     corr = count > 1
     width = max(6.4, 0.35 * count + 1.5)
     fig = plt.figure(figsize=(width, 7.6 if corr else 3.8))
-    grid = fig.add_gridspec(2 if corr else 1, 2, height_ratios=[1.0, 1.15] if corr else [1.0])
+    grid = fig.add_gridspec(
+        2 if corr else 1,
+        3,
+        height_ratios=[1.0, 1.15] if corr else [1.0],
+        width_ratios=[1.0, 1.0, 0.05],
+        wspace=0.08,
+    )
     ax = fig.add_subplot(grid[0, :])
     where = np.arange(count)
     style = {"widths": 0.32, "showfliers": False, "patch_artist": True}
@@ -117,8 +123,8 @@ def plot_table_samples(
             image = cax.imshow(_correlations(values), vmin=-1, vmax=1, cmap="RdBu_r")
             cax.set_title(f"correlations: {label}", fontsize=9)
             cax.set_xticks(range(count), names, rotation=90, fontsize=6)
-            cax.set_yticks(range(count), names, fontsize=6)
-        fig.colorbar(image, ax=fig.axes[-2:], shrink=0.8)
+            cax.set_yticks(range(count), names if col == 0 else [], fontsize=6)
+        fig.colorbar(image, cax=fig.add_subplot(grid[1, 2]))
     more = f" (first {count} of {data.shape[1]} features)" if count < data.shape[1] else ""
     fig.suptitle(title + more)
     fig.subplots_adjust(top=0.93, hspace=0.45)

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config.datasets import is_file_source
 from ..data.datasets import ImageDataset, load_dataset
 from ..data.file_dataset import check_file_options, load_file_dataset, reload_file_dataset
-from .config import RunConfig
+from .config import DataConfig, RunConfig
 
 
 def load_new_data(cfg: RunConfig) -> ImageDataset:
@@ -66,3 +66,26 @@ def _record(cfg: RunConfig) -> dict:
     d = cfg.data
     keys = ("dataset", "label_column", "data_kind", "data_sha256", "data_shape", "split_seed")
     return {k: getattr(d, k) for k in (*keys, "test_file", "test_sha256")}
+
+
+def data_words(data: DataConfig) -> str:
+    """How the report describes a run's data beside its name: the pixel scheme of a named data
+    set; a data file's kind, example shape and SHA-256 (and its test file)."""
+    if data.data_sha256 is None:
+        return f"{data.pixels} pixels"
+    shape = "x".join(str(n) for n in data.data_shape) or "1"
+    test = f", test examples from {data.test_file}" if data.test_file else ""
+    return (
+        f"{data.data_kind} data, {shape} values per example, SHA-256 {data.data_sha256[:12]}..., "
+        f"split seed {data.split_seed}{test}; {data.pixels} pixels"
+    )
+
+
+def is_table(data: DataConfig) -> bool:
+    """Whether a run's data are a data file whose examples are not images (the test of
+    :attr:`~pyro_vae.data.datasets.ImageDataset.is_image`, from the configuration's record)."""
+    if data.data_sha256 is None:
+        return False
+    shape = list(data.data_shape)
+    image = len(shape) == 2 or (len(shape) == 3 and shape[0] in (1, 2, 3, 4))
+    return not (data.data_kind in ("binary", "levels") and image)

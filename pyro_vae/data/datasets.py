@@ -126,10 +126,11 @@ class ImageDataset:
 
     @property
     def is_image(self) -> bool:
-        """Whether its examples are grey (``[H, W]``) or colour (``[C, H, W]``) images of
-        integer levels, drawn as image grids (else as per-feature plots)."""
+        """Whether its examples are grey (``[H, W]``) or colour (``[C, H, W]``, C from 1 to 4:
+        grey or RGB, with alpha or not) images of integer levels, drawn as image grids (else as
+        per-feature plots)."""
         shape = self.image_shape
-        colour = len(shape) == 3 and shape[0] in (1, 3)
+        colour = len(shape) == 3 and shape[0] in (1, 2, 3, 4)  # grey or RGB, alpha or not
         return self.kind in ("binary", "levels") and (len(shape) == 2 or colour)
 
     def split(self, name: str) -> Split:
