@@ -1,11 +1,12 @@
 """Where a run's data come from: a new run's from the command line (:func:`load_new_data`), an
 existing run's from its ``config.json`` (:func:`load_run_data`), found and downloaded only
 where the user says; a data file of the user's (``--dataset PATH``) recorded in the
-configuration (:func:`with_data_record`) and checked against that record when read back."""
+configuration (:func:`data_record`) and checked against that record when read back."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..config.datasets import is_file_source
 from ..data.datasets import ImageDataset, load_dataset
@@ -13,31 +14,31 @@ from ..data.file_dataset import check_file_options, load_file_dataset, reload_fi
 from .config import DataConfig, RunConfig
 
 
-def load_new_data(cfg: RunConfig) -> ImageDataset:
-    """The data set of a new run, whose configuration is the user's (the command line): a
-    named data set, or the data file ``--dataset`` names, split with ``split_seed``."""
-    d = cfg.data
-    if is_file_source(d.dataset):
+def load_new_data(
+    dataset: str,
+    data_dir: str | None = None,
+    download: bool = True,
+    *,
+    label_column: str | None = None,
+    kind: str | None = None,
+    test_file: str | None = None,
+    split_seed: int = 0,
+) -> ImageDataset:
+    """The data set of a new run, from its settings (the user's command line): a named data
+    set, or the data file ``dataset`` names, split with ``split_seed`` (``label_column``,
+    ``kind`` and ``test_file`` belong to a data file only)."""
+    if is_file_source(dataset):
         return load_file_dataset(
-            d.dataset,
-            label_column=d.label_column,
-            kind=d.data_kind,
-            test_file=d.test_file,
-            seed=d.split_seed,
+            dataset, label_column=label_column, kind=kind, test_file=test_file, seed=split_seed
         )
-    check_file_options(d.dataset, d.label_column, d.data_kind, d.test_file)
-    return load_dataset(d.dataset, d.data_dir, download=d.download)
+    check_file_options(dataset, label_column, kind, test_file)
+    return load_dataset(dataset, data_dir, download=download)
 
 
-def with_data_record(cfg: RunConfig, dataset: ImageDataset) -> RunConfig:
-    """``cfg`` with what it records of a data file (its absolute path, SHA-256, shape, kind,
-    split seed, test file); ``cfg`` itself for a named data set."""
-    if dataset.record is None:
-        return cfg
-    cfg = cfg.copy()
-    for key, value in dataset.record.items():
-        setattr(cfg.data, key, value)
-    return cfg
+def data_record(dataset: ImageDataset) -> dict[str, Any]:
+    """What a run's data section records of a data file (its absolute path, SHA-256, shape,
+    kind, split seed, test file); nothing for a named data set."""
+    return dict(dataset.record or {})
 
 
 def load_run_data(

@@ -333,11 +333,9 @@ def data_source(text: str) -> str:
         return text
     if is_file_source(text):
         return path_text(text)
-    names = ", ".join(repr(n) for n in sorted(DATASET_NAMES))  # the usage error's hint reads
-    raise argparse.ArgumentTypeError(  # them (pyro_vae.app.usage)
-        f"invalid choice: {text!r} (choose from {names}, or a data file's path: ./photos, "
-        "data.csv, counts.npy)"
-    )
+    names = ", ".join(repr(n) for n in sorted(DATASET_NAMES))  # argparse's own words, whose
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {names})")  # hint
+    # (pyro_vae.app.usage) the README shows; --help says how a path is told from a name
 
 
 data_source.__name__ = "data set"

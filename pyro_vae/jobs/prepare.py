@@ -21,7 +21,7 @@ import torch
 
 from ..app.baseline import check_components
 from ..app.config import ResolvedConfig, RunConfig
-from ..app.run_data import load_new_data, load_run_data, with_data_record
+from ..app.run_data import data_record, load_new_data, load_run_data
 from ..app.runs import RunDirectory
 from ..app.tensorboard import summary_writer_class
 from ..app.vae_build import build_checked, check_on_meta, settle
@@ -82,13 +82,15 @@ def prepare(
     untrusted = Path(resume) if resume is not None else None
     if resume is None and dataset is None and is_file_source(cfg.data.dataset):
         cfg.validate()  # a data file of the user's is read first: what it holds chooses the
-        dataset = load_new_data(cfg)  # pixels, and the configuration records it
-    if resume is None and dataset is not None:
-        cfg = with_data_record(cfg, dataset)
+        dataset = load_data(cfg)  # pixels, and the configuration records it
+    if resume is None and dataset is not None and dataset.record is not None:
+        cfg = cfg.copy()
+        for key, value in data_record(dataset).items():
+            setattr(cfg.data, key, value)
     settled = settle(cfg, untrusted)  # valid, parts found: before its data are looked for
     if dataset is None:  # a run's config.json chooses its data, never where anything goes
         dataset = (  # a new run's are the user's (the command line): see load_data
-            load_run_data(settled, run=resume) if resume is not None else load_new_data(settled)
+            load_run_data(settled, run=resume) if resume is not None else load_data(settled)
         )
     resolved, meta = check_on_meta(settled, dataset.data_dim, untrusted)
     t = resolved.train
@@ -118,7 +120,16 @@ def load_data(cfg: RunConfig) -> ImageDataset:
     """The data set of a new run: its configuration is the user's (the command line).
     :func:`prepare` makes the same call from the settings themselves, so that the
     configuration, once handed down the layers, does not come back up to this module."""
-    return load_new_data(cfg)
+    d = cfg.data
+    return load_new_data(
+        d.dataset,
+        d.data_dir,
+        d.download,
+        label_column=d.label_column,
+        kind=d.data_kind,
+        test_file=d.test_file,
+        split_seed=d.split_seed,
+    )
 
 
 def _check_memory(
