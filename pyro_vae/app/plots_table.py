@@ -48,7 +48,7 @@ def plot_table_reconstructions(
     columns: Sequence[str] | None,
     path: str | os.PathLike,
     title: str,
-    per_row: int = 4,
+    per_row: int | None = None,
 ) -> Path:
     """Test examples (dots) and their reconstructions E[x | z] (lines), one panel each, feature
     by feature, standardized by ``scale`` (:func:`standardizer`)."""
@@ -57,6 +57,7 @@ def plot_table_reconstructions(
     xs = ((x.double().cpu() - mean) / sd)[:, :count].numpy()
     rs = ((recon.double().cpu() - mean) / sd)[:, :count].numpy()
     names = _names(columns, count)
+    per_row = per_row or (4 if count <= 12 else 2)  # many features: wider panels
     rows = (len(xs) + per_row - 1) // per_row
     width = max(3.0, 0.22 * count + 1.2)
     fig, axes = plt.subplots(
