@@ -22,10 +22,12 @@ from ..store.evaluation import AISEvaluation, Evaluations, ISEvaluation
 from ..store.interpolation import Interpolation
 from .describe import describe_parts, model_summary
 from .evaluations import describe_key, read_evaluations
+from .figures_table import TABLE_FIGURES
 from .gaps import gaps_blocks
 from .provenance import read_provenance
 from .records import read_baseline, read_interpolation
 from .report_render import Block, Code, render_html, render_markdown
+from .run_data import data_words, is_table
 from .runs import RunDirectory, load_vae
 
 Loaded = tuple[RunDirectory, Any, VAE]
@@ -67,7 +69,7 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
             [
                 f"A {model_summary(description)} on ",
                 Code(d.dataset),
-                f" ({d.pixels} pixels), {description['parameters']:,} parameters; trained for "
+                f" ({data_words(d)}), {description['parameters']:,} parameters; trained for "
                 f"{epochs} on the {objective} with Adam "
                 f"(lr {t.lr:g}, batch {t.batch_size}, seed {t.seed}). Report written "
                 f"{time.strftime('%Y-%m-%d %H:%M')}. Log-likelihoods are in nats per image; "
@@ -359,6 +361,8 @@ def _baseline_table(base: Baseline) -> Block:
 
 
 def _figure_sentences(cfg, interp: Interpolation | None) -> list[tuple[str, str]]:
+    if is_table(cfg.data):  # a data file's rows: per-feature figures
+        return list(TABLE_FIGURES)
     where = (
         "along its one latent dimension"
         if cfg.model.latent_dim == 1

@@ -54,9 +54,17 @@ SCHEMES: dict[str, PixelScheme] = {
         PixelScheme("grey", "grey levels in [0,1]", "unit", False, ("unit",)),
         PixelScheme("dequantized", "(level+u)/levels", "continuous", True, ("continuous",)),
         PixelScheme("counts", "count data as they are", "counts", False, ("counts",)),
+        PixelScheme(
+            "as-is", "a data file's values as they are", "continuous", False, ("continuous",)
+        ),
     )
 }
-"""Every pixel scheme by name, in the order the help lists them."""
+"""Every pixel scheme by name, in the order the help lists them. ``as-is`` is for data that
+are not integer levels (a data file's counts or continuous values: see
+:func:`pyro_vae.config.datasets.data_pixels`)."""
+
+AS_IS = "as-is"
+"""The scheme of counts and continuous values, observed as they are."""
 
 PIXEL_SCHEMES: tuple[str, ...] = tuple(SCHEMES)
 """The names of the pixel schemes (``--pixels``)."""

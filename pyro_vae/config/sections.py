@@ -12,6 +12,7 @@ from .capabilities import dataset_pixels_problem
 from .constraints import (
     MAX_INT,
     Boolean,
+    DataSource,
     Integer,
     JSONObject,
     ListOf,
@@ -20,8 +21,9 @@ from .constraints import (
     PositiveNumber,
     Text,
 )
+from .datasets import DATA_KINDS
 from .declare import Shorthand, field_problems, setting
-from .names import ACTIVATION_NAMES, DATASET_NAMES, PART_KINDS
+from .names import ACTIVATION_NAMES, PART_KINDS
 from .pixels import PIXEL_SCHEMES, pixels_help
 
 MAX_JSON_DEPTH = 8
@@ -36,9 +38,12 @@ class DataConfig:
 
     dataset: str = setting(
         "digits",
-        OneOf(tuple(sorted(DATASET_NAMES))),
-        "named data set",
+        DataSource(),
+        "named data set ({choices}), or your own data: a .npy/.npz array, a CSV/TSV table, "
+        "an IDX file or a folder of PNG/JPEG images (a path with a / or a data file's ending; "
+        "recorded with its SHA-256)",
         default_words="%(default)s, embedded, no network",
+        metavar="NAME|PATH",
     )
     data_dir: str | None = setting(
         None,
@@ -54,6 +59,34 @@ class DataConfig:
         default_words=None,
         flag="--no-download",
         action="store_false",
+    )
+    label_column: str | None = setting(
+        None,
+        Text(),
+        "a CSV/TSV data file's column of labels (its name, or its number from 0), left out of "
+        "the data and used to colour the figures",
+        default_words="none",
+        metavar="COLUMN",
+    )
+    data_kind: str | None = setting(
+        None,
+        OneOf(DATA_KINDS),
+        "what a data file holds: {choices}",
+        default_words="inferred from its values",
+    )
+    test_file: str | None = setting(
+        None,
+        Text(path=True),
+        "a data file of test examples (same shape and kind) instead of a seeded 20%% of "
+        "--dataset's",
+        default_words=None,
+        metavar="PATH",
+    )
+    split_seed: int = setting(0, Integer(0, 2**32 - 1), flag=None, label="split_seed")
+    data_sha256: str | None = setting(None, Text(), flag=None, label="data_sha256")
+    test_sha256: str | None = setting(None, Text(), flag=None, label="test_sha256")
+    data_shape: list[int] = setting(
+        [], ListOf(Integer(1), "list", "data_shape entry"), flag=None, label="data_shape"
     )
     pixels: str | None = setting(
         None,

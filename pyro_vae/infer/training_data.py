@@ -36,7 +36,7 @@ class ImageData(TrainingData):
         )
         self.num_train = len(dataset.train)
         self.data_dim = dataset.data_dim
-        self.image_shape = dataset.image_shape
+        self.image_shape = dataset.image_shape if dataset.is_image else None
         self.val = eval_view(dataset.val, dataset.levels, pixels, "val").to(device)
         # a scheme without fresh noise gives the same tensor every epoch: compute it once
         self._fixed = None if pixel_scheme(pixels).fresh_noise else self._view()

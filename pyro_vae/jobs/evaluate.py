@@ -64,7 +64,7 @@ def evaluate_run(
         for est in (estimator, sandwich if bdmc_images else None):
             if est is not None:
                 est.check(vae)  # both refused before any long work starts
-        dataset = load_run_data(cfg, data_dir, download)  # the user's, not the config's
+        dataset = load_run_data(cfg, data_dir, download, run_dir)  # the user's, not the config's
         if estimator is not None and estimator.method in ("is", "gaps"):  # K weights per image
             need = estimate_memory(
                 vae,

@@ -44,7 +44,12 @@ class BernoulliLikelihood(Likelihood):
 
 LINKS = {"sigmoid": torch.sigmoid, "identity": lambda t: t}
 """Mean links of the Gaussian likelihoods: ``sigmoid`` keeps pixel means in (0, 1);
-``identity`` for unbounded data (the 2-D toy sets)."""
+``identity`` for unbounded data (the 2-D toy sets, a data file's values: ``pixels="as-is"``)."""
+
+
+def default_link(pixels: str | None) -> str:
+    """``identity`` for values observed as they are (``as-is``), else ``sigmoid``."""
+    return "identity" if pixels == "as-is" else "sigmoid"
 
 
 class GaussianLikelihood(Likelihood):
@@ -58,8 +63,11 @@ class GaussianLikelihood(Likelihood):
     param_dim = 1
     observes = "continuous"
 
-    def __init__(self, sigma: float = 0.1, link: str = "sigmoid") -> None:
+    def __init__(
+        self, sigma: float = 0.1, link: str | None = None, pixels: str | None = None
+    ) -> None:
         super().__init__()
+        link = link or default_link(pixels)
         tiny = torch.finfo(torch.float32).tiny  # below it sigma is zero in float32
         if not tiny <= sigma < math.inf:
             raise ValueError(f"sigma must be a finite number >= {tiny:.3g}, got {sigma}")
@@ -82,8 +90,11 @@ class LearnedGaussianLikelihood(Likelihood):
     param_dim = 2
     observes = "continuous"
 
-    def __init__(self, min_sigma: float = 1e-3, link: str = "sigmoid") -> None:
+    def __init__(
+        self, min_sigma: float = 1e-3, link: str | None = None, pixels: str | None = None
+    ) -> None:
         super().__init__()
+        link = link or default_link(pixels)
         if not min_sigma > 0:
             raise ValueError(f"min_sigma must be positive, got {min_sigma}")
         if link not in LINKS:
