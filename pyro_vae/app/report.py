@@ -9,6 +9,7 @@ it shows, in numbers where there are numbers. This module gathers a run's sectio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -303,8 +304,9 @@ def _short_commit(commit: str) -> str:
 def _config_table(cfg) -> Block:
     rows = []
     for section in ("data", "model", "train"):
-        for key, value in vars(getattr(cfg, section)).items():
-            rows.append([section, key, json.dumps(value)])
+        values = getattr(cfg, section)
+        for field in dataclasses.fields(values):  # declared settings (no frozen marker)
+            rows.append([section, field.name, json.dumps(getattr(values, field.name))])
     return Block("table", header=["section", "option", "value"], items=rows)
 
 
