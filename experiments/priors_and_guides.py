@@ -19,7 +19,8 @@ resumed. The table is printed and written to ``runs/priors_and_guides/table.md``
 Left out: the VampPrior with the IAF guide. The VampPrior evaluates the guide's density at
 every sample for every pseudo-input, and an IAF's density at a point it did not generate
 needs the flow's inverse, sequential in the latent dimension: about 75 s per epoch and an hour
-per evaluation on 2 CPU cores. (``pyro-vae run --prior vamp --guide flow`` works.)
+per evaluation on 2 CPU cores. (The library now refuses the pair up front:
+``experiments/bench_grid.py`` and :class:`pyro_vae.model.priors.VampPrior`.)
 """
 
 from __future__ import annotations

@@ -74,6 +74,17 @@ def _upgrade_model_section(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+FILE_FIELDS = (
+    "label_column",
+    "data_kind",
+    "test_file",
+    "split_seed",
+    "data_sha256",
+    "test_sha256",
+    "data_shape",
+)
+"""The data section's fields that only a data file of the user's sets (``--dataset PATH``)."""
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "model": ModelConfig,
@@ -112,7 +123,16 @@ class RunConfig:
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
-        return {"format": CONFIG_FORMAT, **dataclasses.asdict(self)}
+        """The configuration as JSON values; the data file's settings and records
+        (:data:`FILE_FIELDS`) only for a data file (a recorded SHA-256), so that a named data
+        set's configuration reads as it always did."""
+        found = {"format": CONFIG_FORMAT, **dataclasses.asdict(self)}
+        if self.data.data_sha256 is None:
+            defaults = DataConfig()
+            for name in FILE_FIELDS:
+                if found["data"][name] == getattr(defaults, name):
+                    del found["data"][name]
+        return found
 
     @classmethod
     def from_dict(cls, raw: Any) -> RunConfig:

@@ -42,7 +42,7 @@ def print_evaluation(ev: Estimate) -> None:
     mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
     print(
         f"  {ev.split} log p(x)  {se_text(ev.log_px):>9s} ± "
-        f"{se_text(ev.log_px_se)}  (importance sampling, K={k}{mc_text})"
+        f"{se_text(ev.log_px_se)}  (importance sampling, K={k}{_refined(ev)}{mc_text})"
     )
     print(
         f"  {ev.split} ELBO      {se_text(ev.elbo):>9s} ± {se_text(ev.elbo_se)}  "
@@ -135,3 +135,9 @@ def print_baseline(baseline: Baseline) -> None:
         f"  VAE - {baseline.best_mixture} (the mixture with the best validation log p(x)): "
         f"{diff.mean:+.3f} ± {diff.se:.3f} nats per image, paired over the test images"
     )
+
+
+def _refined(ev) -> str:
+    """How the proposal was refined (``evaluate --refine``), if it was."""
+    steps = getattr(ev, "refine_steps", None)
+    return f", q refined per image for {steps} steps" if steps else ""

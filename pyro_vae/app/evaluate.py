@@ -25,20 +25,25 @@ from ..infer.distributed import (
 )
 from ..infer.marginal import MarginalEstimate
 from ..infer.memory import check_memory, estimate_ais_memory, estimate_memory
+from ..infer.refine import refine_problem, refined_log_marginal
 from ..model.vae import VAE
 from ..store.evaluation import (
     AISEvaluation,
     BDMCEvaluation,
     Estimate,
+    GapsEvaluation,
     ISEvaluation,
     estimate_from_json,
 )
 from .config import RunConfig
 from .describe import describe_parts
 from .evaluations import save_estimate
+from .gaps import GapPoints, compute_gaps, vae_extra_sites
 from .runs import RunDirectory
 
-METHODS = ("is", "ais")
+METHODS = ("is", "ais", "gaps")
+DEFAULT_REFINE_STEPS = 200
+"""Adam steps of the per-image refinement in ``evaluate --gaps`` (``--refine-steps``)."""
 
 
 @dataclass
@@ -47,10 +52,11 @@ class Evaluated:
 
     evaluation: Estimate | None = None
     bdmc: BDMCEvaluation | None = None
+    gaps: GapsEvaluation | None = None
 
     def keys(self) -> list[str]:
         """The keys the results were kept under, in order."""
-        return [r.key for r in (self.evaluation, self.bdmc) if r is not None]
+        return [r.key for r in (self.evaluation, self.gaps, self.bdmc) if r is not None]
 
 
 @dataclass
@@ -67,13 +73,20 @@ class Estimator:
     start: str = "guide"
     seed: int = 0
     images: int | None = None
+    refine_steps: int | None = None
+    """IS: the proposal is q refined per image for that many steps; gaps: the refinement's
+    budget (:mod:`pyro_vae.infer.refine`)."""
 
     def check(self, vae: VAE) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"--method {self.method!r}: choose from {', '.join(METHODS)}")
         if self.start not in STARTS:
             raise ConfigError(f"--ais-start {self.start!r}: choose from {', '.join(STARTS)}")
-        if self.method == "ais" and self.start == "guide":
+        if self.refine_steps is not None or self.method == "gaps":
+            problem = refine_problem(vae.encoder)
+            if problem:
+                raise ConfigError(f"{'--gaps' if self.method == 'gaps' else '--refine'}: {problem}")
+        if self.method in ("ais", "gaps") and self.start == "guide":
             problem = guide_density_problem(AIS_FROM_GUIDE, vae.encoder)
             if problem:
                 raise ConfigError(problem)
@@ -116,14 +129,24 @@ def evaluate(
     all get every image's result, the same as one process's."""
     est = estimator or Estimator(num_samples=num_samples, seed=seed)
     est.check(vae)
-    x = eval_view(dataset.split(split), dataset.levels, cfg.data.pixels, split).to(device)
-    if est.images is not None:
-        if est.images > len(x):
-            raise ConfigError(f"--images {est.images}: the {split} split has {len(x)} images")
-        x = x[: est.images]
+    x = evaluation_images(cfg, dataset, split, est.images, device)
     start = time.perf_counter()
     levels = log_levels(cfg.data.pixels, dataset.levels)
-    if est.method == "is":
+    if est.method == "is" and est.refine_steps is not None:
+        if group.active:
+            raise ConfigError("--refine runs in one process (not under torchrun)")
+        result = refined_log_marginal(
+            vae.model,
+            vae.encoder,
+            x,
+            est.num_samples,
+            steps=est.refine_steps,
+            extra_sites=vae_extra_sites(vae),
+            seed=est.seed,
+            progress=progress,
+        )
+        summary = result.summary(dataset.data_dim, levels)
+    elif est.method == "is":
         result: MarginalEstimate | AISEstimate = sharded_log_marginal(
             vae.model, vae.guide, x, est.num_samples, seed=est.seed, progress=progress, group=group
         )
@@ -148,11 +171,58 @@ def evaluate(
             **({"first_images": est.images} if est.images is not None else {}),
             "data_sha256": tensor_fingerprint(x),
             **summary.to_json(),
+            **(
+                {"refine_steps": est.refine_steps}
+                if est.method == "is" and est.refine_steps
+                else {}
+            ),
             "seconds": time.perf_counter() - start,
         }
     )
     assert isinstance(record, ISEvaluation | AISEvaluation)
     return record, result
+
+
+def evaluation_images(
+    cfg: RunConfig, dataset: ImageDataset, split: str, images: int | None, device: torch.device
+) -> torch.Tensor:
+    """The split as evaluated (fixed binarization/dequantization), its first ``images``."""
+    x = eval_view(dataset.split(split), dataset.levels, cfg.data.pixels, split).to(device)
+    if images is not None:
+        if images > len(x):
+            raise ConfigError(f"--images {images}: the {split} split has {len(x)} images")
+        x = x[:images]
+    return x
+
+
+def evaluate_gaps(
+    vae: VAE,
+    cfg: RunConfig,
+    dataset: ImageDataset,
+    device: torch.device,
+    est: Estimator,
+    split: str = "test",
+    progress: bool = False,
+) -> tuple[GapsEvaluation, GapPoints]:
+    """The inference gaps of a split (:mod:`.gaps`): the record and the per-image values."""
+    est.check(vae)
+    x = evaluation_images(cfg, dataset, split, est.images, device)
+    fields, points = compute_gaps(
+        vae,
+        x,
+        refine_steps=est.refine_steps if est.refine_steps is not None else DEFAULT_REFINE_STEPS,
+        num_samples=est.num_samples,
+        num_steps=est.num_steps,
+        num_chains=est.num_chains,
+        num_leapfrog=est.num_leapfrog,
+        start=est.start,
+        seed=est.seed,
+        progress=progress,
+    )
+    header = _header(cfg, dataset, split, est.seed, vae)
+    first = {"first_images": est.images} if est.images is not None else {}
+    fingerprint = {"data_sha256": tensor_fingerprint(x)}
+    return GapsEvaluation.from_json({**header, **first, **fingerprint, **fields}), points
 
 
 def estimate_points(estimate: MarginalEstimate | AISEstimate) -> dict[str, Any]:

@@ -53,9 +53,10 @@ def describe_key(key: str) -> str:
     """Plain words for a key: ``importance sampling, K = 5000``; ``AIS, T = 500 steps, C = 8
     chains, L = 5 leapfrog steps``."""
     method, _, rest = key.partition("-")
-    parts = dict((p[0], p[1:]) for p in rest.split("-") if p and p[0] in "KTCLN" and p[1:])
+    parts = dict((p[0], p[1:]) for p in rest.split("-") if p and p[0] in "KTCLNR" and p[1:])
+    refined = f", q refined per image for {parts['R']} steps" if "R" in parts else ""
     if method == "is":
-        return f"importance sampling, K = {parts.get('K', '?')}"
+        return f"importance sampling, K = {parts.get('K', '?')}{refined}"
     words = (
         f"T = {parts.get('T', '?')} steps, C = {parts.get('C', '?')} chains, "
         f"L = {parts.get('L', '?')} leapfrog steps"
@@ -63,6 +64,8 @@ def describe_key(key: str) -> str:
     start = ", from the prior" if rest.endswith("-prior") else ""
     if method == "ais":
         return f"AIS, {words}{start}"
+    if method == "gaps":
+        return f"inference gaps{refined}, log p(x) by AIS with {words}{start}"
     return f"BDMC on {parts.get('N', '?')} simulated images, {words}{start}"
 
 

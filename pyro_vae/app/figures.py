@@ -19,6 +19,7 @@ from ..model.vae import VAE
 from ..rng import seeded_rng
 from .baseline import best_mixture
 from .config import RunConfig
+from .figures_table import write_table_figures
 from .interpolation import FIGURE_SEED, interpolation_study, load_run_autoencoder
 from .latent import embed_2d
 from .plots import (
@@ -49,6 +50,8 @@ def write_figures(
     into ``RUN/figures/`` (a real directory: a symbolic link there is refused, never written
     through), with a progress bar that names the figure being drawn. Holds the run's lock."""
     with run.writing():
+        if not dataset.is_image:
+            return write_table_figures(run, vae, cfg, dataset, device, progress)
         return _write_figures(run, vae, cfg, dataset, device, progress)
 
 
@@ -179,7 +182,7 @@ def _latent_figures(
         plot_latent_scatter(
             points,
             dataset.test.labels[:n],
-            CLASS_NAMES.get(dataset.name, [str(c) for c in range(10)]),
+            list(dataset.classes or CLASS_NAMES.get(dataset.name, [str(c) for c in range(10)])),
             run.figures_dir / "latent_space.png",
             title=f"{dataset.name}: posterior means of {n:,} test images",
             axis_label=axis,
@@ -244,5 +247,5 @@ def regenerate_figures(
     :func:`~.runs.load_vae` returns it, when the caller has it already."""
     with RunDirectory.open(run_dir).writing():
         run, cfg, vae = loaded if loaded is not None else load_vae(run_dir, device)
-        dataset = load_run_data(cfg, data_dir, download)
+        dataset = load_run_data(cfg, data_dir, download, run_dir)
         return write_figures(run, vae, cfg, dataset, torch.device(device), progress)

@@ -50,6 +50,35 @@ def interrupted_message() -> str:
     return "interrupted"
 
 
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Run a short block whole: a SIGINT or SIGTERM arriving inside it takes effect when it
+    ends (the previous handler runs then), so files written together (a checkpoint and the
+    metrics of its epoch) are never left one without the other. Main thread only; elsewhere
+    the block just runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in stopping}
+    for s in stopping:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if caught:
+        handler = previous[caught[0]]
+        if callable(handler):
+            handler(caught[0], None)
+        elif handler == signal.SIG_DFL and caught[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(caught[0])
+
+
 class Watchdog:
     """The thread that forces the exit; :meth:`reported` once the command printed its own
     message (the forced exit then adds none)."""

@@ -37,14 +37,16 @@ that a white pixel at an image's edge is told from the gap."""
 
 
 def image_grid(images: torch.Tensor, image_shape: Sequence[int], nrow: int) -> np.ndarray:
-    """``[N, D]`` images in [0, 1] -> one ``[H', W', 3]`` RGB grid: grey images, separated
-    and framed by 1-pixel gaps of :data:`GAP_COLOUR`; the unused places of a last, shorter row
-    are white."""
-    h, w = image_shape
-    batch = images.detach().float().cpu().clamp(0, 1).reshape(-1, 1, h, w)
-    grid = make_grid(batch, nrow=nrow, padding=1, pad_value=-1.0)[0]  # -1: no pixel's value
-    rgb = grid.unsqueeze(-1).expand(*grid.shape, 3).clone()
-    rgb[grid < 0] = torch.tensor(GAP_COLOUR)
+    """``[N, D]`` images in [0, 1] of shape ``[H, W]`` (grey) or ``[C, H, W]`` (C = 3: colour;
+    an alpha channel, C = 2 or 4, is left out) -> one ``[H', W', 3]`` RGB grid, the images
+    separated and framed by 1-pixel gaps of :data:`GAP_COLOUR`; the unused places of a last,
+    shorter row are white."""
+    c, h, w = (1, *image_shape) if len(image_shape) == 2 else image_shape
+    batch = images.detach().float().cpu().clamp(0, 1).reshape(-1, c, h, w)
+    batch = batch[:, :3] if c >= 3 else batch[:, :1]
+    grid = make_grid(batch, nrow=nrow, padding=1, pad_value=-1.0)  # -1: no pixel's value
+    rgb = grid.permute(1, 2, 0).clone()  # make_grid repeats a grey channel three times
+    rgb[grid[0] < 0] = torch.tensor(GAP_COLOUR)
     columns = min(nrow, len(batch))
     for k in range(len(batch), rgb.shape[1] // (w + 1) * (rgb.shape[0] // (h + 1))):
         top, left = 1 + (k // columns) * (h + 1), 1 + (k % columns) * (w + 1)
@@ -169,7 +171,7 @@ def _label_z_axes(ax, z_axes: ZAxes | None, image_shape: Sequence[int]) -> None:
         ax.set_axis_off()
         return
     row_name, row_values, col_name, col_values = z_axes
-    h, w = image_shape
+    h, w = image_shape[-2:]
     ax.set_yticks(grid_centres(len(row_values), h), [f"{v:.2f}" for v in row_values])
     ax.set_xticks(grid_centres(len(col_values), w), [f"{v:.2f}" for v in col_values], rotation=90)
     ax.tick_params(labelsize=7, length=2)

@@ -9,6 +9,7 @@ it shows, in numbers where there are numbers. This module gathers a run's sectio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -22,9 +23,12 @@ from ..store.evaluation import AISEvaluation, Evaluations, ISEvaluation
 from ..store.interpolation import Interpolation
 from .describe import describe_parts, model_summary
 from .evaluations import describe_key, read_evaluations
+from .figures_table import TABLE_FIGURES
+from .gaps import gaps_blocks
 from .provenance import read_provenance
 from .records import read_baseline, read_interpolation
 from .report_render import Block, Code, render_html, render_markdown
+from .run_data import data_words, is_table
 from .runs import RunDirectory, load_vae
 
 Loaded = tuple[RunDirectory, Any, VAE]
@@ -66,7 +70,7 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
             [
                 f"A {model_summary(description)} on ",
                 Code(d.dataset),
-                f" ({d.pixels} pixels), {description['parameters']:,} parameters; trained for "
+                f" ({data_words(d)}), {description['parameters']:,} parameters; trained for "
                 f"{epochs} on the {objective} with Adam "
                 f"(lr {t.lr:g}, batch {t.batch_size}, seed {t.seed}). Report written "
                 f"{time.strftime('%Y-%m-%d %H:%M')}. Log-likelihoods are in nats per image; "
@@ -139,6 +143,7 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
                 else "Pareto k-hat was not computed (K < 50).",
             ),
         ]
+    blocks += gaps_blocks(run)
     if base:
         blocks += [Block("h2", "Finite mixtures against the VAE"), _baseline_table(base)]
         diff = base.vae_minus_best_mixture
@@ -299,8 +304,9 @@ def _short_commit(commit: str) -> str:
 def _config_table(cfg) -> Block:
     rows = []
     for section in ("data", "model", "train"):
-        for key, value in vars(getattr(cfg, section)).items():
-            rows.append([section, key, json.dumps(value)])
+        values = getattr(cfg, section)
+        for field in dataclasses.fields(values):  # declared settings (no frozen marker)
+            rows.append([section, field.name, json.dumps(getattr(values, field.name))])
     return Block("table", header=["section", "option", "value"], items=rows)
 
 
@@ -357,6 +363,8 @@ def _baseline_table(base: Baseline) -> Block:
 
 
 def _figure_sentences(cfg, interp: Interpolation | None) -> list[tuple[str, str]]:
+    if is_table(cfg.data):  # a data file's rows: per-feature figures
+        return list(TABLE_FIGURES)
     where = (
         "along its one latent dimension"
         if cfg.model.latent_dim == 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -354,13 +355,14 @@ def checkpoint_data_dim(state: dict[str, Any], where: Path) -> int:
 
 def _check_image_shape(shape: Any, data_dim: int, where: Path) -> None:
     """A checkpoint's ``image_shape``: ``[]`` (data that are not images; also an older
-    checkpoint without the field) or ``[height, width]``, positive, with ``data_dim`` pixels."""
+    checkpoint without the field), ``[height, width]`` or ``[channels, height, width]``,
+    positive, with ``data_dim`` values."""
     ints = isinstance(shape, list) and all(
-        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
+        isinstance(n, int) and not isinstance(n, bool) and 0 < n <= data_dim for n in shape
     )
-    if not ints or len(shape) not in (0, 2) or (shape and shape[0] * shape[1] != data_dim):
+    if not ints or len(shape) not in (0, 2, 3) or (shape and math.prod(shape) != data_dim):
         raise CheckpointError(
-            f"{where}: image_shape must be [] or [height, width] of positive integers with "
-            f"data_dim ({data_dim}) pixels, got {shape!r:.100}; the checkpoint is corrupt or "
-            "not pyro-vae's"
+            f"{where}: image_shape must be [], [height, width] or [channels, height, width] of "
+            f"positive integers with data_dim ({data_dim}) values, got {shape!r:.100}; the "
+            "checkpoint is corrupt or not pyro-vae's"
         )

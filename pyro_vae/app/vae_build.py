@@ -15,9 +15,11 @@ import torch
 from torch import nn
 
 from ..config import jit_default, pixels_problem
+from ..config.datasets import data_pixels
 from ..config.pixels import schemes_for
 from ..data.datasets import DATA_DIMS
 from ..errors import CheckpointError, ConfigError, first_line
+from ..model.likelihoods import LIKELIHOODS
 from ..model.parts import OBSERVES, PART_KINDS, default_pixels, observes, param_dim
 from ..model.vae import VAE
 from .config import ModelConfig, ResolvedConfig, RunConfig
@@ -173,13 +175,34 @@ def settle(cfg: RunConfig, untrusted: Path | None = None) -> RunConfig:
     cfg = cfg.copy()
     cfg.train = cfg.train.with_epochs_for(cfg.data.dataset)
     likelihood = resolve_part("likelihood", cfg.model.likelihood, untrusted)
-    if cfg.data.pixels is None:
-        cfg.data.pixels = default_pixels(likelihood)
+    cfg.data.pixels = pixels_for_data(cfg, likelihood)
     classes = [resolve_part(kind, cfg.model.part(kind)[0], untrusted) for kind in PART_KINDS]
     if cfg.train.jit is None:
         modules = [getattr(cls, "__module__", None) or "" for cls in classes]
         cfg.train.jit = jit_default(cfg.train.elbo, modules)
     return cfg
+
+
+def pixels_for_data(cfg: RunConfig, likelihood: type) -> str:
+    """``--pixels``, or the scheme the likelihood prefers, checked against what the data are
+    (``data_kind``: a data file's; see :func:`~pyro_vae.config.datasets.data_pixels`)."""
+    return data_pixels(
+        cfg.data.data_kind,
+        dataset=cfg.data.dataset,
+        likelihood=cfg.model.likelihood,
+        observes=observes(likelihood),
+        pixels=cfg.data.pixels,
+        preferred=default_pixels(likelihood),
+        alternatives=likelihoods_by_observed(),
+    )
+
+
+def likelihoods_by_observed() -> dict[str, tuple[str, ...]]:
+    """The built-in likelihoods' names by what they observe."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name, cls in LIKELIHOODS.items():
+        found[observes(cls)] = (*found.get(observes(cls), ()), name)
+    return found
 
 
 def resolve_config(

@@ -115,8 +115,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         start=args.ais_start,
         seed=args.seed,
     )
-    method = args.method or (None if args.bdmc else "is")
-    estimator = Estimator(method=method, images=args.images, **settings) if method else None
+    method = _evaluation_method(args)
+    refine_steps = args.refine if args.refine is not None else args.refine_steps
+    estimator = (
+        Estimator(method=method, images=args.images, refine_steps=refine_steps, **settings)
+        if method
+        else None
+    )
     sandwich = Estimator(method="ais", **settings) if args.bdmc else None
     out = evaluate_run(
         args.run_dir,
@@ -141,10 +146,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{ev.seconds:.1f} s (nats per image):"
         )
         print_evaluation(ev)
+    if out.gaps is not None:
+        print_gaps(args.run_dir, out.gaps)
     if out.bdmc is not None:
         print_bdmc(out.bdmc)
     print(f"written: {terminal_text(str(written))} ({', '.join(out.keys())})")
     return 0
+
+
+def _evaluation_method(args: argparse.Namespace) -> str | None:
+    """The estimator ``evaluate`` runs on the split: ``--gaps``, ``--method`` or, by default,
+    importance sampling (none when only ``--bdmc`` is given)."""
+    if args.gaps and (args.method or args.refine is not None):
+        raise ConfigError("--gaps runs its own estimators: leave out --method and --refine")
+    if args.refine_steps is not None and not args.gaps:
+        raise ConfigError("--refine-steps is --gaps's budget; for IS give --refine STEPS")
+    if args.refine is not None and args.method == "ais":
+        raise ConfigError("--refine refines the proposal of importance sampling, not of AIS")
+    if args.gaps:
+        return "gaps"
+    return args.method or (None if args.bdmc and args.refine is None else "is")
+
+
+def print_gaps(run_dir: str, g) -> None:
+    """What ``evaluate --gaps`` found, in a few lines."""
+    print(
+        f"{terminal_text(str(run_dir))}: inference gaps on {g.num_examples} {g.split} images, "
+        f"{g.seconds:.1f} s (nats per image, ± standard error over images):"
+    )
+    se = "n/a" if g.log_px_se is None else f"{g.log_px_se:.3f}"
+    print(f"  log p(x) (AIS)      {g.log_px:9.3f} ± {se}")
+    print(f"  ELBO* (refined q)   {g.refined_elbo:9.3f}  ({g.refine_steps} steps per image)")
+    print(f"  ELBO (encoder's q)  {g.elbo:9.3f}")
+    for name, value, err in (
+        ("approximation gap", g.approximation_gap, g.approximation_gap_se),
+        ("amortization gap ", g.amortization_gap, g.amortization_gap_se),
+    ):
+        print(f"  {name}   {value:9.3f} ± {'n/a' if err is None else f'{err:.3f}'}")
+    if g.ais_unreliable:
+        print(f"  AIS flags {g.ais_unreliable} images unreliable: more --steps or --chains")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -161,9 +201,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from ..app.gaps import compare_gaps
     from ..app.overview import compare_runs
 
     print(compare_runs(args.run_dirs, args.estimate).text())
+    gaps = compare_gaps(args.run_dirs, [terminal_text(Path(p).name) for p in args.run_dirs])
+    if gaps:
+        print("\n".join(gaps))
     return 0
 
 

@@ -174,6 +174,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also run the BDMC sandwich on N images simulated from the model",
     )
+    p.add_argument(
+        "--gaps",
+        action="store_true",
+        help="the inference gaps per image (Cremer et al. 2018): the encoder's ELBO, the ELBO* "
+        "of q refined for each image alone, log p(x) by AIS (--steps/--chains/--leapfrog), "
+        "hence the approximation gap log p(x) - ELBO* and the amortization gap ELBO* - ELBO; "
+        "the ELBOs from --num-samples draws each (kept as gaps-R<steps>-T<T>-C<C>-L<L>)",
+    )
+    p.add_argument(
+        "--refine-steps",
+        type=positive_int,
+        default=None,
+        metavar="R",
+        help="--gaps: Adam steps refining q per image (default: 200)",
+    )
+    p.add_argument(
+        "--refine",
+        type=positive_int,
+        default=None,
+        metavar="STEPS",
+        help="importance sampling with q refined per image for STEPS Adam steps as the "
+        "proposal (kept as is-K<K>-R<STEPS>)",
+    )
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
     p.add_argument(
         "--images",

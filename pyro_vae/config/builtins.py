@@ -23,9 +23,9 @@ REGISTRIES: dict[str, tuple[str, str]] = {
 """Each kind's table of built-in parts: (its file in ``pyro_vae/model/``, its name)."""
 
 
-def registered_names(path: Path, table: str) -> tuple[str, ...]:
-    """The keys of the module-level dict literal ``table`` in the Python file ``path``."""
-    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+def _table(tree: ast.Module, path: Path, table: str) -> ast.Dict:
+    """The module-level dict literal ``table`` of the parsed file ``path``."""
+    for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
@@ -37,8 +37,39 @@ def registered_names(path: Path, table: str) -> tuple[str, ...]:
         keys = value.keys if isinstance(value, ast.Dict) else [None]
         if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keys):
             raise RuntimeError(f"{path}: {table} must be a dict literal with string keys")
-        return tuple(k.value for k in keys)  # type: ignore[union-attr]
+        return value  # type: ignore[return-value]
     raise RuntimeError(f"{path}: no table {table}")
+
+
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def registered_names(path: Path, table: str) -> tuple[str, ...]:
+    """The keys of the module-level dict literal ``table`` in the Python file ``path``."""
+    return tuple(k.value for k in _table(_parse(path), path, table).keys)  # type: ignore[union-attr]
+
+
+def builtin_observes() -> dict[str, str]:
+    """What each built-in likelihood observes (its class's ``observes = "..."``, default
+    ``binary``) by short name, read from ``likelihoods.py`` as its table registers it."""
+    path = MODEL_DIR / REGISTRIES["likelihood"][0]
+    tree = _parse(path)
+    declared = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if (
+                    isinstance(item, ast.Assign)
+                    and [getattr(t, "id", None) for t in item.targets] == ["observes"]
+                    and isinstance(item.value, ast.Constant)
+                ):
+                    declared[node.name] = str(item.value.value)
+    table = _table(tree, path, REGISTRIES["likelihood"][1])
+    return {
+        k.value: declared.get(getattr(v, "id", ""), "binary")  # type: ignore[union-attr]
+        for k, v in zip(table.keys, table.values, strict=True)
+    }
 
 
 def builtin_parts() -> dict[str, tuple[str, ...]]:

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from .builtins import builtin_observes
+from .datasets import DATA_SETS
 from .objectives import OBJECTIVES, Objective
-from .pixels import pixel_scheme, schemes_for
+from .pixels import COUNT_SCHEMES, PIXEL_SCHEMES, pixel_scheme, schemes_for
 
 
 def guide_has_density(guide: object) -> bool:
@@ -48,10 +50,20 @@ AIS_FROM_GUIDE = DensityUse(
 )
 
 
+PRIOR_INSTEAD = (
+    "use --guide diagonal or full (with --prior two-layer-vamp also an IAF: --guide-kwargs "
+    '\'{"flow_type": "iaf"}\')'
+)
+"""The advice for a prior built from the guide given one with no density everywhere (the
+VampPrior refuses every flow guide, so an IAF is no way out there)."""
+
+
 def prior_density_use(prior_name: str) -> DensityUse:
     """The use a prior built from the guide (``uses_guide``) makes of its density."""
     return DensityUse(
-        f"the prior {prior_name}", "evaluates q(z|u) at any z (p(z) is built from it)", IAF_INSTEAD
+        f"the prior {prior_name}",
+        "evaluates q(z|u) at any z (p(z) is built from it)",
+        PRIOR_INSTEAD,
     )
 
 
@@ -95,12 +107,37 @@ def objective_problems(
 
 
 # ------------------------------------------------------------------ likelihood and pixels
+def likelihoods_for(*kinds: str) -> str:
+    """The built-in likelihoods that observe one of ``kinds``, each group with the pixel schemes
+    it scores, in words (``bernoulli (--pixels dynamic or static), gaussian or ...``)."""
+    observed = builtin_observes()
+    groups = []
+    for kind in dict.fromkeys(observed.values()):
+        names = [n for n, k in observed.items() if k == kind]
+        if kind in kinds:
+            schemes = " or ".join(schemes_for(kind))
+            groups.append(f"{' or '.join(names)} (--pixels {schemes})")
+    return ", ".join(groups)
+
+
 def pixels_problem(likelihood_name: str, observes: str, pixels: str) -> str | None:
     """The one message for a likelihood (observing ``observes``) that cannot score the pixel
     scheme ``pixels``."""
-    if observes in pixel_scheme(pixels).scored_by:
+    scheme = pixel_scheme(pixels)
+    if observes in scheme.scored_by:
         return None
     allowed = " or ".join(schemes_for(observes))
+    if observes == "counts":
+        return (
+            f"the likelihood {likelihood_name!r} scores counts (non-negative integers): it "
+            f"needs count data (--pixels {allowed}), not {pixels!r}; for other data use "
+            f"--likelihood {likelihoods_for('binary', 'unit', 'continuous')}"
+        )
+    if scheme.values == "counts":
+        return (
+            f"the likelihood {likelihood_name!r} cannot score counts (--pixels {pixels}): use "
+            f"--likelihood {likelihoods_for('counts')}"
+        )
     if observes == "continuous":
         return (
             f"the likelihood {likelihood_name!r} is a density: it needs --pixels {allowed}, not "
@@ -112,6 +149,17 @@ def pixels_problem(likelihood_name: str, observes: str, pixels: str) -> str | No
     return (
         f"the likelihood {likelihood_name!r} needs binary pixels (--pixels {allowed}{grey}), "
         f"not {pixels!r}"
+    )
+
+
+def dataset_pixels_problem(dataset: str, pixels: str | None) -> str | None:
+    """The one message for a count scheme asked of a named data set (they are all images)."""
+    if pixels not in COUNT_SCHEMES or dataset not in DATA_SETS:
+        return None
+    images = ", ".join(s for s in PIXEL_SCHEMES if s not in COUNT_SCHEMES)
+    return (
+        f"--pixels {pixels} views count data, and the data set {dataset!r} holds images: use "
+        f"--pixels {images}"
     )
 
 

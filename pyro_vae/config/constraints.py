@@ -16,7 +16,8 @@ from typing import Any
 
 from ..checks import Problems
 from ..errors import ConfigError
-from .names import part_names
+from .datasets import is_file_source
+from .names import DATASET_NAMES, part_names
 
 MAX_INT = 2**63 - 1
 """The largest count or seed an option takes: a tensor's size is a 64-bit integer, and
@@ -314,3 +315,37 @@ def _depth(value: Any) -> int:
     if isinstance(value, list):
         return 1 + max((_depth(v) for v in value), default=0)
     return 0
+
+
+@dataclass(frozen=True)
+class DataSource(Constraint):
+    """``--dataset``: a named data set, or the path of a user's data file or image folder
+    (:func:`~.datasets.is_file_source`: a ``/`` in it, or a data file's ending)."""
+
+    def check(self, name: str, value: Any, problems: Problems) -> None:
+        if not (value in DATASET_NAMES or is_file_source(value)):
+            problems.append(
+                f"{name} {value!r} is not one of: {', '.join(sorted(DATASET_NAMES))}, nor a data "
+                "file's path (one with a / in it, or ending .csv, .tsv, .npy, .npz, .idx, .gz)"
+            )
+
+    def cli(self) -> dict[str, Any]:
+        return {"type": data_source}
+
+    def choices_text(self) -> str:
+        return ", ".join(sorted(DATASET_NAMES))
+
+
+def data_source(text: str) -> str:
+    """The reader of ``--dataset``: a named data set or a data file's path (checked as
+    :func:`path_text`); anything else is refused as an invalid choice."""
+    if text in DATASET_NAMES:
+        return text
+    if is_file_source(text):
+        return path_text(text)
+    names = ", ".join(repr(n) for n in sorted(DATASET_NAMES))  # argparse's own words, whose
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {names})")  # hint
+    # (pyro_vae.app.usage) the README shows; --help says how a path is told from a name
+
+
+data_source.__name__ = "data set"

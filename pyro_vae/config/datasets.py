@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+from .pixels import AS_IS, SCHEMES
+
 TEN_DIGITS: tuple[str, ...] = tuple(str(d) for d in range(10))
 
 
@@ -63,3 +66,63 @@ DATA_SETS: dict[str, DataSet] = {
     )
 }
 """Every named data set (``--dataset``), the default first."""
+
+
+# ------------------------------------------------------------------ a user's own data file
+DATA_KINDS: tuple[str, ...] = ("binary", "levels", "counts", "continuous")
+"""What a user's data file holds (``--data-kind``), from the narrowest to the widest (the
+readers' :data:`pyro_vae.data.files.KINDS`)."""
+
+FILE_ENDINGS: tuple[str, ...] = (".csv", ".tsv", ".tab", ".npy", ".npz", ".idx", "-ubyte", ".gz")
+"""The endings that make a ``--dataset`` value a data file's path without a ``/``."""
+
+
+def is_file_source(dataset: object) -> bool:
+    """Whether ``--dataset`` names a user's data file or image folder rather than a named data
+    set: a value that is not a named data set and holds a ``/`` (``./photos``, ``data/x.csv``)
+    or ends as a data file does (``x.csv``). Anything else is a misspelt name."""
+    if not isinstance(dataset, str) or not dataset or "\0" in dataset or dataset in DATA_SETS:
+        return False
+    return "/" in dataset or dataset.lower().endswith(FILE_ENDINGS)
+
+
+def data_pixels(
+    kind: str | None,
+    *,
+    dataset: str,
+    likelihood: str,
+    observes: str,
+    pixels: str | None,
+    preferred: str,
+    alternatives: dict[str, tuple[str, ...]],
+) -> str:
+    """The pixel scheme for data of ``kind`` (None: a named data set's integer levels) under a
+    likelihood that observes ``observes`` and prefers ``preferred``, or a
+    :class:`~pyro_vae.errors.ConfigError` saying why the two do not fit and naming the
+    likelihoods that do (``alternatives``: the built-in ones by what they observe). Counts and
+    continuous values are observed as they are (``as-is``); the schemes of integer levels do
+    not apply to them."""
+    if kind in (None, "binary", "levels"):
+        if pixels == AS_IS:
+            raise ConfigError(
+                f"--pixels {AS_IS} is for counts and continuous data; {dataset} holds integer "
+                "levels: choose one of " + ", ".join(s for s in SCHEMES if s != AS_IS)
+            )
+        return pixels or preferred
+    fits = ("continuous",) if kind == "continuous" else ("counts", "continuous")
+    if observes not in fits:
+        names = [n for o in fits for n in alternatives.get(o, ())]
+        raise ConfigError(
+            f"{dataset} holds {kind} data, which the likelihood {likelihood!r} cannot score (it "
+            f"observes {observes} values): use --likelihood {' or '.join(names)}"
+        )
+    if observes == "counts" and "counts" in SCHEMES:  # the counts likelihoods' own scheme
+        wanted = "counts"
+    else:  # counts under a Gaussian are real values: a density, not comparable with the
+        wanted = AS_IS  # log p(x) of a count likelihood (poisson, negative-binomial)
+    if pixels not in (None, wanted):
+        raise ConfigError(
+            f"--pixels {pixels} turns integer levels into observations; {dataset} holds {kind} "
+            f"data, observed as they are (--pixels {wanted}, the default for them)"
+        )
+    return wanted

@@ -7,14 +7,17 @@ A scheme's ``values`` use the vocabulary of a likelihood's ``observes``
 :mod:`pyro_vae.data.pixels`, which reads these declarations; so do the option's help, the
 likelihood-versus-pixels check (:mod:`.capabilities`), the trainer (fresh noise or a fixed
 tensor), the baselines, figures and interpolations. Adding a scheme is one entry here (and a
-branch in :mod:`pyro_vae.data.pixels` if its values are of a new kind)."""
+branch in :mod:`pyro_vae.data.pixels` if its values are of a new kind).
+
+``counts`` x in {0, 1, 2, ...} is count data seen as it is (floats holding the non-negative
+integers of a data set of counts), never images: scored by the count likelihoods only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-Values = Literal["binary", "unit", "continuous"]
+Values = Literal["binary", "unit", "continuous", "counts"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,18 @@ SCHEMES: dict[str, PixelScheme] = {
         PixelScheme("static", "one fixed binarization", "binary", False, ("binary", "unit")),
         PixelScheme("grey", "grey levels in [0,1]", "unit", False, ("unit",)),
         PixelScheme("dequantized", "(level+u)/levels", "continuous", True, ("continuous",)),
+        PixelScheme("counts", "count data as they are", "counts", False, ("counts",)),
+        PixelScheme(
+            "as-is", "a data file's values as they are", "continuous", False, ("continuous",)
+        ),
     )
 }
-"""Every pixel scheme by name, in the order the help lists them."""
+"""Every pixel scheme by name, in the order the help lists them. ``as-is`` is for data that
+are not integer levels (a data file's counts or continuous values: see
+:func:`pyro_vae.config.datasets.data_pixels`)."""
+
+AS_IS = "as-is"
+"""The scheme of counts and continuous values, observed as they are."""
 
 PIXEL_SCHEMES: tuple[str, ...] = tuple(SCHEMES)
 """The names of the pixel schemes (``--pixels``)."""
@@ -61,7 +73,12 @@ BINARY_SCHEMES: tuple[str, ...] = tuple(s.name for s in SCHEMES.values() if s.bi
 """The schemes whose training tensor is a binarization."""
 
 DEFAULT_FOR: dict[str, str] = {"binary": "dynamic", "unit": "dynamic", "continuous": "dequantized"}
-"""The scheme a likelihood observing each kind of data is trained on when it prefers none."""
+"""The scheme a likelihood observing each kind of data is trained on when it prefers none. None
+for ``counts``: ``counts`` views count data only, whose kind selects it; on images a count
+likelihood gets ``dequantized`` and is refused (:func:`.capabilities.pixels_problem`)."""
+
+COUNT_SCHEMES: tuple[str, ...] = tuple(s.name for s in SCHEMES.values() if s.values == "counts")
+"""The schemes of count data (not images: a named image data set cannot be seen through them)."""
 
 
 def pixel_scheme(name: str | PixelScheme) -> PixelScheme:

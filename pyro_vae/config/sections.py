@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..checks import Problems
+from .capabilities import dataset_pixels_problem
 from .constraints import (
     MAX_INT,
     Boolean,
+    DataSource,
     Integer,
     JSONObject,
     ListOf,
@@ -19,8 +21,9 @@ from .constraints import (
     PositiveNumber,
     Text,
 )
+from .datasets import DATA_KINDS
 from .declare import Shorthand, field_problems, setting
-from .names import ACTIVATION_NAMES, DATASET_NAMES, PART_KINDS
+from .names import ACTIVATION_NAMES, PART_KINDS
 from .pixels import PIXEL_SCHEMES, pixels_help
 
 MAX_JSON_DEPTH = 8
@@ -35,9 +38,12 @@ class DataConfig:
 
     dataset: str = setting(
         "digits",
-        OneOf(tuple(sorted(DATASET_NAMES))),
-        "named data set",
+        DataSource(),
+        "named data set ({choices}), or your own data: a .npy/.npz array, a CSV/TSV table, "
+        "an IDX file or a folder of PNG/JPEG images (a path with a / or a data file's ending; "
+        "recorded with its SHA-256)",
         default_words="%(default)s, embedded, no network",
+        metavar="NAME|PATH",
     )
     data_dir: str | None = setting(
         None,
@@ -54,6 +60,34 @@ class DataConfig:
         flag="--no-download",
         action="store_false",
     )
+    label_column: str | None = setting(
+        None,
+        Text(),
+        "a CSV/TSV data file's column of labels (its name, or its number from 0), left out of "
+        "the data and used to colour the figures",
+        default_words="none",
+        metavar="COLUMN",
+    )
+    data_kind: str | None = setting(
+        None,
+        OneOf(DATA_KINDS),
+        "what a data file holds: {choices}",
+        default_words="inferred from its values",
+    )
+    test_file: str | None = setting(
+        None,
+        Text(path=True),
+        "a data file of test examples (same shape and kind) instead of a seeded 20%% of "
+        "--dataset's",
+        default_words=None,
+        metavar="PATH",
+    )
+    split_seed: int = setting(0, Integer(0, 2**32 - 1), flag=None, label="split_seed")
+    data_sha256: str | None = setting(None, Text(), flag=None, label="data_sha256")
+    test_sha256: str | None = setting(None, Text(), flag=None, label="test_sha256")
+    data_shape: list[int] = setting(
+        [], ListOf(Integer(1), "list", "data_shape entry"), flag=None, label="data_shape"
+    )
     pixels: str | None = setting(
         None,
         OneOf(PIXEL_SCHEMES),
@@ -63,7 +97,11 @@ class DataConfig:
     )
 
     def problems(self) -> Problems:
-        return field_problems(self)
+        found = field_problems(self)
+        mismatch = dataset_pixels_problem(self.dataset, self.pixels)
+        if mismatch and not found:
+            found.append(mismatch)
+        return found
 
 
 def _part(kind: str, default: str, words: str) -> Any:

@@ -21,11 +21,13 @@ stream NumPy keeps stable across versions, so the splits never change):
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,7 +79,8 @@ def default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class Split:
-    """Images (uint8, ``[N, H, W]``) and integer labels (``[N]``) of one split."""
+    """Examples (``[N, *shape]``: uint8 grey levels ``[N, H, W]`` for the named data sets) and
+    integer labels (``[N]``; zeros for unlabelled data) of one split."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -88,26 +91,47 @@ class Split:
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """A data set of grey-level images in three fixed splits.
+    """A data set in three fixed splits: the named image sets, or a user's data file
+    (:mod:`pyro_vae.data.file_dataset`).
 
-    ``levels`` is the number of grey levels: pixel values are integers in ``[0, levels - 1]``.
+    ``kind`` is what the values are (:data:`~pyro_vae.config.datasets.DATA_KINDS`): ``binary``
+    and ``levels`` are stored uint8 with ``levels`` integer values ``0 .. levels - 1`` (the
+    pixel schemes of :mod:`pyro_vae.data.pixels` turn them into observations); ``counts``
+    (int64) and ``continuous`` (float32) are observed as they are (``levels`` None). An example
+    may have any shape (``[H, W]`` grey images, ``[C, H, W]`` colour ones, ``[F]`` table rows);
+    the models see it flattened to ``data_dim`` values. ``classes``: the class names in label
+    order (None: no labels); ``columns``: a table's column names; ``record``: what a run's
+    configuration records of a data file (its path, SHA-256, shape, kind and split seed).
     """
 
     name: str
     train: Split
     val: Split
     test: Split
-    levels: int
+    levels: int | None
     source: str
+    kind: str = "levels"
+    classes: tuple[str, ...] | None = None
+    columns: tuple[str, ...] | None = None
+    record: dict[str, Any] | None = None
 
     @property
-    def image_shape(self) -> tuple[int, int]:
-        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape of one example."""
+        return tuple(self.train.images.shape[1:])
 
     @property
     def data_dim(self) -> int:
-        h, w = self.image_shape
-        return h * w
+        return math.prod(self.image_shape)
+
+    @property
+    def is_image(self) -> bool:
+        """Whether its examples are grey (``[H, W]``) or colour (``[C, H, W]``, C from 1 to 4:
+        grey or RGB, with alpha or not) images of integer levels, drawn as image grids (else as
+        per-feature plots)."""
+        shape = self.image_shape
+        colour = len(shape) == 3 and shape[0] in (1, 2, 3, 4)  # grey or RGB, alpha or not
+        return self.kind in ("binary", "levels") and (len(shape) == 2 or colour)
 
     def split(self, name: str) -> Split:
         if name not in ("train", "val", "test"):
@@ -141,6 +165,7 @@ def _load_digits(data_dir: str | os.PathLike | None, download: bool) -> ImageDat
         train=_take(images, labels, perm[n_test + n_val :]),
         levels=17,
         source="scikit-learn (sklearn.datasets.load_digits)",
+        classes=tuple(CLASS_NAMES["digits"]),
     )
 
 
@@ -310,6 +335,7 @@ def _load_idx_dataset(
         test=Split(test_images.contiguous(), test_labels),
         levels=256,
         source=str(files["train_images"].parent),
+        classes=tuple(CLASS_NAMES[source.name]),
     )
 
 

@@ -82,8 +82,20 @@ def _draw(
     return dequantize(split, levels, generator)
 
 
+def as_is(split: Split) -> torch.Tensor:
+    """Counts (int64) or continuous values (float32) of a data file, observed as they are:
+    ``[N, D]`` float32 (every pixel scheme of integer levels leaves them alone)."""
+    return split.images.reshape(len(split), -1).float()
+
+
+def _levels(split: Split) -> bool:
+    """Whether ``split`` holds integer levels (uint8), which pixel schemes turn into
+    observations; counts and continuous values are observed as they are (:func:`as_is`)."""
+    return split.images.dtype == torch.uint8
+
+
 def eval_view(
-    split: Split, levels: int, scheme: str | PixelScheme, split_name: str
+    split: Split, levels: int | None, scheme: str | PixelScheme, split_name: str
 ) -> torch.Tensor:
     """The fixed tensor a model trained with ``scheme`` is evaluated on.
 
@@ -91,23 +103,33 @@ def eval_view(
     binarization (so a model trained on grey levels is scored on the same binary test set as
     the others); a density (``dequantized``) on one fixed dequantization.
     """
+    if not _levels(split):
+        return as_is(split)
     values = "continuous" if pixel_scheme(scheme).density else "binary"
     return _draw(split, levels, values, _seeded(EVAL_SEEDS[split_name]))
 
 
 def train_view(
-    split: Split, levels: int, scheme: str | PixelScheme, generator: torch.Generator | None = None
+    split: Split,
+    levels: int | None,
+    scheme: str | PixelScheme,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The training tensor for one epoch: fresh noise from ``generator`` where the scheme
     re-samples (the global torch RNG when ``generator`` is None), else the training split's one
     seeded draw."""
     s = pixel_scheme(scheme)
+    if not _levels(split):
+        return as_is(split)
     if not s.fresh_noise:
         generator = _seeded(EVAL_SEEDS["train"])
     return _draw(split, levels, s.values, generator)
 
 
-def log_levels(scheme: str | PixelScheme, levels: int) -> float:
+def log_levels(scheme: str | PixelScheme, levels: int | None) -> float:
     """The per-dimension offset between a density of dequantized pixels and a probability of
-    grey levels: ``log(levels)`` for a density (``dequantized``), 0 for discrete schemes."""
+    grey levels: ``log(levels)`` for a density (``dequantized``), 0 for discrete schemes and for
+    values observed as they are (``levels`` None: counts, continuous data)."""
+    if levels is None:
+        return 0.0
     return math.log(levels) if pixel_scheme(scheme).density else 0.0

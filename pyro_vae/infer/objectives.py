@@ -25,6 +25,7 @@ import functools
 import importlib
 import inspect
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -133,10 +134,16 @@ class JitTraceELBO(JitTrace_ELBO):
     is twice the gradient of ``Trace_ELBO`` (Adam hardly notices a constant factor; plain SGD
     or gradient clipping would). Here the value is the loss and the gradient the surrogate's,
     as its own ``loss_and_grads`` backpropagates; and no NaN check forces a synchronization
-    (the trainer checks the loss itself)."""
+    (the trainer checks the loss itself).
+
+    PyTorch 2.10+ deprecates ``torch.jit.trace``, which this objective rests on; its
+    ``FutureWarning`` is silenced here, where pyro-vae chose the API knowingly (the eager
+    objective, ``--no-jit``, is the fallback), so that no default command prints it."""
 
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
-        loss, surrogate = self.loss_and_surrogate_loss(model, guide, *args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated", FutureWarning)
+            loss, surrogate = self.loss_and_surrogate_loss(model, guide, *args, **kwargs)
         return surrogate + (loss - surrogate).detach()
 
 

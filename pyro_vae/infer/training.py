@@ -47,7 +47,6 @@ from ..config import (  # noqa: F401  (re-exported)
 )
 from ..config.frozen import Frozen
 from ..data.datasets import ImageDataset
-from ..data.validate import check_observations
 from ..errors import TrainingDivergedError
 from ..model.parts import default_pixels, observes
 from ..rng import cuda_devices, derived_seed, rng_state, set_rng_state
@@ -66,7 +65,7 @@ from .heldout import EVAL_SEED, heldout_elbo  # noqa: F401
 from .objectives import LatentScaleMessenger, make_objective
 from .objectives import kl_weight as kl_schedule
 from .resume import check_training_state, sanitized_optimizer_state
-from .training_data import ImageData, TensorData, TrainingData, check_batch_size  # noqa: F401
+from .training_data import ImageData, TensorData, TrainingData, check_batch_size, check_tensor_data  # noqa: F401
 
 
 def make_optimizer(params, lr: float) -> torch.optim.Adam:
@@ -147,9 +146,7 @@ class Trainer:
             data = ImageData(data, pixels or default_pixels(vae.likelihood), self.device)
         elif isinstance(data, TensorData):
             data.to(self.device)
-            if observes(vae.likelihood) == "binary":
-                check_observations(data.train_tensor, f"{data.name} (training)", binary=True)
-                check_observations(data.val, f"{data.name} (validation)", binary=True)
+            check_tensor_data(data, vae.likelihood)
         self.data = data
         # monitored only (Kingma & Welling's Fig. 2 plots it), never used for any choice
         self.x_test = x_test.to(self.device) if x_test is not None else None

@@ -8,7 +8,8 @@ import torch
 from ..data.datasets import ImageDataset
 from ..data.pixels import eval_view, pixel_scheme, train_view
 from ..data.validate import check_observations
-from ..errors import ConfigError
+from ..errors import ConfigError, DataFormatError
+from ..model.parts import observes
 
 
 class TrainingData:
@@ -35,7 +36,7 @@ class ImageData(TrainingData):
         )
         self.num_train = len(dataset.train)
         self.data_dim = dataset.data_dim
-        self.image_shape = dataset.image_shape
+        self.image_shape = dataset.image_shape if dataset.is_image else None
         self.val = eval_view(dataset.val, dataset.levels, pixels, "val").to(device)
         # a scheme without fresh noise gives the same tensor every epoch: compute it once
         self._fixed = None if pixel_scheme(pixels).fresh_noise else self._view()
@@ -66,6 +67,25 @@ class TensorData(TrainingData):
     def to(self, device: torch.device) -> TensorData:
         self.train_tensor, self.val = self.train_tensor.to(device), self.val.to(device)
         return self
+
+
+def check_tensor_data(data: TensorData, likelihood: object) -> None:
+    """Plain tensors hold what the likelihood scores: 0 and 1 for a binary one, non-negative
+    integers for a count one (a ``DataFormatError`` naming the first other value and where)."""
+    kind = observes(likelihood)
+    for x, which in ((data.train_tensor, "training"), (data.val, "validation")):
+        name = f"{data.name} ({which})"
+        if kind == "binary":
+            check_observations(x, name, binary=True)
+        off = (x < 0) | (x != x.round()) if kind == "counts" else None
+        if off is not None and off.any():
+            row, col = off.nonzero()[0].tolist()
+            raise DataFormatError(
+                f"{name}: the likelihood {type(likelihood).__qualname__} scores counts, but "
+                f"{int(off.sum())} value(s) are not non-negative integers (e.g. "
+                f"{x[row, col].item():g} at row {row}, column {col}); use a likelihood for "
+                "continuous data (gaussian, gaussian-learned)."
+            )
 
 
 def check_batch_size(batch_size: int, data: ImageDataset | TrainingData) -> None:

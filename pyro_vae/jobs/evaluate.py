@@ -5,6 +5,7 @@ the BDMC sandwich on simulated images, each result added to the run directory un
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 from ..app.evaluate import (
@@ -12,10 +13,13 @@ from ..app.evaluate import (
     Evaluated,
     check_ais_fits,
     evaluate,
+    evaluate_gaps,
     run_bdmc,
     save_bdmc,
     save_evaluation,
 )
+from ..app.evaluations import save_estimate
+from ..app.gaps import draw_gaps, figure_name
 from ..app.provenance import record as record_provenance
 from ..app.run_data import load_run_data
 from ..app.runs import RunDirectory, load_vae
@@ -23,6 +27,7 @@ from ..errors import ConfigError
 from ..infer.distributed import SINGLE, ProcessGroup, device_for
 from ..infer.memory import check_memory, estimate_memory
 from ..infer.training import resolve_device
+from ..store.evaluation import GapsEvaluation
 from .train import completed_epochs
 
 
@@ -59,8 +64,8 @@ def evaluate_run(
         for est in (estimator, sandwich if bdmc_images else None):
             if est is not None:
                 est.check(vae)  # both refused before any long work starts
-        dataset = load_run_data(cfg, data_dir, download)  # the user's, not the config's
-        if estimator is not None and estimator.method == "is":  # K log-weights per image
+        dataset = load_run_data(cfg, data_dir, download, run_dir)  # the user's, not the config's
+        if estimator is not None and estimator.method in ("is", "gaps"):  # K weights per image
             need = estimate_memory(
                 vae,
                 dataset.data_dim,
@@ -70,8 +75,13 @@ def evaluate_run(
                 num_test=len(dataset.split(split)),
             )
             check_memory(need, dev, what=f"--num-samples {estimator.num_samples}")
-        check_ais_fits(vae, cfg, dataset, dev, estimator, split, bdmc_images, sandwich)
-        if estimator is not None:
+        as_ais = (
+            replace(estimator, method="ais") if estimator and estimator.method == "gaps" else None
+        )
+        check_ais_fits(vae, cfg, dataset, dev, as_ais or estimator, split, bdmc_images, sandwich)
+        if estimator is not None and estimator.method == "gaps":
+            out.gaps = _gaps(run, cfg, vae, dataset, dev, estimator, split, progress, group)
+        elif estimator is not None:
             summary, estimate = evaluate(
                 vae,
                 cfg,
@@ -92,3 +102,15 @@ def evaluate_run(
         if group.is_main:
             record_provenance(run, "evaluate", str(dev), completed_epochs(run))
     return out
+
+
+def _gaps(run, cfg, vae, dataset, dev, estimator, split, progress, group) -> GapsEvaluation:
+    """``evaluate --gaps``: computed, kept under its key, its figure drawn (one process)."""
+    if group.active:
+        raise ConfigError("--gaps runs in one process (not under torchrun)")
+    summary, points = evaluate_gaps(vae, cfg, dataset, dev, estimator, split, progress)
+    key = save_estimate(run, summary, points.to_dict(), split)
+    if split == "test":  # the report's figure
+        title = f"{run.path.name}: inference gaps per test image ({key})"
+        draw_gaps(points, run.file(figure_name(key)), title)
+    return summary

@@ -21,11 +21,12 @@ import torch
 
 from ..app.baseline import check_components
 from ..app.config import ResolvedConfig, RunConfig
-from ..app.run_data import load_run_data
+from ..app.run_data import data_record, load_new_data, load_run_data
 from ..app.runs import RunDirectory
 from ..app.tensorboard import summary_writer_class
 from ..app.vae_build import build_checked, check_on_meta, settle
-from ..data.datasets import ImageDataset, load_dataset
+from ..config.datasets import is_file_source
+from ..data.datasets import ImageDataset
 from ..infer import distributed
 from ..infer.devices import resolve_device
 from ..infer.memory import check_memory, estimate_memory
@@ -79,13 +80,17 @@ def prepare(
     process group torchrun describes (``pyro-vae train``); process 0 creates the run and the
     others open it. ``open_run=False``: the caller opens or creates the directory."""
     untrusted = Path(resume) if resume is not None else None
+    if resume is None and dataset is None and is_file_source(cfg.data.dataset):
+        cfg.validate()  # a data file of the user's is read first: what it holds chooses the
+        dataset = load_data(cfg)  # pixels, and the configuration records it
+    if resume is None and dataset is not None and dataset.record is not None:
+        cfg = cfg.copy()
+        for key, value in data_record(dataset).items():
+            setattr(cfg.data, key, value)
     settled = settle(cfg, untrusted)  # valid, parts found: before its data are looked for
     if dataset is None:  # a run's config.json chooses its data, never where anything goes
-        d = settled.data  # a new run's are the user's (the command line): see load_data
-        dataset = (
-            load_run_data(settled)
-            if resume is not None
-            else load_dataset(d.dataset, d.data_dir, download=d.download)
+        dataset = (  # a new run's are the user's (the command line): see load_data
+            load_run_data(settled, run=resume) if resume is not None else load_data(settled)
         )
     resolved, meta = check_on_meta(settled, dataset.data_dim, untrusted)
     t = resolved.train
@@ -115,7 +120,16 @@ def load_data(cfg: RunConfig) -> ImageDataset:
     """The data set of a new run: its configuration is the user's (the command line).
     :func:`prepare` makes the same call from the settings themselves, so that the
     configuration, once handed down the layers, does not come back up to this module."""
-    return load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
+    d = cfg.data
+    return load_new_data(
+        d.dataset,
+        d.data_dir,
+        d.download,
+        label_column=d.label_column,
+        kind=d.data_kind,
+        test_file=d.test_file,
+        split_seed=d.split_seed,
+    )
 
 
 def _check_memory(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..app.config import DistributedConfig, RunConfig
 from ..app.escape import terminal_text
-from ..app.interrupts import describing
+from ..app.interrupts import deferred_interrupts, describing
 from ..app.part_checks import part_failure
 from ..app.provenance import record as record_provenance
 from ..app.run_files import warn_if_link
@@ -124,16 +124,17 @@ def _train(
     logger = TensorBoardLogger(run) if tensorboard and group.is_main else None
 
     def on_epoch_end(trainer: Trainer, record: EpochRecord) -> None:
-        moved = run.save_checkpoint(trainer.state_dict())  # what described the old one moves
+        with deferred_interrupts():  # the checkpoint and its epoch's metrics, together
+            moved = run.save_checkpoint(trainer.state_dict())  # what described it moves
+            described, saved[0] = saved[0], record.epoch
+            run.write_metrics([asdict(r) for r in trainer.history])
         if moved is not None:
             print(
-                f"the evaluations, figures and report of epoch {saved[0]} no longer describe "
+                f"the evaluations, figures and report of epoch {described} no longer describe "
                 f"the model: kept in {terminal_text(str(moved))}",
                 file=sys.stderr,
                 flush=True,
             )
-        saved[0] = record.epoch
-        run.write_metrics([asdict(r) for r in trainer.history])
         if logger is not None:
             logger(record)
 

@@ -37,9 +37,17 @@ class DiagonalGaussianGuide(Guide):
         self.min_scale = min_scale
         self.net = MLP(data_dim, hidden, 2 * latent_dim, activation)
 
-    def forward(self, x: torch.Tensor) -> dist.Distribution:
-        loc, raw_scale = self.net(x).chunk(2, dim=-1)
+    def local_parameters(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's output for each point: (mu, raw sigma), ``[..., B, 2 * latent_dim]``."""
+        return self.net(x)
+
+    def family(self, params: torch.Tensor) -> dist.Distribution:
+        """q from its per-point parameters (:meth:`local_parameters`)."""
+        loc, raw_scale = params.chunk(2, dim=-1)
         return dist.Normal(loc, F.softplus(raw_scale) + self.min_scale).to_event(1)
+
+    def forward(self, x: torch.Tensor) -> dist.Distribution:
+        return self.family(self.local_parameters(x))
 
 
 class FullCovarianceGuide(Guide):
@@ -87,9 +95,17 @@ class FullCovarianceGuide(Guide):
                 self.net[-1].weight[2 * latent_dim :].zero_()
                 self.net[-1].bias[2 * latent_dim :].zero_()
 
+    def local_parameters(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's output for each point: (mu, raw sigma, off-diagonal entries),
+        ``[..., B, 2 * latent_dim + latent_dim * (latent_dim - 1) / 2]``."""
+        return self.net(x)
+
     def forward(self, x: torch.Tensor) -> dist.Distribution:
+        return self.family(self.local_parameters(x))
+
+    def family(self, out: torch.Tensor) -> dist.Distribution:
+        """q from its per-point parameters (:meth:`local_parameters`)."""
         k = self.latent_dim
-        out = self.net(x)
         loc, raw_diag, off_diag = out[..., :k], out[..., k : 2 * k], out[..., 2 * k :]
         sigma = F.softplus(raw_diag) + self.min_scale
         if self.parameterization == "absolute":
@@ -116,7 +132,13 @@ class FlowGuide(Guide):
     ``ConditionalAffineAutoregressive``), fast to sample, invertible (slowly) at any z.
     ``flow_type="planar"``: planar flows (Rezende & Mohamed 2015; ``ConditionalPlanar``), not
     invertible: their density is known only at their own samples.
+
+    At its own samples log q is free (Pyro caches z_0 with z); anywhere else it needs z_0 =
+    f_1^-1 o ... o f_T^-1(z) (``density_by_inverse``), for an IAF latent_dim sequential passes
+    of each autoregressive network.
     """
+
+    density_by_inverse = True
 
     def __init__(
         self,
@@ -143,9 +165,17 @@ class FlowGuide(Guide):
             FLOW_TYPES[flow_type](latent_dim, self.context_dim) for _ in range(flows)
         )
 
+    def local_parameters(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's output for each point: (mu, raw sigma, the flows' context),
+        ``[..., B, 2 * latent_dim + context_dim]`` (the flows' own weights are shared)."""
+        return self.net(x)
+
     def forward(self, x: torch.Tensor) -> dist.Distribution:
+        return self.family(self.local_parameters(x))
+
+    def family(self, out: torch.Tensor) -> dist.Distribution:
+        """q from its per-point parameters (:meth:`local_parameters`)."""
         k = self.latent_dim
-        out = self.net(x)
         loc, raw_scale, context = out[..., :k], out[..., k : 2 * k], out[..., 2 * k :]
         base = dist.Normal(loc, F.softplus(raw_scale) + self.min_scale).to_event(1)
         return dist.TransformedDistribution(base, [f.condition(context) for f in self.flows])

@@ -21,7 +21,8 @@ user's own (``--prior-kwargs '{"df": 3.0}'``)::
     data_dim     int         dimension D of one (flattened) observation x
     hidden       list[int]   hidden widths of the encoder (the decoder mirrors them)
     activation   str         activation name ("relu", "softplus", "tanh", "elu")
-    pixels       str         how the images are seen: "dynamic", "static", "grey", "dequantized"
+    pixels       str         how the data are seen: "dynamic", "static", "grey", "dequantized",
+                             "counts"
     out_dim      int         decoders only: D * likelihood.param_dim
 
 A short example, a Student-t prior with a learned number of degrees of freedom::
@@ -56,12 +57,13 @@ from ..config.capabilities import guide_has_density, prior_uses_guide
 from ..config.names import PART_KINDS  # noqa: F401  (re-exported: known without loading torch)
 from ..config.pixels import DEFAULT_FOR, SCHEMES
 
-Observes = Literal["binary", "unit", "continuous"]
+Observes = Literal["binary", "unit", "continuous", "counts"]
 """What a likelihood scores: ``binary`` x in {0, 1}; ``unit`` x in [0, 1] by a formula made
 for binary x (grey levels through the Bernoulli formula: not a density); ``continuous`` real x
-(a density, for dequantized pixels)."""
+(a density, for dequantized pixels); ``counts`` x in {0, 1, 2, ...} (a probability mass of
+count data, held as floats)."""
 
-OBSERVES: tuple[str, ...] = ("binary", "unit", "continuous")
+OBSERVES: tuple[str, ...] = ("binary", "unit", "continuous", "counts")
 
 
 class Prior(nn.Module, ABC):
@@ -109,12 +111,24 @@ class Guide(nn.Module, ABC):
     """q(z|x), the encoder: ``guide(x)`` maps x of shape ``[..., B, D]`` to a distribution with
     ``batch_shape == x.shape[:-1]``, ``event_shape == (latent_dim,)`` and ``has_rsample``, so
     that ELBO gradients flow through the reparameterized sample z = g_phi(eps, x).
+
+    Optional, for refining q per data point (:mod:`pyro_vae.infer.refine`, ``evaluate --gaps``
+    and ``--refine``): ``local_parameters(x)``, the per-point parameters the encoder outputs
+    (``[..., B, P]``), and ``family(params)``, the distribution they define, so that
+    ``guide(x)`` is ``family(local_parameters(x))``. The built-in guides have both.
     """
 
     density_everywhere: bool = True
     """Whether log q(z|x) can be evaluated at any z, not only at the guide's own samples
     (false for planar flows, which are not invertible). Estimators and priors that evaluate
     q at other points (AIS from the guide, the VampPrior) need it."""
+
+    density_by_inverse: bool = False
+    """Whether log q(z|x) at a point z the guide did not draw is computed through a transform's
+    inverse (a flow: z mapped back to the base variable, one or more network passes per point;
+    latent_dim sequential ones for an inverse autoregressive flow). The VampPrior, which needs
+    q(z | u_k) for every z of a batch at every one of its K pseudo-inputs, refuses such a guide:
+    B * K inverses per step."""
 
     def __init__(self, data_dim: int, latent_dim: int) -> None:
         super().__init__()
@@ -226,6 +240,12 @@ def prior_draw(prior: object, num_samples: int) -> torch.Tensor:
     if isinstance(prior, Prior):
         return prior.draw(num_samples)
     return prior().sample((num_samples,))
+
+
+def refinable(guide: object) -> bool:
+    """Whether q can be refined per data point: the guide has ``local_parameters`` and
+    ``family`` (:class:`Guide`)."""
+    return all(callable(getattr(guide, name, None)) for name in ("local_parameters", "family"))
 
 
 def latent_dim(prior: object) -> int:

@@ -63,6 +63,8 @@ class ISEvaluation(Header):
     method: str | None = text(omit=True)  # absent from pyro-vae 0.1's files
     num_examples: int = count()
     num_samples: int = count()
+    refine_steps: int | None = count(1, omit=True)
+    """The proposal: q refined per image for that many steps (absent: the encoder's q)."""
     log_px: float = number()
     log_px_se: float | None = number(optional=True, minimum=0)
     log_px_mc_se: float | None = number(optional=True, minimum=0)
@@ -154,6 +156,42 @@ class BDMCEvaluation(Header):
     seconds: float | None = number(omit=True, minimum=0)
 
 
+@dataclass(frozen=True, kw_only=True)
+class GapsEvaluation(Header):
+    """The inference gaps (Cremer et al. 2018), nats per image: log p(x) by AIS, the
+    encoder's ELBO and the ELBO* of q refined per image for ``refine_steps`` steps (each from
+    ``num_samples`` draws), hence the approximation gap log p(x) - ELBO* and the amortization
+    gap ELBO* - ELBO; ``*_se``: over images (paired), ``*_mc_se``: Monte Carlo error of the
+    mean."""
+
+    WHAT: ClassVar[str] = "an inference-gap analysis"
+    METHOD: ClassVar[str] = "gaps"
+
+    method: str = text()
+    num_examples: int = count()
+    refine_steps: int = count(0)
+    num_samples: int = count()
+    num_steps: int = count()
+    num_chains: int = count()
+    num_leapfrog: int = count()
+    start: str | None = text(omit=True)
+    log_px: float = number()
+    log_px_se: float | None = number(optional=True, minimum=0)
+    log_px_mc_se: float | None = number(optional=True, minimum=0)
+    elbo: float = number()
+    elbo_mc_se: float | None = number(optional=True, minimum=0)
+    refined_elbo: float = number()
+    refined_elbo_mc_se: float | None = number(optional=True, minimum=0)
+    approximation_gap: float = number()
+    approximation_gap_se: float | None = number(optional=True, minimum=0)
+    approximation_gap_mc_se: float | None = number(optional=True, minimum=0)
+    amortization_gap: float = number()
+    amortization_gap_se: float | None = number(optional=True, minimum=0)
+    amortization_gap_mc_se: float | None = number(optional=True, minimum=0)
+    ais_unreliable: int | None = count(0, optional=True)
+    seconds: float | None = number(omit=True, minimum=0)
+
+
 Estimate = ISEvaluation | AISEvaluation
 """An estimate of a split's log p(x)."""
 
@@ -161,10 +199,15 @@ METHODS: dict[str, type[Header]] = {
     "is": ISEvaluation,
     "ais": AISEvaluation,
     "bdmc": BDMCEvaluation,
+    "gaps": GapsEvaluation,
 }
+SECTIONS: dict[str, type[Header]] = {"bdmc": BDMCEvaluation, "gaps": GapsEvaluation}
+"""The sections of ``evaluation.json`` besides ``estimates``, and what each holds."""
 
 
-def estimate_from_json(value: Any) -> ISEvaluation | AISEvaluation | BDMCEvaluation:
+def estimate_from_json(
+    value: Any,
+) -> ISEvaluation | AISEvaluation | BDMCEvaluation | GapsEvaluation:
     """The estimate (or sandwich) in ``value``, of the kind its ``method`` names (absent:
     importance sampling, as pyro-vae 0.1 wrote it)."""
     if not isinstance(value, dict):
@@ -182,37 +225,37 @@ def estimate_key(estimate: Header | Mapping[str, Any]) -> str:
     as a mapping of the fields that name them (``{"method": "is", "num_samples": 5000}``)."""
     if isinstance(estimate, Mapping):
         return _key_of_settings(estimate)
-    first = f"-first{estimate.first_images}" if estimate.first_images is not None else ""
-    if isinstance(estimate, ISEvaluation):
-        return f"is-K{estimate.num_samples}{first}"
-    if not isinstance(estimate, AISEvaluation | BDMCEvaluation):
+    if not isinstance(estimate, ISEvaluation | AISEvaluation | BDMCEvaluation | GapsEvaluation):
         raise TypeError(f"not an estimate: {type(estimate).__name__}")
-    tail = f"T{estimate.num_steps}-C{estimate.num_chains}-L{estimate.num_leapfrog}"
-    tail += "-prior" if estimate.start == "prior" else ""
-    if isinstance(estimate, AISEvaluation):
-        return f"ais-{tail}{first}"
-    return f"bdmc-N{estimate.num_examples}-{tail}"
+    fields = ("method", "num_samples", "refine_steps", "num_steps", "num_chains")
+    fields += ("num_leapfrog", "start", "first_images", "num_examples")
+    settings = {f: getattr(estimate, f, None) for f in fields}
+    return _key_of_settings({**settings, "method": estimate.METHOD})
 
 
 def _key_of_settings(s: Mapping[str, Any]) -> str:
     method = s.get("method", "is")
     first = f"-first{s['first_images']}" if s.get("first_images") is not None else ""
+    refined = f"-R{s['refine_steps']}" if s.get("refine_steps") is not None else ""
     if method == "is":
-        return f"is-K{s['num_samples']}{first}"
+        return f"is-K{s['num_samples']}{refined}{first}"
     tail = f"T{s['num_steps']}-C{s['num_chains']}-L{s['num_leapfrog']}"
     tail += "-prior" if s.get("start") == "prior" else ""
     if method == "ais":
         return f"ais-{tail}{first}"
     if method == "bdmc":
         return f"bdmc-N{s['num_examples']}-{tail}"
+    if method == "gaps":
+        return f"gaps{refined}-{tail}{first}"
     raise ValueError(f"unknown estimation method {method!r}")
 
 
-def cost(estimate: Estimate) -> tuple[int, int]:
-    """How expensive an estimate was: any AIS above any importance sampling, then by work."""
+def cost(estimate: Estimate) -> tuple[int, int, int]:
+    """How expensive an estimate was: any AIS above any importance sampling, then by work (a
+    refined proposal above the encoder's at the same K)."""
     if isinstance(estimate, AISEvaluation):
-        return 1, estimate.num_steps * estimate.num_chains * estimate.num_leapfrog
-    return 0, estimate.num_samples
+        return 1, estimate.num_steps * estimate.num_chains * estimate.num_leapfrog, 0
+    return 0, estimate.num_samples, estimate.refine_steps or 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,6 +268,7 @@ class Evaluations(Record):
     split: str
     estimates: dict[str, Estimate] = field(default_factory=dict)
     bdmc: dict[str, BDMCEvaluation] = field(default_factory=dict)
+    gaps: dict[str, GapsEvaluation] = field(default_factory=dict)
     legacy: frozenset[str] = frozenset()
     format: int = EVALUATION_FORMAT
 
@@ -240,15 +284,13 @@ class Evaluations(Record):
         found = [e for e in self.estimates.values() if isinstance(e, ISEvaluation)]
         return max(found, key=lambda e: e.num_samples) if found else None
 
-    def with_entry(self, estimate: Estimate | BDMCEvaluation) -> Evaluations:
+    def with_entry(self, estimate: Estimate | BDMCEvaluation | GapsEvaluation) -> Evaluations:
         """These evaluations with ``estimate`` added under its key (replacing one made the
         same way); the file written from them is of the current format."""
-        estimates, bdmc = dict(self.estimates), dict(self.bdmc)
-        if isinstance(estimate, BDMCEvaluation):
-            bdmc[estimate.key] = estimate
-        else:
-            estimates[estimate.key] = estimate
-        return Evaluations(split=self.split, estimates=estimates, bdmc=bdmc)
+        sections = {"estimates": self.estimates, "bdmc": self.bdmc, "gaps": self.gaps}
+        sections = {name: dict(entries) for name, entries in sections.items()}
+        sections[_section_of(estimate)][estimate.key] = estimate
+        return Evaluations(split=self.split, **sections)
 
     @classmethod
     def from_json(cls, value: Any, split: str = "test") -> Evaluations:
@@ -266,7 +308,7 @@ class Evaluations(Record):
                 f"({EVALUATION_FORMAT}); it may come from a newer pyro-vae"
             )
         sections: dict[str, dict[str, Any]] = {}
-        for section in ("estimates", "bdmc"):
+        for section in ("estimates", *SECTIONS):
             entries = value.get(section, {})
             if not isinstance(entries, dict):
                 raise RecordError(f"{section} must be a JSON object")
@@ -276,9 +318,15 @@ class Evaluations(Record):
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": EVALUATION_FORMAT, "split": self.split}
         out["estimates"] = {k: e.to_json() for k, e in self.estimates.items()}
-        if self.bdmc:
-            out["bdmc"] = {k: b.to_json() for k, b in self.bdmc.items()}
+        for section in SECTIONS:
+            if getattr(self, section):
+                out[section] = {k: b.to_json() for k, b in getattr(self, section).items()}
         return out
+
+
+def _section_of(entry: Header) -> str:
+    """The section of ``evaluation.json`` an entry belongs in."""
+    return next((name for name, cls in SECTIONS.items() if isinstance(entry, cls)), "estimates")
 
 
 def _entry(section: str, key: str, value: Any) -> Any:
@@ -287,6 +335,6 @@ def _entry(section: str, key: str, value: Any) -> Any:
         entry = estimate_from_json(value)
     except RecordError as exc:
         raise RecordError(f"{where}: {exc}") from None
-    if isinstance(entry, BDMCEvaluation) != (section == "bdmc") or entry.key != key:
+    if _section_of(entry) != section or entry.key != key:
         raise RecordError(f"the entry {key!r} holds an estimate of another kind ({entry.key})")
     return entry

@@ -108,7 +108,7 @@ SHORTHANDS = {
     [
         [
             "--prior",
-            "vamp",
+            "two-layer-vamp",  # the VampPrior refuses a flow guide; its two-layer form takes one
             "--pseudo-inputs",
             "7",
             "--guide",

@@ -47,6 +47,7 @@ def test_each_command_that_computes_numbers_adds_an_entry(run):
 
 def test_the_report_shows_what_produced_the_numbers(run):
     text = (run / "report.md").read_text()
+    assert "_frozen" not in text  # the configuration table lists declared settings only
     section = text[text.index("## Provenance") :]
     assert "| time (UTC) | command | epoch |" in section
     for command in ("train", "evaluate", "resume"):

@@ -148,6 +148,7 @@ def test_eager_steps_skip_registration_and_leave_the_vae_as_pyro_expects(digits)
     assert any(n.startswith("decoder$$$") for n in pyro.get_param_store().keys())
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated:FutureWarning")  # direct
 def test_the_subsample_index_is_kept_per_batch_size_but_not_frozen_into_a_jit_trace():
     vae = build_vae(ModelConfig(latent_dim=3, hidden=[8]), 16)
     x = torch.zeros(5, 16)
@@ -167,6 +168,7 @@ def test_the_subsample_index_is_kept_per_batch_size_but_not_frozen_into_a_jit_tr
     assert compiled(torch.zeros(3, 16)).tolist() == [0, 1, 2]  # not frozen at 5
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated:FutureWarning")  # direct
 def test_the_jit_objective_has_the_eager_gradient_not_twice_it():
     """Pyro 1.9's JitTrace_ELBO.differentiable_loss doubles the gradient of a reparameterized
     ELBO; the trainer's JIT objective must have Trace_ELBO's expected gradient (200 seeds

@@ -234,7 +234,7 @@ def test_mixture_prior_against_an_explicit_sum():
     assert not p.has_rsample  # fine for a prior
 
 
-@pytest.mark.parametrize("guide_name", ["diagonal", "full", "flow"])
+@pytest.mark.parametrize("guide_name", ["diagonal", "full"])  # a flow: refused (test_grid_pairs)
 def test_vamp_prior_is_the_average_of_the_guide_at_pseudo_inputs(guide_name):
     torch.manual_seed(0)
     cfg = RunConfig().model
@@ -360,6 +360,8 @@ def test_learned_sigma_is_bounded_away_from_zero():
 
 
 # ------------------------------------------------------------------------------ all combinations
+IMAGE_LIKELIHOODS = [n for n, c in LIKELIHOODS.items() if c.observes != "counts"]
+"""The likelihoods that score digits (the count ones: tests/unit/test_count_likelihoods.py)."""
 
 
 def _losses(prior: str, guide: str, likelihood: str, digits, steps: int = 40) -> list[float]:
@@ -383,7 +385,11 @@ def _losses(prior: str, guide: str, likelihood: str, digits, steps: int = 40) ->
 
 @pytest.mark.parametrize(
     "prior,guide,likelihood",
-    list(itertools.product(sorted(PRIORS), sorted(GUIDES), sorted(LIKELIHOODS))),
+    [  # the VampPrior refuses a flow guide (tests/unit/test_grid_pairs.py)
+        c
+        for c in itertools.product(sorted(PRIORS), sorted(GUIDES), sorted(IMAGE_LIKELIHOODS))
+        if c[:2] != ("vamp", "flow")
+    ],
 )
 def test_every_combination_trains_without_nan_and_its_loss_falls(prior, guide, likelihood, digits):
     losses = _losses(prior, guide, likelihood, digits)

@@ -135,6 +135,7 @@ def test_jit_elbo_trains_and_handles_a_short_last_batch(digits):
     assert history[-1].steps == 20 and history[-1].val_elbo > -60
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated:FutureWarning")  # Pyro's own
 def test_jit_loss_has_the_same_expectation_at_another_batch_size():
     """The JIT graph traced at batch 16 must rescale correctly at batch 10 (N / B is dynamic)."""
     vae = build_vae(ModelConfig(latent_dim=5, hidden=[32]), 64)
