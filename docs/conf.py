@@ -12,13 +12,7 @@ sys.path.insert(0, str(DOCS.parent))  # the checkout's pyro_vae, also without an
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the gallery's examples: one thread each
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import warnings  # noqa: E402
-
 import pyro_vae  # noqa: E402
-
-# The JIT-compiled ELBO calls torch.jit.trace, which torch >= 2.10 deprecates (pyproject.toml
-# lists the same exception for the tests); the examples' output should show what they compute.
-warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated", FutureWarning)
 
 project = "pyro-vae"
 author = "the pyro-vae authors"
