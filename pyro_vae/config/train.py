@@ -53,7 +53,7 @@ def kl_weight_problems(beta: float, kl_warmup: int) -> list[str]:
 
 @dataclass
 class TrainConfig:
-    """How to train: the SVI objective, optimizer and schedule (``--epochs`` ... options)."""
+    """How to train: the SVI objective, optimizer and schedule (``--epochs``, ``--lr``, ...)."""
 
     GROUP: ClassVar[str] = "training"
 

@@ -15,7 +15,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 class MLP(nn.Sequential):
-    """``in_dim -> hidden[0] -> ... -> hidden[-1] -> out_dim``, an activation after each hidden
+    """``in_dim -> hidden[0] -> … -> hidden[-1] -> out_dim``, an activation after each hidden
     layer and none after the output. Works on any leading batch shape."""
 
     def __init__(

@@ -135,12 +135,13 @@ def test_the_light_name_lists_match_the_registries():
         assert set(names) == set(BUILTINS[kind]), kind
 
 
-def test_the_readmes_usage_errors_are_what_the_program_says(capsys):
+def test_the_documented_usage_errors_are_what_the_program_says(capsys):
     import re
     import shlex
 
-    readme = (REPO / "README.md").read_text()
-    shown = re.findall(r"^\$ pyro-vae (.*)\n(pyro-vae.*: error: .*)$", readme, flags=re.M)
+    pages = [REPO / "README.md", *sorted(REPO.glob("docs/**/*.md"))]
+    manual = "\n".join(page.read_text() for page in pages)
+    shown = re.findall(r"^\$ pyro-vae (.*)\n(pyro-vae.*: error: .*)$", manual, flags=re.M)
     assert len(shown) >= 2
     for command, message in shown:
         assert usage_error(shlex.split(command), capsys).rstrip("\n") == message

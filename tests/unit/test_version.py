@@ -39,7 +39,7 @@ def test_the_changelogs_newest_release_is_this_version():
     assert releases == sorted(releases, key=_release, reverse=True)
 
 
-def test_the_readme_names_no_later_version():
-    readme = (REPO / "README.md").read_text()
-    named = re.findall(r"pyro-vae (\d+\.\d+(?:\.\d+)?)\b", readme)
+def test_the_readme_and_docs_name_no_later_version():
+    pages = [REPO / "README.md", *sorted(REPO.glob("docs/**/*.md"))]
+    named = re.findall(r"pyro-vae (\d+\.\d+(?:\.\d+)?)\b", "\n".join(p.read_text() for p in pages))
     assert all(_release(v) <= _release(pyro_vae.__version__) for v in named), named
