@@ -88,6 +88,12 @@ HEADER = (
 )
 
 
+def _short_name(name: str, separator: str) -> str:
+    """A name as ``list`` shows it, whole words only: an import path by its class
+    (``mymod:MyPrior`` as ``MyPrior``), a data file by its file name."""
+    return name.rstrip(separator).rsplit(separator, 1)[-1] or name
+
+
 def describe_run(path: Path) -> RunLine:
     """One run's line; a run that cannot be read says why."""
     line = RunLine(path.name)
@@ -96,8 +102,8 @@ def describe_run(path: Path) -> RunLine:
         cfg = run.read_config()
         metrics = run.read_metrics()
         m = cfg.model
-        line.dataset = f"{cfg.data.dataset}"
-        line.parts = f"{m.prior} / {m.guide} / {m.likelihood}"[:34]
+        line.dataset = _short_name(cfg.data.dataset, "/")
+        line.parts = " / ".join(_short_name(n, ":") for n in (m.prior, m.guide, m.likelihood))
         done = max((r.epoch for r in metrics), default=0)
         line.epochs = f"{done}/{cfg.train.epochs}"
         line.best_val_elbo = max((r.val_elbo for r in metrics), default=None)

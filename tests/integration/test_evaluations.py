@@ -213,3 +213,14 @@ def test_compare_says_runs_of_different_data_cannot_be_compared(trained, tmp_pat
     err = capsys.readouterr().err
     assert "model different data: their log p(x) cannot be compared" in err
     assert "Evaluate them alike" not in err
+
+
+def test_list_shows_whole_names_never_cut_mid_word(trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path, "long")
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["prior"] = "pyro_vae.model.priors:MixtureOfGaussiansPrior"
+    (run / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["list", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "MixtureOfGaussiansPrior / " in out and "pyro_vae.model.priors" not in out
