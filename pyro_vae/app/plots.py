@@ -94,19 +94,34 @@ def plot_elbo_curves(
     ax.plot(epochs, [m.val_elbo for m in metrics], marker=marker, ms=4, label="validation")
     best = max(metrics, key=lambda m: m.val_elbo)
     ax.scatter([best.epoch], [best.val_elbo], color="C1", zorder=3, s=18)
-    ax.annotate(
-        f"{best.val_elbo:.2f}",
+    ax.annotate(  # on a white box: a curve passing behind never hides the minus sign
+        f"best {best.val_elbo:.2f} (epoch {best.epoch})",
         (best.epoch, best.val_elbo),
         textcoords="offset points",
         xytext=(-10, 8),
         fontsize=8,
+        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
     )
-    # The first epochs are far below the rest; keep the informative range in view.
+    # The first epochs are far below the rest; keep the informative range in view, and say so.
     values = [v for m in metrics for v in (m.train_objective, m.val_elbo)]
     tail = sorted(values)[len(values) // 20 :] if len(values) >= 20 else values
     lo, hi = min(tail), max(values)
     pad = 0.05 * (hi - lo or 1.0)
     ax.set_ylim(lo - pad, hi + pad)
+    below = [m for m in metrics if min(m.train_objective, m.val_elbo) < lo - pad]
+    if below:
+        lowest = min(min(m.train_objective, m.val_elbo) for m in below)
+        ax.text(
+            0.99,
+            0.02,
+            f"{len(below)} early epoch{'s' if len(below) > 1 else ''} below the axis "
+            f"(down to {lowest:.1f})",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.35",
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats per example")
     ax.set_title(title)
