@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from ..data.datasets import CLASS_NAMES, ImageDataset
 from ..data.pixels import eval_view, pixel_scheme, unit_interval
 from ..infer.objectives import objective_name
-from ..model.continuous_mixture import prior_quantile_grid
 from ..model.mixtures import Mixture
+from ..model.priors import StandardNormalPrior
 from ..model.vae import VAE
 from ..rng import seeded_rng
 from .baseline import best_mixture
@@ -166,8 +166,8 @@ def _latent_figures(
             grid,
             dataset.image_shape,
             run.figures_dir / "manifold.png",
-            title=f"{dataset.name}: E[x | z] {where},\nz at the quantiles of N(0, 1)"
-            + (", the other dimensions 0" if vae.latent_dim > 2 else ""),
+            title=f"{dataset.name}: E[x | z] {where},\nz at the quantiles of {_prior_words(vae)}"
+            + (", others at medians" if vae.latent_dim > 2 else ""),
             nrow=per_axis,
             z_axes=_grid_z_axes(vae, dims, per_axis),
         )
@@ -197,8 +197,15 @@ def _grid_z_axes(vae: VAE, dims: tuple[int, ...], per_axis: int) -> ZAxes | None
     1-D latent space, whose grid is one line read row by row."""
     if vae.latent_dim < 2:
         return None
-    values = prior_quantile_grid(1, per_axis)[:, 0].tolist()
-    return (f"z_{dims[0] + 1}", values, f"z_{dims[1] + 1}", values)
+    axes, _ = vae.latent_axes(per_axis, dims)
+    return (f"z_{dims[0] + 1}", axes[0].tolist(), f"z_{dims[1] + 1}", axes[1].tolist())
+
+
+def _prior_words(vae: VAE) -> str:
+    """The prior whose quantiles a manifold grid takes, in a few words."""
+    if isinstance(vae.prior, StandardNormalPrior):
+        return "N(0, 1)"
+    return f"its prior ({type(vae.prior).__name__})"
 
 
 def _mixture_figure(

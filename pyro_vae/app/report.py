@@ -385,7 +385,7 @@ def _figure_sentences(cfg, interp: Interpolation | None) -> list[tuple[str, str]
         (
             "figures/manifold.png",
             "The learned manifold (Kingma & Welling's Fig. 4): decoder means over a grid of z at "
-            f"the quantiles of N(0, 1), {where}.",
+            f"the quantiles of the prior's marginals ({cfg.model.prior}), {where}.",
         ),
         (
             "figures/latent_space.png",

@@ -26,8 +26,8 @@ from torch import nn
 
 from ..config.capabilities import guide_density_problem, prior_density_use, refuse
 from ..rng import seeded_rng
-from .continuous_mixture import prior_quantile_grid
 from .parts import latent_dim, prior_draw, prior_guide_site, prior_sample_site, uses_guide
+from .priors import StandardNormalPrior
 
 
 def _has_parameters(part: object) -> bool:
@@ -169,15 +169,40 @@ class VAE(nn.Module):
         return activity
 
     @torch.no_grad()
+    def latent_axes(
+        self, per_axis: int = 10, dims: tuple[int, ...] = (0, 1), draws: int = 20_000
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The z values of a manifold grid: along each of ``dims``, the quantiles
+        (m - 1/2) / per_axis of the prior's marginal in that dimension (exact for N(0, I),
+        else from ``draws`` seeded draws of the prior, the caller's random stream untouched),
+        and for the other dimensions the prior's marginal medians. ``([len(dims), per_axis],
+        [latent_dim])``."""
+        probs = (torch.arange(per_axis, dtype=torch.float64) + 0.5) / per_axis
+        k = self.latent_dim
+        if isinstance(self.prior, StandardNormalPrior):
+            axis = torch.distributions.Normal(0.0, 1.0).icdf(probs).float()
+            return axis.expand(len(dims), per_axis).clone(), torch.zeros(k)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            z = prior_draw(self.prior, draws).double().cpu()
+        axes = torch.quantile(z[:, list(dims)], probs, dim=0).T.float()
+        return axes, z.median(dim=0).values.float()
+
+    @torch.no_grad()
     def latent_grid_means(self, per_axis: int = 10, dims: tuple[int, ...] = (0, 1)) -> torch.Tensor:
-        """E[x | z] on a grid of z at the standard normal's quantiles (m - 1/2) / per_axis along
-        the latent dimensions ``dims`` (the first one only if the latent space is 1-D), the
-        others at 0: the learned manifold (as in Kingma & Welling's Fig. 4; for a prior other
-        than N(0, I) the grid is still a standard-normal one). ``[per_axis ** len(dims), D]``."""
+        """E[x | z] on a grid of z at the prior's quantiles (:meth:`latent_axes`) along the
+        latent dimensions ``dims`` (the first one only if the latent space is 1-D), the others
+        at their medians: the learned manifold (as in Kingma & Welling's Fig. 4, whose prior
+        is N(0, I)). ``[per_axis ** len(dims), D]``."""
         k = self.latent_dim
         dims = tuple(dims)[: min(k, 2)]
-        axes = prior_quantile_grid(len(dims), per_axis)
-        z = torch.zeros(len(axes), k)
-        z[:, list(dims)] = axes
+        axes, center = self.latent_axes(per_axis, dims)
+        if len(dims) == 1:
+            points = axes[0].unsqueeze(-1)
+        else:
+            points = torch.stack(torch.meshgrid(axes[0], axes[1], indexing="ij"), -1)
+            points = points.reshape(-1, 2)
+        z = center.expand(len(points), k).clone()
+        z[:, list(dims)] = points
         device = next(self.decoder.parameters()).device
         return self.decode(z.to(device)).mean
