@@ -124,14 +124,14 @@ def _write_figures(
         paths += _latent_figures(run, vae, cfg, dataset, device, drawing)
         if ae is not None:
             drawing("interpolation.png (scoring the frames by importance sampling)")
-            _, interp = interpolation_study(run, vae, ae, cfg, dataset, device)
+            record, interp = interpolation_study(run, vae, ae, cfg, dataset, device)
             paths.append(
                 plot_interpolations(
                     interp,
                     shape,
                     figures / "interpolation.png",
                     title=f"{dataset.name}: decoding straight lines between two test images' "
-                    "codes (right: log p of each frame's most probable image under the VAE)",
+                    f"codes (right: log p of each frame under {record.plotted_judge})",
                 )
             )
         bar.update()

@@ -108,20 +108,22 @@ def interpolation_study(
 ) -> tuple[Interpolation, list]:
     """Straight lines between the codes of pairs of test images ("2" to "9" where there are
     such labels), decoded by the autoencoder and by the VAE. Each frame (as its most probable
-    binary image, for binary data) is scored by every judge (default: the VAE's
-    importance-sampled log p(x), and the exact log p(x) of the run's best finite mixture, a
-    model trained on the same data that decoded neither path). The figure uses the first
-    judge. Writes ``output`` into the run directory."""
+    binary image, for binary data) is scored by every judge (default: the exact log p(x) of
+    the run's best finite mixture, a model trained on the same data that decoded neither path,
+    then the VAE's importance-sampled log p(x), the VAE judging itself). The figure uses the
+    first judge: the neutral one where there is one. Writes ``output`` into the run
+    directory."""
     pixels = cfg.data.pixels
     x = eval_view(dataset.test, dataset.levels, pixels, "test").to(device)
     pairs = choose_pairs(dataset.test.labels, n_pairs, seed=FIGURE_SEED)
     x_a, x_b = x[pairs[:, 0]], x[pairs[:, 1]]
     binary = not pixel_scheme(pixels).density
-    if judges is None:
-        judges = {"VAE": vae}
+    if judges is None:  # the neutral judge first: the figure shows its scores
+        judges = {}
         mixture = best_mixture(run, dataset.data_dim)
         if mixture is not None:
             judges[f"{type(mixture).__name__}(K={mixture.n_components})"] = mixture
+        judges["VAE"] = vae
     decoded = {
         "autoencoder": interpolation_paths(ae.encode, ae.decode, x_a, x_b, steps),
         "VAE": interpolation_paths(
