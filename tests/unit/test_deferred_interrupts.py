@@ -12,7 +12,15 @@ import pytest
 from pyro_vae.app.interrupts import deferred_interrupts
 
 
-def test_ctrl_c_inside_the_block_waits_for_its_end():
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test (an earlier test may have left another)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_inside_the_block_waits_for_its_end(python_sigint):
     done = []
     with pytest.raises(KeyboardInterrupt):
         with deferred_interrupts():
