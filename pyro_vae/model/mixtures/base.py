@@ -168,8 +168,10 @@ class Mixture(ABC):
     def _fit_em(
         self, x: torch.Tensor, max_iter: int, tol: float, progress: bool, desc: str
     ) -> None:
-        bar = tqdm(range(max_iter), desc=desc, disable=not progress)
-        for _ in bar:
+        bar = tqdm(total=max_iter, desc=desc, disable=not progress)
+        converged = False
+        for _ in range(max_iter):
+            bar.update()
             log_joint = self.weights.log() + self.component_log_prob(x)
             log_px = torch.logsumexp(log_joint, dim=-1)
             self.history.append(log_px.mean().item())
@@ -181,7 +183,12 @@ class Mixture(ABC):
             resp = (log_joint - log_px.unsqueeze(-1)).exp()
             self._m_step(x, resp)
             if len(self.history) > 1 and self.history[-1] - self.history[-2] < tol:
+                converged = True
                 break
+        if converged:  # the bar ends full at the iterations
+            bar.total = bar.n  # it took, not stopped at a fraction
+            bar.set_postfix_str("converged")
+        bar.close()
         self.history.append(self.score(x))
 
     @config_enumerate
