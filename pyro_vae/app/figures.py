@@ -220,7 +220,7 @@ def _mixture_figure(
         grid = vae.latent_grid_means(8 if vae.latent_dim > 1 else 32, dims)
     grid_title = (
         f"VAE: E[x | z] on a latent grid\n(z_{dims[0] + 1}, z_{dims[1] + 1}: the most active; "
-        "rest 0)"
+        "the rest at the prior's medians)"
         if len(dims) > 1
         else "VAE: E[x | z] along its 1-D latent"
     )
@@ -237,6 +237,7 @@ def _mixture_figure(
         run.figures_dir / "gmm_vs_vae.png",
         title=f"{dataset.name}: a finite mixture against the VAE's continuous mixture",
         z_axes=[None, None, None, _grid_z_axes(vae, dims, 8)],
+        ncols=2,
     )
 
 

@@ -201,12 +201,20 @@ def plot_image_panels(
     title: str,
     nrow: int = 8,
     z_axes: Sequence[ZAxes | None] | None = None,
+    ncols: int | None = None,
 ) -> Path:
-    """Image grids side by side, one titled panel each (``[N, D]`` images in [0, 1]);
-    ``z_axes``: per panel, the z values of a grid of decoded latent points, or ``None``."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
+    """Image grids, one titled panel each (``[N, D]`` images in [0, 1]), ``ncols`` to a row
+    (default: all side by side); ``z_axes``: per panel, the z values of a grid of decoded
+    latent points, or ``None``."""
+    ncols = ncols or len(panels)
+    nrows = math.ceil(len(panels) / ncols)
+    width = 4.2 if nrows == 1 else 5.4
+    fig, grid = plt.subplots(nrows, ncols, figsize=(width * ncols, 4.6 * nrows), squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(panels) :]:
+        ax.axis("off")
     z_axes = z_axes or [None] * len(panels)
-    for ax, (name, images), panel_z in zip(axes[0], panels, z_axes, strict=True):
+    for ax, (name, images), panel_z in zip(axes, panels, z_axes, strict=False):
         _show_images(ax, images, image_shape, nrow)
         ax.set_title(name, fontsize=10)
         _label_z_axes(ax, panel_z, image_shape)
