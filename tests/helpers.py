@@ -6,6 +6,7 @@ path through the top-level ``conftest.py``). Fixtures live in ``conftest.py``.
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,10 @@ class LinearGaussian:
     def log_px(self, x):
         cov = self.W @ self.W.T + self.s**2 * torch.eye(D, dtype=torch.float64)
         return dist.MultivariateNormal(self.b, covariance_matrix=cov).log_prob(x)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that a test stops with SIGINT: as in a terminal's foreground
+    job. A shell without job control starts background commands (pytest under ``cmd &``, or
+    ``nohup``) with SIGINT ignored, children inherit that, and Python then leaves it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

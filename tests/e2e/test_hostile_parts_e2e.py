@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FIXTURES, REPO, tiny
+from helpers import FIXTURES, REPO, default_sigint, tiny
 
 from pyro_vae import load_checkpoint
 from pyro_vae.app.interrupts import GRACE_SECONDS
@@ -31,6 +31,7 @@ def _start(argv: list[str], run: Path, cwd: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,  # stopped by SIGINT even when pytest runs in the background
     )
 
 

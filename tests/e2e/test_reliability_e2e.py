@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import cli as _cli
-from helpers import tiny, train_tiny
+from helpers import default_sigint, tiny, train_tiny
 
 from pyro_vae import load_checkpoint
 from pyro_vae.cli import main
@@ -60,10 +60,6 @@ def _train_tiny(root: Path, name: str) -> Path:
     return train_tiny(root, name, tiny(epochs=2))
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("full")
@@ -89,7 +85,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupte
         env=env,
         # as in a terminal's foreground job: a shell without job control starts background
         # commands (pytest under `cmd &`) with SIGINT ignored, and children inherit that
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
     _wait_for_epochs(run, 3, proc)
     assert proc.poll() is None, "the run ended before the signal could be sent"
