@@ -65,6 +65,13 @@ OBJECTIVES: dict[str, Objective] = {
             kl_weighting=True,
         ),
         Objective(
+            "compiled",
+            "Trace_ELBO compiled by torch.compile, eager where the compiler is unavailable",
+            "ELBO",
+            "pyro_vae.infer.compiled:CompiledTraceELBO",
+            kl_weighting=True,
+        ),
+        Objective(
             "meanfield",
             "analytic KL",
             "ELBO",

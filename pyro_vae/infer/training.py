@@ -223,13 +223,14 @@ class Trainer:
                 # Compiling runs the program several times and draws random numbers; do it
                 # now, on the fixed validation data, with the RNG state restored afterwards, so
                 # a fresh and a resumed run consume the same random stream.
-                with torch.random.fork_rng(devices=cuda_devices()):
-                    elbo.differentiable_loss(
-                        model,
-                        guide,
-                        self.data.val[: self.cfg.batch_size],
-                        num_data=self.num_train,
-                    )
+                with torch.random.fork_rng(devices=cuda_devices()), self._unregistered(elbo):
+                    with pyro.validation_enabled(False):
+                        elbo.differentiable_loss(
+                            model,
+                            guide,
+                            self.data.val[: self.cfg.batch_size],
+                            num_data=self.num_train,
+                        )
             self._objectives[weight] = (model, guide, elbo)
         return self._objectives[weight]
 
@@ -248,7 +249,7 @@ class Trainer:
         if self.group.active:
             return self._shared_step(x, validate, weight, share)
         model, guide, elbo = self.objective(weight)
-        with pyro.validation_enabled(validate), self._unregistered():
+        with pyro.validation_enabled(validate), self._unregistered(elbo):
             loss = elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
         if not torch.isfinite(loss):
             self._diverged(loss.item())
@@ -260,12 +261,14 @@ class Trainer:
         return loss.item()
 
     @contextmanager
-    def _unregistered(self) -> Iterator[None]:
+    def _unregistered(self, elbo: Any = None) -> Iterator[None]:
         """An eager step without ``pyro.module`` calls: this trainer's optimizer holds
         ``vae.parameters()`` itself, so registering them in Pyro's parameter store every step
-        is work nothing reads (the JIT-compiled step registers once, when it is traced)."""
+        is work nothing reads (the TorchScript JIT's step registers once, when it is traced,
+        and reads them there; an objective with ``reads_param_store = False`` never does)."""
         vae = self.vae
-        if self.cfg.jit or not hasattr(vae, "register_parameters"):
+        reads_store = self.cfg.jit and getattr(elbo, "reads_param_store", True)
+        if reads_store or not hasattr(vae, "register_parameters"):
             yield
             return
         before = vae.register_parameters
@@ -291,7 +294,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         local = 0.0
         if len(x):
-            with pyro.validation_enabled(validate), self._unregistered():
+            with pyro.validation_enabled(validate), self._unregistered(elbo):
                 loss = share * elbo.differentiable_loss(model, guide, x, num_data=self.num_train)
             loss.backward()
             local = loss.item()
