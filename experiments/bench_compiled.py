@@ -128,8 +128,10 @@ def main() -> None:
             per_step[variant].append(s / args.steps)
     ms = {v: 1000 * statistics.median(s) for v, s in per_step.items()}
     first = {v: compile_seconds[v] - 3 * ms[v] / 1000 for v in steppers}
-    print(f"\n{'variant':9s} {'ms/step':>8s} {'images/s':>9s} {'vs eager':>9s} {'vs torch':>9s} "
-          f"{'compile s':>10s}")
+    print(
+        f"\n{'variant':9s} {'ms/step':>8s} {'images/s':>9s} {'vs eager':>9s} {'vs torch':>9s} "
+        f"{'compile s':>10s}"
+    )
     for v in steppers:
         vs_torch = f"{ms['torch'] / ms[v]:9.2f}" if "torch" in ms else f"{'':9s}"
         print(

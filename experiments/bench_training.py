@@ -9,7 +9,9 @@ Fashion-MNIST (all 60,000 training images, dynamically binarized once, preloaded
                 JIT-compiled ``Trace_ELBO`` on the Pyro model/guide + one fused
                 ``torch.optim.Adam``;
 * ``pyro-eager`` the same step without the JIT (``--no-jit``: what runs for a user's own
-                parts, ``--elbo iwae`` or ``meanfield``).
+                parts, ``--elbo iwae`` or ``meanfield``);
+* ``pyro-compiled`` the same step with ``--elbo compiled``: the ELBO traced into one graph and
+                compiled by ``torch.compile`` (Inductor); its compile seconds are printed.
 
 This machine's speed drifts by tens of per cent within seconds, so the variants are
 interleaved finely: each epoch's minibatches are taken in chunks of ``--chunk`` steps, every
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import statistics
@@ -77,6 +80,13 @@ def torch_stepper(vae, n: int, lr: float) -> Callable[[torch.Tensor], None]:
         loss.item()  # the library reads the loss every step too
 
     return step
+
+
+def compiled_stepper(template, cfg, data, device, b: int) -> Callable[[torch.Tensor], float]:
+    """pyro-vae's step with ``--elbo compiled`` at batch size ``b`` (``cfg``: the run's)."""
+    train = dataclasses.replace(cfg.train, elbo="compiled", jit=False, batch_size=b)
+    vae = copy.deepcopy(template)
+    return Trainer(vae, train, data, device, progress=False, pixels=cfg.data.pixels).step
 
 
 def interleaved_epoch(
@@ -133,7 +143,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        choices=["torch", "pyro", "pyro-eager"],
+        choices=["torch", "pyro", "pyro-eager", "pyro-compiled"],
         default=["torch", "pyro", "pyro-eager"],
     )
     parser.add_argument("--json", default=None, help="also write the results here")
@@ -165,6 +175,9 @@ def main() -> None:
             if variant == "torch":
                 steppers[variant] = torch_stepper(copy.deepcopy(template), n, 1e-3)
                 continue
+            if variant == "pyro-compiled":
+                steppers[variant] = compiled_stepper(template, cfg, data, device, b)
+                continue
             cfg.train.jit = variant == "pyro"
             cfg.train.batch_size = b
             trainer = Trainer(
@@ -176,9 +189,11 @@ def main() -> None:
                 pixels=cfg.data.pixels,
             )
             steppers[variant] = trainer.step
-        for step in steppers.values():  # warm-up (and JIT compilation), not timed
+        for name, step in steppers.items():  # warm-up (and compilation), not timed
+            start = time.perf_counter()
             for _ in range(3):
                 step(x_all[:b])
+            print(f"  batch {b} {name}: warm-up (compiling) {time.perf_counter() - start:.1f} s")
         rates: dict[str, list[float]] = {v: [] for v in args.variants}
         ratios: dict[str, list[float]] = {v: [] for v in args.variants}
         for r in range(args.repeats):

@@ -235,6 +235,4 @@ def _inductor(graph: torch.fx.GraphModule) -> Callable:
 
 def _devices(args: tuple) -> list[int]:
     """The CUDA devices whose random state compiling must leave as it found it."""
-    return sorted(
-        {a.device.index or 0 for a in args if isinstance(a, torch.Tensor) and a.is_cuda}
-    )
+    return sorted({a.device.index or 0 for a in args if isinstance(a, torch.Tensor) and a.is_cuda})
