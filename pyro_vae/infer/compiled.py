@@ -1,8 +1,8 @@
 """The ELBO compiled by ``torch.compile``: the training step's fast path.
 
 Pyro's model and guide run through poutine handlers (traces, replay, plates), Python that
-``torch.compile`` cannot capture in one graph: compiled whole, ``Trace_ELBO`` splits into 9
-graphs with 8 breaks and runs 3x slower than eager (``experiments/bench_training.py``). So the
+``torch.compile`` cannot capture in one graph: compiled whole, ``Trace_ELBO`` splits into ten
+graphs at nine breaks and runs slower than eager (``experiments/bench_compiled.py``). So the
 program is taken apart once instead, as Pyro's ``JitTrace_ELBO`` does with ``torch.jit.trace``:
 
 1. the loss runs once eagerly, and the leaves of its autograd graph are the parameters it
@@ -16,10 +16,12 @@ program is taken apart once instead, as Pyro's ``JitTrace_ELBO`` does with ``tor
 
 Like any tracing, this freezes the program's Python control flow at the first batch: valid
 for programs whose structure does not depend on tensor values (the library's parts); a
-user's parts opt in (``--jit``). A graph is made per batch shape (and per model, guide and
-keyword arguments). A step with Pyro's validation on (a run's first), or without gradients,
-runs eagerly. Where the compiler is unavailable or fails (no C++ compiler, an untraceable
-part), the objective says so on stderr in one line and computes the same loss eagerly.
+user's parts opt in (``--jit``). One graph is made per program (model, guide and keyword
+arguments), for the batch shape it is first called with; a batch of another shape (an epoch's
+last, smaller batch) runs eagerly, as does a step with Pyro's validation on (a run's first)
+or without gradients: compiling costs seconds. Where the compiler is unavailable or fails
+(no C++ compiler, an untraceable part), the objective says so on stderr in one line and
+computes the same loss eagerly.
 """
 
 from __future__ import annotations
@@ -100,21 +102,19 @@ def _identity(fn: Callable) -> Any:
     return id(fn)
 
 
+def _signature(value: Any) -> Any:
+    """What a graph is specialized to of an argument: a tensor's shape, dtype, device and
+    whether it requires gradients; any other value itself."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), value.dtype, value.device, value.requires_grad)
+    return value
+
+
 def _key(model: Callable, guide: Callable, args: tuple, kwargs: dict) -> tuple:
-    """What a graph is specialized to: the program, the tensors' shapes, dtypes and devices,
-    and every other argument's value."""
-
-    def part(value: Any) -> Any:
-        if isinstance(value, torch.Tensor):
-            return ("tensor", tuple(value.shape), value.dtype, value.device, value.requires_grad)
-        return value
-
-    return (
-        _identity(model),
-        _identity(guide),
-        tuple(part(a) for a in args),
-        tuple(sorted((k, part(v)) for k, v in kwargs.items())),
-    )
+    """Which program a call runs: model, guide, the number of arguments and the keyword
+    arguments (each a constant of the graph)."""
+    named = tuple(sorted((k, _signature(v)) for k, v in kwargs.items()))
+    return _identity(model), _identity(guide), len(args), named
 
 
 class CompiledTraceELBO(Trace_ELBO):
@@ -142,7 +142,7 @@ class CompiledTraceELBO(Trace_ELBO):
             max_plate_nesting=max_plate_nesting,
         )
         self.compiler = compiler or _inductor
-        self.compiled: dict[tuple, tuple[Callable, Callable, tuple, Callable]] = {}
+        self.compiled: dict[tuple, tuple] = {}
         self.failed: BaseException | None = None
 
     # ------------------------------------------------------------------ the objective
@@ -180,6 +180,7 @@ class CompiledTraceELBO(Trace_ELBO):
         if self.failed is not None or is_validation_enabled() or not torch.is_grad_enabled():
             return self.eager_loss(model, guide, *args, **kwargs)
         key = _key(model, guide, args, kwargs)
+        shapes = tuple(_signature(a) for a in args)
         entry = self.compiled.get(key)
         if entry is None or not (_same(entry[0], model) and _same(entry[1], guide)):
             try:
@@ -189,7 +190,9 @@ class CompiledTraceELBO(Trace_ELBO):
                 _notice(exc)
                 return self.eager_loss(model, guide, *args, **kwargs)
             self.compiled[key] = entry
-        _, _, params, fn = entry
+        *_, params, fn, compiled_shapes = entry
+        if shapes != compiled_shapes:  # another batch size (an epoch's last batch): eager
+            return self.eager_loss(model, guide, *args, **kwargs)
         return fn(params, *args)
 
     def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
@@ -219,7 +222,7 @@ class CompiledTraceELBO(Trace_ELBO):
             fn = self.compiler(graph)
             loss = fn(params, *args)
             torch.autograd.grad(loss, params, allow_unused=True)
-        return model, guide, params, fn
+        return model, guide, params, fn, tuple(_signature(a) for a in args)
 
 
 def _same(kept: Callable, fn: Callable) -> bool:

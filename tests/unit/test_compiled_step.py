@@ -116,3 +116,26 @@ def test_the_compiled_objective_is_an_elbo_choice():
     assert isinstance(elbo, CompiledTraceELBO) and elbo.max_plate_nesting == 1
     with pytest.raises(ValueError, match="no JIT-compiled version"):
         make_objective("compiled", 1, True)
+
+
+def test_one_graph_per_program_and_other_batch_shapes_run_eagerly(digits):
+    """The traced graph (run as traced, not compiled: fast) for the first batch shape only;
+    an epoch's last, smaller batch runs eagerly; ``vae.model`` (a new method object at every
+    access) is the same program. Both give the eager loss and gradients."""
+    graphs = []
+
+    def uncompiled(graph):
+        graphs.append(graph)
+        return graph
+
+    vae = _vae(prior="two-layer", guide="flow")
+    x = digits.train.images[:B].reshape(B, -1).div(16).bernoulli()
+    elbo = CompiledTraceELBO(max_plate_nesting=1, compiler=uncompiled)
+    reference = Trace_ELBO(max_plate_nesting=1).differentiable_loss
+    with pyro.validation_enabled(False):
+        for batch in (x, x[:45], x):
+            _assert_same(
+                _loss_and_grads(vae, reference, batch),
+                _loss_and_grads(vae, elbo.differentiable_loss, batch),
+            )
+    assert len(graphs) == 1 and len(elbo.compiled) == 1
