@@ -32,6 +32,9 @@ class Objective:
     it has ``differentiable_loss(model, guide, x, num_data=N)``."""
     jit_implementation: str = ""
     """Its JIT-compiled version (``--jit``), likewise; ``""``: none."""
+    compiled_implementation: str = ""
+    """Its ``torch.compile`` version, which ``--jit`` takes instead of the JIT's where a run
+    trains long enough to repay the compiling (``pyro_vae.infer.compiled``); ``""``: none."""
     kl_weighting: bool = False
     """Whether ``--beta`` and ``--kl-warmup`` apply (the KL term is a term of its own)."""
     min_particles: int = 1
@@ -62,6 +65,7 @@ OBJECTIVES: dict[str, Objective] = {
             "ELBO",
             "pyro.infer:Trace_ELBO",
             jit_implementation="pyro_vae.infer.objectives:JitTraceELBO",
+            compiled_implementation="pyro_vae.infer.compiled:CompiledTraceELBO",
             kl_weighting=True,
         ),
         Objective(

@@ -147,10 +147,13 @@ class JitTraceELBO(JitTrace_ELBO):
         return surrogate + (loss - surrogate).detach()
 
 
-def _build(declared: Objective, particles: int, jit: bool) -> ELBO:
+def _build(declared: Objective, particles: int, jit: bool, compiled: bool = False) -> ELBO:
     """The class its declaration names (:data:`~pyro_vae.config.objectives.OBJECTIVES`),
-    given the options its ``__init__`` takes: ``particles`` samples, vectorized, one plate."""
+    given the options its ``__init__`` takes: ``particles`` samples, vectorized, one plate;
+    with ``jit`` and ``compiled`` its ``torch.compile`` version where it has one."""
     path = declared.jit_implementation if jit else declared.implementation
+    if jit and compiled and declared.compiled_implementation:
+        path = declared.compiled_implementation
     module, _, name = path.partition(":")
     cls = getattr(importlib.import_module(module), name)
     options = dict(num_particles=particles, vectorize_particles=particles > 1, max_plate_nesting=1)
@@ -160,7 +163,7 @@ def _build(declared: Objective, particles: int, jit: bool) -> ELBO:
     return cls(**{k: v for k, v in options.items() if k in accepted})
 
 
-ELBOS: dict[str, Callable[[int, bool], ELBO]] = {
+ELBOS: dict[str, Callable[..., ELBO]] = {
     name: functools.partial(_build, declared) for name, declared in OBJECTIVES.items()
 }
 """Training objectives by name (``--elbo``): ``factory(num_particles, jit) -> objective`` with
@@ -168,9 +171,10 @@ a ``differentiable_loss(model, guide, x, num_data=N)`` method, each made from it
 in :data:`pyro_vae.config.objectives.OBJECTIVES` (the class it names, what it supports)."""
 
 
-def make_objective(elbo: str, particles: int, jit: bool) -> ELBO:
-    """The objective ``elbo`` with ``particles`` samples, JIT-compiled when ``jit``: refused
-    where its declaration says it has no JIT-compiled version (Pyro 1.9's
+def make_objective(elbo: str, particles: int, jit: bool, compiled: bool = False) -> ELBO:
+    """The objective ``elbo`` with ``particles`` samples, JIT-compiled when ``jit`` (by
+    ``torch.compile`` rather than TorchScript when also ``compiled`` and it has such a
+    version): refused where its declaration says it has no JIT-compiled version (Pyro 1.9's
     ``JitTraceMeanField_ELBO`` caches under the wrong attribute and recompiles) or takes more
     particles."""
     declared = objective(elbo)
@@ -178,7 +182,7 @@ def make_objective(elbo: str, particles: int, jit: bool) -> ELBO:
         raise ValueError(f"the {elbo} objective has no JIT-compiled version")
     if particles < declared.min_particles:
         raise ValueError(f"the {elbo} objective needs at least {declared.min_particles} particles")
-    return ELBOS[elbo](particles, jit)
+    return ELBOS[elbo](particles, jit, compiled)
 
 
 class LatentScaleMessenger(Messenger):

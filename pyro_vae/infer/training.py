@@ -50,6 +50,7 @@ from ..data.datasets import ImageDataset
 from ..errors import TrainingDivergedError
 from ..model.parts import default_pixels, observes
 from ..rng import cuda_devices, derived_seed, rng_state, set_rng_state
+from .compiled import COMPILE_MIN_STEPS, CompiledTraceELBO
 from .devices import resolve_device  # noqa: F401
 from .distributed import (
     SINGLE,
@@ -218,21 +219,28 @@ class Trainer:
             if weight != 1.0:
                 model = LatentScaleMessenger(weight)(model)
                 guide = LatentScaleMessenger(weight)(guide)
-            elbo = make_objective(self.cfg.elbo, self.cfg.particles, self.cfg.jit)
-            if self.cfg.jit:
+            compiled = self.cfg.jit and self.steps_at(weight) >= COMPILE_MIN_STEPS
+            elbo = make_objective(self.cfg.elbo, self.cfg.particles, self.cfg.jit, compiled)
+            if self.cfg.jit and not isinstance(elbo, CompiledTraceELBO):
                 # Compiling runs the program several times and draws random numbers; do it
                 # now, on the fixed validation data, with the RNG state restored afterwards, so
-                # a fresh and a resumed run consume the same random stream.
-                with torch.random.fork_rng(devices=cuda_devices()), self._unregistered(elbo):
-                    with pyro.validation_enabled(False):
-                        elbo.differentiable_loss(
-                            model,
-                            guide,
-                            self.data.val[: self.cfg.batch_size],
-                            num_data=self.num_train,
-                        )
+                # a fresh and a resumed run consume the same random stream. (The torch.compile
+                # version forks the random state itself, at its first step with a train batch.)
+                with torch.random.fork_rng(devices=cuda_devices()):
+                    elbo.differentiable_loss(
+                        model,
+                        guide,
+                        self.data.val[: self.cfg.batch_size],
+                        num_data=self.num_train,
+                    )
             self._objectives[weight] = (model, guide, elbo)
         return self._objectives[weight]
+
+    def steps_at(self, weight: float) -> int:
+        """The steps this run has left at KL weight ``weight`` (all of them without warm-up;
+        one epoch's for a weight of the warm-up): what compiling the objective must repay."""
+        epochs = range(self.epoch + 1, (self.cfg.epochs or 0) + 1)
+        return self.steps_per_epoch() * sum(1 for e in epochs if self.kl_weight(e) == weight)
 
     def kl_weight(self, epoch: int | None = None) -> float:
         """The KL weight of (1-based) ``epoch``, by default the epoch about to be trained."""

@@ -2,8 +2,9 @@
 loss and gradients given the same random numbers, a one-line notice and the eager objective
 where compiling fails, and no warning on the way.
 
-Compiling is slow on a shared machine (10 to 60 s a graph for these tiny models): three tests
-compile, one graph each; the rest use a compiler that fails at once."""
+Compiling is slow on a shared machine (10 to 110 s a graph for these tiny models with an empty
+Inductor cache, 20 to 30 s with a warm one): two tests compile, one graph each; the rest run
+the traced graph uncompiled, or a compiler that fails at once."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import pytest
 import torch
 from pyro.infer import Trace_ELBO
 
-from pyro_vae import ModelConfig, build_vae
+from pyro_vae import ModelConfig, RunConfig, Trainer, build_vae, resolve
 from pyro_vae.infer import compiled
-from pyro_vae.infer.compiled import CompiledTraceELBO
-from pyro_vae.infer.objectives import make_objective
+from pyro_vae.infer.compiled import COMPILE_MIN_STEPS, CompiledTraceELBO
+from pyro_vae.infer.objectives import JitTraceELBO, make_objective
 
 N, B = 1197, 171  # digits' training split, and a batch size that divides it (one graph)
 
@@ -139,3 +140,26 @@ def test_one_graph_per_program_and_other_batch_shapes_run_eagerly(digits):
                 _loss_and_grads(vae, elbo.differentiable_loss, batch),
             )
     assert len(graphs) == 1 and len(elbo.compiled) == 1
+
+
+@pytest.mark.parametrize(
+    "epochs,warmup,compiled_weights",
+    [
+        (199, 0, []),  # 1,990 steps: the TorchScript JIT, cheaper to build than to compile
+        (200, 0, [1.0]),  # 2,000 steps (COMPILE_MIN_STEPS): torch.compile
+        (250, 10, [1.0]),  # the warm-up's weights last an epoch each: JIT; the last, compiled
+    ],
+)
+def test_the_default_compiles_where_the_run_repays_it(digits, epochs, warmup, compiled_weights):
+    """``--jit`` (the default with the library's parts) takes torch.compile's version for a KL
+    weight with at least COMPILE_MIN_STEPS steps left, the TorchScript JIT's otherwise."""
+    cfg = RunConfig()
+    cfg.model.hidden, cfg.model.latent_dim = [16], 2
+    cfg.train.epochs, cfg.train.kl_warmup = epochs, warmup
+    cfg = resolve(cfg)
+    trainer = Trainer(build_vae(cfg.model, 64), cfg.train, digits, progress=False)
+    assert cfg.train.jit and trainer.steps_per_epoch() * 200 == COMPILE_MIN_STEPS
+    for weight in {trainer.kl_weight(1), trainer.kl_weight(epochs)}:
+        elbo = trainer.objective(weight)[2]
+        expected = CompiledTraceELBO if weight in compiled_weights else JitTraceELBO
+        assert type(elbo) is expected
