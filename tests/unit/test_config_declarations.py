@@ -118,7 +118,10 @@ def test_every_field_refuses_a_value_of_no_type_naming_the_setting(section, name
         (TrainConfig(kl_warmup=-2), "kl-warmup must be an integer >= 0, got -2"),
         (TrainConfig(lr=float("nan")), "lr must be a positive number, got nan"),
         (TrainConfig(device="tpu"), "device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
-        (TrainConfig(elbo="x"), "elbo 'x' is not one of: iwae, iwae-dreg, meanfield, trace"),
+        (
+            TrainConfig(elbo="x"),
+            "elbo 'x' is not one of: compiled, iwae, iwae-dreg, meanfield, trace",
+        ),
         (ModelConfig(hidden=[]), "hidden must be a list of layer widths, got []"),
         (ModelConfig(hidden=[4, -3]), "each hidden width must be a positive integer, got -3"),
         (ModelConfig(prior_kwargs=[1]), "prior-kwargs must be a JSON object, got [1]"),
