@@ -211,10 +211,10 @@ def main() -> None:
                 "ratio": statistics.median(ratios[variant]),
                 "all": rates[variant],
             }
-    print(f"\n{'batch':>5s}  {'variant':10s} {'images/s (median)':>18s} {'ratio to torch':>15s}")
+    print(f"\n{'batch':>5s}  {'variant':13s} {'images/s (median)':>18s} {'ratio to torch':>15s}")
     for row in summary.values():
         print(
-            f"{row['batch_size']:5d}  {row['variant']:10s} {row['images_per_second']:18.0f} "
+            f"{row['batch_size']:5d}  {row['variant']:13s} {row['images_per_second']:18.0f} "
             f"{row['ratio']:15.3f}"
         )
     if args.json:
