@@ -64,8 +64,9 @@ def _notice(exc: BaseException) -> None:
     if len(reason) > 160:
         reason = reason[:157] + "..."
     line = (
-        f"pyro-vae: note: torch.compile is unavailable here ({type(exc).__name__}: {reason}); "
-        "training with the eager ELBO (the same objective, slower)"
+        "pyro-vae: note: torch.compile is unavailable or failed here "
+        f"({type(exc).__name__}: {reason}); training with the eager ELBO (the same objective, "
+        "slower)"
     )
     if line not in _noticed:
         _noticed.add(line)
