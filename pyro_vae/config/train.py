@@ -96,7 +96,7 @@ class TrainConfig:
     jit: bool | None = setting(  # None: JIT where valid (jit_where_valid), decided on resolving
         None,
         Boolean(),
-        "compile the ELBO into one graph: by torch.compile for a run with 5,000 or more steps "
+        "compile the ELBO into one graph: by torch.compile for a run with 10,000 or more steps "
         "(faster steps, seconds to compile), else by Pyro's JitTrace_ELBO (torch.jit.trace)",
         default_words=f"on for --elbo {' and '.join(names_where('jit'))} with the library's own "
         "parts, off otherwise",

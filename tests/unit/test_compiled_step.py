@@ -145,9 +145,10 @@ def test_one_graph_per_program_and_other_batch_shapes_run_eagerly(digits):
 @pytest.mark.parametrize(
     "epochs,warmup,compiled_weights",
     [
-        (499, 0, []),  # 4,990 steps: the TorchScript JIT, cheaper to build than to compile
-        (500, 0, [1.0]),  # 5,000 steps (COMPILE_MIN_STEPS, digits' default): torch.compile
-        (550, 10, [1.0]),  # the warm-up's weights last an epoch each: JIT; the last, compiled
+        (500, 0, []),  # digits' default, 5,000 steps: the TorchScript JIT, cheaper in all
+        (999, 0, []),
+        (1000, 0, [1.0]),  # 10,000 steps (COMPILE_MIN_STEPS): torch.compile
+        (1050, 10, [1.0]),  # the warm-up's weights last an epoch each: JIT; the last, compiled
     ],
 )
 def test_the_default_compiles_where_the_run_repays_it(digits, epochs, warmup, compiled_weights):
@@ -158,7 +159,7 @@ def test_the_default_compiles_where_the_run_repays_it(digits, epochs, warmup, co
     cfg.train.epochs, cfg.train.kl_warmup = epochs, warmup
     cfg = resolve(cfg)
     trainer = Trainer(build_vae(cfg.model, 64), cfg.train, digits, progress=False)
-    assert cfg.train.jit and trainer.steps_per_epoch() * 500 == COMPILE_MIN_STEPS
+    assert cfg.train.jit and trainer.steps_per_epoch() * 1000 == COMPILE_MIN_STEPS
     for weight in {trainer.kl_weight(1), trainer.kl_weight(epochs)}:
         elbo = trainer.objective(weight)[2]
         expected = CompiledTraceELBO if weight in compiled_weights else JitTraceELBO
