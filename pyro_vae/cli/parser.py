@@ -48,8 +48,9 @@ def add_threads_option(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="threads PyTorch computes with: a number, or auto (the default; unless "
-        "OMP_NUM_THREADS is set): the cores this process may use less the load already "
-        "running, so that a busy machine is not oversubscribed (results do not depend on it)",
+        "OMP_NUM_THREADS is set): the cores this process may use less the work already "
+        "running, looked at again every half second while training, so that a busy machine "
+        "is not oversubscribed (give a number for a count that never changes)",
     )
 
 
