@@ -109,11 +109,20 @@ def prepare(
     if on_checked is not None and resume is None:
         on_checked(resolved)
     group = distributed.init_from_environment(t.device) if join_group else distributed.SINGLE
+    _check_same_data(dataset, group)
     device = resolve_device(distributed.device_for(t.device, group))
     plan = Plan(resolved, dataset, device, vae, rng, None, resume is not None, untrusted, group)
     if open_run:
         plan.run = _open_run(runs_dir, name, resume, group)
     return plan
+
+
+def _check_same_data(dataset: ImageDataset, group: distributed.ProcessGroup) -> None:
+    """Under torchrun, every process read its own copy of a data file: the same one."""
+    record = dataset.record
+    if record is not None:
+        digest = f"{record['data_sha256']} {record.get('test_sha256')}"
+        distributed.check_same_data(digest, f"data file {record['dataset']}", group)
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:
