@@ -72,13 +72,24 @@ def _env() -> dict[str, str]:
     }
 
 
-def _torchrun(*args: str) -> str:
+def _torchrun(*args: str, status: int = 0) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     proc = subprocess.run(
         [*cmd, "-m", "pyro_vae", *args], capture_output=True, text=True, env=_env(), timeout=300
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+    assert proc.returncode == status, proc.stderr[-3000:]
+    return proc
+
+
+def _change(data: Path) -> None:
+    """Change one example of ``data`` (its shape and kind stay)."""
+    if data.suffix == ".csv":
+        lines = data.read_text().splitlines()
+        data.write_text("\n".join([*lines[:-1], lines[1]]) + "\n")  # the last row: the first's
+    else:
+        x = np.load(data)
+        x[-1, 0, 0] ^= 1
+        np.save(data, x)
 
 
 def _shape(run: Path) -> dict:
@@ -97,7 +108,7 @@ def test_torchrun_trains_and_evaluates_a_data_file_like_one_process(tmp_path, na
     write, filename, extra, methods = DATA[name]
     data = write(tmp_path / filename)
     train = ["train", "--dataset", str(data), *extra, *COMMON, "--runs-dir", str(tmp_path)]
-    out = _torchrun(*train, "--name", "two")
+    out = _torchrun(*train, "--name", "two").stdout
     assert out.count("run directory:") == 1  # process 0 alone prints
     assert main([*train, "--name", "one"]) == 0
     two, one = tmp_path / "two", tmp_path / "one"
@@ -128,6 +139,14 @@ def test_torchrun_trains_and_evaluates_a_data_file_like_one_process(tmp_path, na
             torch.testing.assert_close(
                 sharded.values[field], value, rtol=1e-6, atol=1e-9, equal_nan=True, msg=field
             )
+
+    # a data file that changed since: every process refuses it, nothing is written
+    before = (two / "evaluation.json").read_bytes()
+    _change(data)
+    err = _torchrun(*evaluate, "--quiet", status=1).stderr
+    said = [line for line in err.splitlines() if line.startswith("pyro-vae: error:")]
+    assert len(said) == 2 and f"the data file {data} changed since the run was trained" in said[0]
+    assert (two / "evaluation.json").read_bytes() == before
 
 
 def _compare(rank: int, port: int, digests: list[str], out: str) -> None:
