@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
     p.add_argument(
         "--images",
+        "--examples",
+        dest="images",
         type=positive_int,
         default=None,
         metavar="N",

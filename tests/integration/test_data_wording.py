@@ -88,6 +88,8 @@ def test_the_images_option_says_it_counts_examples(tmp_path, capsys):
     assert exit_code(["evaluate", str(run), "--images", "500", *COMMON[-5:]]) != 0
     err = capsys.readouterr().err
     assert "--images 500: the test split has 24 examples" in err
+    assert exit_code(["evaluate", str(run), "--examples", "5", "--num-samples", "5"]) == 0
+    assert "5 test examples" in capsys.readouterr().out  # --examples: another name for it
     assert exit_code(["evaluate", "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert "only the split's first N examples" in help_text
