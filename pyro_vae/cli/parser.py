@@ -201,11 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
     p.add_argument(
         "--images",
+        "--examples",
+        dest="images",
         type=positive_int,
         default=None,
         metavar="N",
-        help="only the split's first N images (a quick look; kept under its own key, e.g. "
-        "is-K5000-first100, and paired in compare only with the same images)",
+        help="only the split's first N examples (images, or a table's rows; a quick look; "
+        "kept under its own key, e.g. is-K5000-first100, and paired in compare only with the "
+        "same examples)",
     )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the estimators' draws")
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
