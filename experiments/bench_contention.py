@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyro_vae.store.metrics import MetricsRecord
+
 
 def _train_together(
     n: int, threads: str, epochs: int, root: Path, dataset: str = "digits"
@@ -42,9 +44,9 @@ def _train_together(
     rates = []
     for i in range(n):
         lines = (root / f"r{i}" / "metrics.jsonl").read_text().splitlines()
-        records = [json.loads(line) for line in lines]
-        seconds = sum(r["epoch_seconds"] for r in records[1:])  # the first epoch compiles
-        examples = records[-1]["examples_seen"] - records[0]["examples_seen"]
+        records = [MetricsRecord.from_json(json.loads(line)) for line in lines]
+        seconds = sum(r.epoch_seconds or 0.0 for r in records[1:])  # the first epoch compiles
+        examples = (records[-1].examples_seen or 0) - (records[0].examples_seen or 0)
         rates.append(examples / seconds)
     return rates
 

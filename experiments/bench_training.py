@@ -10,8 +10,15 @@ Fashion-MNIST (all 60,000 training images, dynamically binarized once, preloaded
                 ``torch.optim.Adam``;
 * ``pyro-eager`` the same step without the JIT (``--no-jit``: what runs for a user's own
                 parts, ``--elbo iwae`` or ``meanfield``);
-* ``pyro-compiled`` the same step with ``--elbo compiled``: the ELBO traced into one graph and
-                compiled by ``torch.compile`` (Inductor); its compile seconds are printed.
+* ``torch-mix`` the hand-written loop with pyro-vae's *default* prior, a learned mixture of 10
+                diagonal Gaussians, written in plain torch (log-sum-exp over components);
+* ``torch-mix-compiled`` the same loop's loss under ``torch.compile`` (compilation untimed);
+* ``pyro-mix``  pyro-vae's default model and objective: ``Trainer.step`` with the mixture prior
+                and the JIT-compiled ``Trace_ELBO`` (the ratio to read: ``pyro-mix`` against
+                ``torch-mix``; target >= 1.0);
+* ``pyro-compiled``, ``pyro-mix-compiled`` ``pyro`` and ``pyro-mix`` with ``--elbo compiled``:
+                the ELBO traced into one graph and compiled by ``torch.compile`` (Inductor);
+                each variant's warm-up (compile) seconds are printed.
 
 This machine's speed drifts by tens of per cent within seconds, so the variants are
 interleaved finely: each epoch's minibatches are taken in chunks of ``--chunk`` steps, every
@@ -26,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 import math
 import statistics
@@ -68,12 +74,33 @@ def torch_loss(vae, x: torch.Tensor, n: int) -> torch.Tensor:
     return -(n / len(x)) * (log_lik + log_prior - log_q).sum()
 
 
-def torch_stepper(vae, n: int, lr: float) -> Callable[[torch.Tensor], None]:
+def mixture_log_prior(prior, z: torch.Tensor) -> torch.Tensor:
+    """log p(z) under the mixture prior's own parameters, by hand:
+    log sum_k softmax(logits)_k N(z; mu_k, diag sigma_k^2), sigma = softplus(raw) + 1e-4."""
+    scale = F.softplus(prior.raw_scales) + 1e-4  # [K, D]
+    diff = (z.unsqueeze(-2) - prior.locs) / scale  # [B, K, D]
+    per_component = (-0.5 * diff.pow(2) - scale.log() - 0.5 * LOG_2PI).sum(-1)
+    return torch.logsumexp(per_component + torch.log_softmax(prior.logits, -1), dim=-1)
+
+
+def torch_mixture_loss(vae, x: torch.Tensor, n: int) -> torch.Tensor:
+    """:func:`torch_loss` with the default mixture prior in place of N(0, I)."""
+    loc, raw_scale = vae.encoder.net(x).chunk(2, dim=-1)
+    scale = F.softplus(raw_scale) + vae.encoder.min_scale
+    z = loc + scale * torch.randn_like(loc)
+    log_lik = -F.binary_cross_entropy_with_logits(vae.decoder(z), x, reduction="none").sum(-1)
+    log_q = (-0.5 * ((z - loc) / scale).pow(2) - scale.log() - 0.5 * LOG_2PI).sum(-1)
+    return -(n / len(x)) * (log_lik + mixture_log_prior(vae.prior, z) - log_q).sum()
+
+
+def torch_stepper(
+    vae, n: int, lr: float, loss_fn: Callable = torch_loss
+) -> Callable[[torch.Tensor], None]:
     """Reference: the same networks and the same one-sample ELBO, in plain PyTorch."""
     optimizer = make_optimizer(vae.parameters(), lr)
 
     def step(x: torch.Tensor) -> None:
-        loss = torch_loss(vae, x, n)
+        loss = loss_fn(vae, x, n)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -82,11 +109,17 @@ def torch_stepper(vae, n: int, lr: float) -> Callable[[torch.Tensor], None]:
     return step
 
 
-def compiled_stepper(template, cfg, data, device, b: int) -> Callable[[torch.Tensor], float]:
-    """pyro-vae's step with ``--elbo compiled`` at batch size ``b`` (``cfg``: the run's)."""
-    train = dataclasses.replace(cfg.train, elbo="compiled", jit=False, batch_size=b)
-    vae = copy.deepcopy(template)
-    return Trainer(vae, train, data, device, progress=False, pixels=cfg.data.pixels).step
+def scoped(step: Callable[[torch.Tensor], None], scope: dict) -> Callable[[torch.Tensor], None]:
+    """``step`` run in its own Pyro parameter store (two trainers of one model share names;
+    the JIT traces the store's parameters), swapped in per call (about 20 us, the same for
+    every Pyro variant)."""
+    store = pyro.get_param_store()
+
+    def run(x: torch.Tensor) -> None:
+        with store.scope(scope):
+            step(x)
+
+    return run
 
 
 def interleaved_epoch(
@@ -134,6 +167,10 @@ def interleaved_step_seconds(
     return out
 
 
+VARIANTS = ("torch", "pyro", "pyro-eager", "torch-mix", "torch-mix-compiled", "pyro-mix")
+COMPILED = ("pyro-compiled", "pyro-mix-compiled")  # --elbo compiled: chosen with --variants
+
+
 def main() -> None:
     shared = get_args_parser(device="cpu", dataset="fashion-mnist", threads=None)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[shared])
@@ -143,8 +180,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        choices=["torch", "pyro", "pyro-eager", "pyro-compiled"],
-        default=["torch", "pyro", "pyro-eager"],
+        choices=list(VARIANTS + COMPILED),
+        default=list(VARIANTS),
     )
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
@@ -160,6 +197,9 @@ def main() -> None:
     ).copy()  # varied below: a plain copy of the resolved configuration
     pyro.set_rng_seed(0)
     template = build_vae(cfg.model, data.data_dim, cfg.data.pixels).to(device)
+    cfg.model.prior = "mog"  # the default prior (10 components)
+    pyro.set_rng_seed(0)
+    mixture_template = build_vae(cfg.model, data.data_dim, cfg.data.pixels).to(device)
     x_all = torch.bernoulli(unit_interval(data.train, data.levels)).to(device)
 
     n = len(x_all)
@@ -175,24 +215,32 @@ def main() -> None:
             if variant == "torch":
                 steppers[variant] = torch_stepper(copy.deepcopy(template), n, 1e-3)
                 continue
-            if variant == "pyro-compiled":
-                steppers[variant] = compiled_stepper(template, cfg, data, device, b)
+            if variant.startswith("torch-mix"):
+                loss_fn = torch_mixture_loss
+                if variant.endswith("compiled"):
+                    loss_fn = torch.compile(torch_mixture_loss)
+                vae = copy.deepcopy(mixture_template)
+                steppers[variant] = torch_stepper(vae, n, 1e-3, loss_fn)
                 continue
-            cfg.train.jit = variant == "pyro"
+            cfg.train.jit = variant in ("pyro", "pyro-mix")
+            cfg.train.elbo = "compiled" if variant in COMPILED else "trace"
             cfg.train.batch_size = b
-            trainer = Trainer(
-                copy.deepcopy(template),
-                cfg.train,
-                data,
-                device=device,
-                progress=False,
-                pixels=cfg.data.pixels,
-            )
-            steppers[variant] = trainer.step
-        for name, step in steppers.items():  # warm-up (and compilation), not timed
+            with pyro.get_param_store().scope() as scope:  # each its own parameter names
+                trainer = Trainer(
+                    copy.deepcopy(mixture_template if "-mix" in variant else template),
+                    cfg.train,
+                    data,
+                    device=device,
+                    progress=False,
+                    pixels=cfg.data.pixels,
+                )
+            steppers[variant] = scoped(trainer.step, scope)
+        for name, step in steppers.items():  # warm-up (and compilation, both shapes), not timed
             start = time.perf_counter()
             for _ in range(3):
                 step(x_all[:b])
+            if n % b:
+                step(x_all[: n % b])
             print(f"  batch {b} {name}: warm-up (compiling) {time.perf_counter() - start:.1f} s")
         rates: dict[str, list[float]] = {v: [] for v in args.variants}
         ratios: dict[str, list[float]] = {v: [] for v in args.variants}
@@ -200,7 +248,9 @@ def main() -> None:
             seconds = interleaved_epoch(steppers, x_all, b, args.chunk)
             for variant, s in seconds.items():
                 rates[variant].append(n / s)
-                ratios[variant].append(seconds["torch"] / s if "torch" in seconds else math.nan)
+                mix = ("pyro-mix", "torch-mix-compiled", "pyro-mix-compiled")
+                ref = "torch-mix" if variant in mix else "torch"
+                ratios[variant].append(seconds[ref] / s if ref in seconds else math.nan)
             line = "  ".join(f"{v} {rates[v][-1]:7.0f}" for v in rates)
             print(f"  batch {b} epoch {r + 1}: {line} images/s")
         for variant in args.variants:
@@ -211,10 +261,11 @@ def main() -> None:
                 "ratio": statistics.median(ratios[variant]),
                 "all": rates[variant],
             }
-    print(f"\n{'batch':>5s}  {'variant':13s} {'images/s (median)':>18s} {'ratio to torch':>15s}")
+    print(f"\n{'batch':>5s}  {'variant':18s} {'images/s (median)':>18s} {'ratio to torch':>15s}")
+    print("(ratio: to torch-mix for pyro-mix and torch-mix-compiled, else to torch)")
     for row in summary.values():
         print(
-            f"{row['batch_size']:5d}  {row['variant']:13s} {row['images_per_second']:18.0f} "
+            f"{row['batch_size']:5d}  {row['variant']:18s} {row['images_per_second']:18.0f} "
             f"{row['ratio']:15.3f}"
         )
     if args.json:

@@ -74,6 +74,11 @@ def _upgrade_model_section(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+AS_IS = "as-is"
+"""``encoder_input`` where a configuration records none (a run written before the setting, or
+one whose guide sees x as it is: the field is then left out, so such a configuration reads as
+it always did); ``null`` (None) is a new run's "the likelihood's default", resolved once."""
+
 FILE_FIELDS = (
     "label_column",
     "data_kind",
@@ -127,6 +132,8 @@ class RunConfig:
         (:data:`FILE_FIELDS`) only for a data file (a recorded SHA-256), so that a named data
         set's configuration reads as it always did."""
         found = {"format": CONFIG_FORMAT, **dataclasses.asdict(self)}
+        if found["model"]["encoder_input"] == AS_IS:  # as a run before the setting reads
+            del found["model"]["encoder_input"]
         if self.data.data_sha256 is None:
             defaults = DataConfig()
             for name in FILE_FIELDS:
@@ -155,6 +162,8 @@ class RunConfig:
                 raise ConfigError(f"configuration section {name!r} must be a JSON object")
             if name == "model" and fmt == 1:
                 values = _upgrade_model_section(values)
+            if name == "model":  # recorded since: a run without it saw x as it is
+                values = {"encoder_input": AS_IS, **values}
             known = {f.name for f in dataclasses.fields(section_cls)}
             bad = set(values) - known
             if bad:

@@ -32,17 +32,18 @@ def se_text(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if value is not None else "n/a"
 
 
-def print_evaluation(ev: Estimate) -> None:
-    """One evaluation (IS or AIS) in plain words; unknown values print as n/a."""
+def print_evaluation(ev: Estimate, noun: str = "image") -> None:
+    """One evaluation (IS or AIS) in plain words; unknown values print as n/a. ``noun``: what
+    an example is called (:func:`~.run_data.example_word`)."""
     if isinstance(ev, AISEvaluation):
-        _print_ais(ev)
+        _print_ais(ev, noun)
         return
     k, n = ev.num_samples, ev.num_examples
     mc = ev.log_px_mc_se
     mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
     print(
         f"  {ev.split} log p(x)  {se_text(ev.log_px):>9s} ± "
-        f"{se_text(ev.log_px_se)}  (importance sampling, K={k}{_refined(ev)}{mc_text})"
+        f"{se_text(ev.log_px_se)}  (importance sampling, K={k}{_refined(ev, noun)}{mc_text})"
     )
     print(
         f"  {ev.split} ELBO      {se_text(ev.elbo):>9s} ± {se_text(ev.elbo_se)}  "
@@ -58,16 +59,16 @@ def print_evaluation(ev: Estimate) -> None:
         print(f"  (Pareto k-hat needs K >= 50; got K={k})")
     elif above:
         print(
-            f"  WARNING: Pareto k-hat > 0.7 for {above} of {n} images (max {kmax_text}): their "
+            f"  WARNING: Pareto k-hat > 0.7 for {above} of {n} {noun}s (max {kmax_text}): their "
             "importance weights are too heavy-tailed\n"
             "  for those estimates to be trusted. Use a larger K, a guide closer to the "
             "posterior, or AIS (--method ais)."
         )
     else:
-        print(f"  Pareto k-hat <= 0.7 for all {n} images (max {kmax_text}): reliable")
+        print(f"  Pareto k-hat <= 0.7 for all {n} {noun}s (max {kmax_text}): reliable")
 
 
-def _print_ais(ev: AISEvaluation) -> None:
+def _print_ais(ev: AISEvaluation, noun: str = "image") -> None:
     mc = ev.log_px_mc_se
     mc_text = f"; Monte Carlo error {mc:.3f}" if mc is not None else ""
     start = "prior" if ev.start == "prior" else "guide"
@@ -84,28 +85,28 @@ def _print_ais(ev: AISEvaluation) -> None:
     )
     if ev.unreliable:
         print(
-            f"  WARNING: for {ev.unreliable} of {ev.num_examples} images the chains' "
+            f"  WARNING: for {ev.unreliable} of {ev.num_examples} {noun}s the chains' "
             "weights are too uneven (ESS below half the chains): those estimates and the Monte "
             "Carlo error are not reliable. Use more steps (--steps) or chains (--chains)."
         )
     if ev.acceptance_min is not None and ev.acceptance_min < 0.2:
         print(
-            "  WARNING: some images' chains barely moved (acceptance below 0.2): their "
+            f"  WARNING: some {noun}s' chains barely moved (acceptance below 0.2): their "
             "estimates are closer to importance sampling than to AIS. Use more steps (--steps)."
         )
 
 
-def print_bdmc(b: BDMCEvaluation) -> None:
+def print_bdmc(b: BDMCEvaluation, noun: str = "image") -> None:
     """The BDMC sandwich in plain words."""
     print(
-        f"BDMC on {b.num_examples} images simulated from the model (AIS T={b.num_steps}, "
+        f"BDMC on {b.num_examples} {noun}s simulated from the model (AIS T={b.num_steps}, "
         f"C={b.num_chains}, L={b.num_leapfrog}, {se_text(b.seconds, 1)} s):"
     )
     print(f"  lower bound (forward AIS)   {b.lower:9.3f} ± {se_text(b.lower_se)}")
     print(f"  upper bound (reverse AIS)   {b.upper:9.3f} ± {se_text(b.upper_se)}")
     print(
         f"  gap                         {b.gap:9.3f} ± {se_text(b.gap_se)}  (averages "
-        "over the images: each bound holds in expectation, so the average log p(x) lies "
+        f"over the {noun}s: each bound holds in expectation, so the average log p(x) lies "
         "between them up to their errors; AIS at these settings is off on average by at "
         "most about the gap)"
     )
@@ -118,8 +119,8 @@ def print_bdmc(b: BDMCEvaluation) -> None:
         )
 
 
-def print_baseline(baseline: Baseline) -> None:
-    print("  finite-mixture baselines (exact log p(x), same test images):")
+def print_baseline(baseline: Baseline, noun: str = "image") -> None:
+    print(f"  finite-mixture baselines (exact log p(x), same test {noun}s):")
     for row in baseline.mixtures:
         print(
             f"    {row.model:24s} {row.log_px:9.3f} ± {row.log_px_se:.3f}  "
@@ -133,11 +134,11 @@ def print_baseline(baseline: Baseline) -> None:
     )
     print(
         f"  VAE - {baseline.best_mixture} (the mixture with the best validation log p(x)): "
-        f"{diff.mean:+.3f} ± {diff.se:.3f} nats per image, paired over the test images"
+        f"{diff.mean:+.3f} ± {diff.se:.3f} nats per {noun}, paired over the test {noun}s"
     )
 
 
-def _refined(ev) -> str:
+def _refined(ev, noun: str = "image") -> str:
     """How the proposal was refined (``evaluate --refine``), if it was."""
     steps = getattr(ev, "refine_steps", None)
-    return f", q refined per image for {steps} steps" if steps else ""
+    return f", q refined per {noun} for {steps} steps" if steps else ""

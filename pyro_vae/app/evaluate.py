@@ -39,6 +39,7 @@ from .config import RunConfig
 from .describe import describe_parts
 from .evaluations import save_estimate
 from .gaps import GapPoints, compute_gaps, vae_extra_sites
+from .run_data import example_word
 from .runs import RunDirectory
 
 METHODS = ("is", "ais", "gaps")
@@ -53,6 +54,8 @@ class Evaluated:
     evaluation: Estimate | None = None
     bdmc: BDMCEvaluation | None = None
     gaps: GapsEvaluation | None = None
+    noun: str = "image"
+    """What the run's examples are called (:func:`~.run_data.example_word`)."""
 
     def keys(self) -> list[str]:
         """The keys the results were kept under, in order."""
@@ -190,7 +193,9 @@ def evaluation_images(
     x = eval_view(dataset.split(split), dataset.levels, cfg.data.pixels, split).to(device)
     if images is not None:
         if images > len(x):
-            raise ConfigError(f"--images {images}: the {split} split has {len(x)} images")
+            raise ConfigError(
+                f"--images {images}: the {split} split has {len(x)} {example_word(cfg.data)}s"
+            )
         x = x[:images]
     return x
 

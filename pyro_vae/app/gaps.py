@@ -143,7 +143,7 @@ class GapPoints:
         return out
 
 
-def draw_gaps(points: GapPoints, path: Path, title: str) -> Path:
+def draw_gaps(points: GapPoints, path: Path, title: str, noun: str = "image") -> Path:
     """Stacked bars, one per image sorted by log p(x) - ELBO: the amortization gap on the
     approximation gap, with the Monte Carlo error of their sum."""
     approx, amort = points.approximation_gap.numpy(), points.amortization_gap.numpy()
@@ -163,7 +163,7 @@ def draw_gaps(points: GapPoints, path: Path, title: str) -> Path:
     error = torch.hypot(points.approximation_gap_mc_se, points.amortization_gap_mc_se).numpy()
     ax.errorbar(at, (approx + amort)[order], yerr=error[order], fmt="none", ecolor="k", lw=0.7)
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_xlabel("image (sorted by log p(x) - ELBO)")
+    ax.set_xlabel(f"{noun} (sorted by log p(x) - ELBO)")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("nats")
     ax.set_title(title, fontsize=9)
@@ -175,8 +175,9 @@ def figure_name(key: str) -> str:
     return f"figures/{key}.png"
 
 
-def gaps_blocks(run: RunDirectory) -> list[Block]:
-    """The report's section on the inference gaps (nothing when none was computed)."""
+def gaps_blocks(run: RunDirectory, noun: str = "image") -> list[Block]:
+    """The report's section on the inference gaps (nothing when none was computed); ``noun``:
+    what an example is called (:func:`~.run_data.example_word`)."""
     found = read_evaluations(run).gaps
     if not found:
         return []
@@ -193,14 +194,14 @@ def gaps_blocks(run: RunDirectory) -> list[Block]:
                 _pm(g.amortization_gap, g.amortization_gap_se),
             ]
         )
-    header = ["analysis", "images", "log p(x) (AIS)", "ELBO*", "ELBO", "approximation gap"]
+    header = ["analysis", f"{noun}s", "log p(x) (AIS)", "ELBO*", "ELBO", "approximation gap"]
     blocks = [
         Block("h2", "Where the bound is loose: the inference gaps"),
         Block(
             "p",
-            "log p(x) by AIS; ELBO*: the ELBO of q refined for each image alone; ELBO: the "
-            "encoder's (nats per image, each ± its Monte Carlo error; the gaps ± their "
-            "standard error over the same images).",
+            f"log p(x) by AIS; ELBO*: the ELBO of q refined for each {noun} alone; ELBO: the "
+            f"encoder's (nats per {noun}, each ± its Monte Carlo error; the gaps ± their "
+            f"standard error over the same {noun}s).",
         ),
         Block("table", header=[*header, "amortization gap"], items=rows),
     ]
@@ -211,14 +212,14 @@ def gaps_blocks(run: RunDirectory) -> list[Block]:
         Block(
             "figure",
             src=figure_name(key),
-            text=f"Of the {total:.2f} nats per image between the encoder's ELBO and log p(x) "
-            f"({g.num_examples} images), {g.approximation_gap:.2f} ± "
+            text=f"Of the {total:.2f} nats per {noun} between the encoder's ELBO and log p(x) "
+            f"({g.num_examples} {noun}s), {g.approximation_gap:.2f} ± "
             f"{_fmt(g.approximation_gap_se)} are the approximation gap (the guide's family "
             "cannot hold the posterior: a richer family would close it) and "
             f"{g.amortization_gap:.2f} ± {_fmt(g.amortization_gap_se)} the amortization gap "
             f"({share:.0%}: the encoder does not find the best member of its family for each "
-            f"image; refining q per image for {g.refine_steps} steps closes it). The bars "
-            "show each image's gaps, sorted by their sum; ELBO* is itself a lower bound of the "
+            f"{noun}; refining q per {noun} for {g.refine_steps} steps closes it). The bars "
+            f"show each {noun}'s gaps, sorted by their sum; ELBO* is itself a lower bound of the "
             "best member's ELBO, so the amortization gap is a lower bound and the "
             "approximation gap an upper one.",
         )
@@ -234,7 +235,7 @@ def _pm(value: float, se: float | None) -> str:
     return f"{value:.3f} ± {_fmt(se)}"
 
 
-def compare_gaps(run_dirs: list[str], names: list[str]) -> list[str]:
+def compare_gaps(run_dirs: list[str], names: list[str], noun: str = "image") -> list[str]:
     """``compare``'s lines on the inference gaps: each run's mean gaps by its largest gaps
     analysis (none when no run holds one)."""
     lines = []
@@ -252,4 +253,4 @@ def compare_gaps(run_dirs: list[str], names: list[str]) -> list[str]:
         )
     if all(line.endswith("--gaps)") for line in lines):
         return []
-    return ["inference gaps, nats per image (± standard error over images):", *lines]
+    return [f"inference gaps, nats per {noun} (± standard error over {noun}s):", *lines]

@@ -25,6 +25,7 @@ from ..errors import CheckpointError, ConfigError, PyroVAEError, first_line
 from .escape import terminal_text
 from .evaluations import Evaluations, describe_key, load_points, read_evaluations
 from .preflight import run_labels
+from .run_data import example_word
 from .run_lock import LOCK_FILE
 from .runs import RunDirectory
 
@@ -153,12 +154,14 @@ class Comparison:
 
     key: str
     rows: list[ComparedRun]
+    noun: str = "image"
+    """What an example is called (:func:`~.run_data.example_word`)."""
 
     def text(self) -> str:
         """The table, run names' control characters shown as escapes."""
         lines = [
-            f"test log p(x), {terminal_text(describe_key(self.key))}; nats per image, ± "
-            f"standard error over the same {self.rows[0].num_examples} test images (higher "
+            f"test log p(x), {terminal_text(describe_key(self.key))}; nats per {self.noun}, ± "
+            f"standard error over the same {self.rows[0].num_examples} test {self.noun}s (higher "
             "is better):",
             f"  {'run':28s} {'log p(x)':>18s}  paired difference to "
             + terminal_text(self.rows[0].run),
@@ -225,6 +228,7 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
     runs = [RunDirectory.open(p) for p in run_dirs]
     names = run_labels(run_dirs)  # the same run twice refused; same-named runs told apart
     _refuse_different_data(runs, names)
+    noun = example_word(runs[0].read_config().data)
     evaluations = [read_evaluations(r) for r in runs]
     if key is None:
         key = _common_key(evaluations, names)
@@ -253,8 +257,8 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
             if differ or len(log_px) != len(ref_px):
                 details = ", ".join(f"{k} {ref_identity[k]!r} vs {identity[k]!r}" for k in differ)
                 raise ConfigError(
-                    f"{ref_name} and {name} were not evaluated on the same test images "
-                    f"({details or 'different image counts'}): a paired comparison needs the "
+                    f"{ref_name} and {name} were not evaluated on the same test {noun}s "
+                    f"({details or f'different {noun} counts'}): a paired comparison needs the "
                     "same test tensor"
                 )
         diff = {}
@@ -271,4 +275,4 @@ def compare_runs(run_dirs: list[str | os.PathLike], key: str | None = None) -> C
                 **diff,
             )
         )
-    return Comparison(key, rows)
+    return Comparison(key, rows, noun)

@@ -28,20 +28,20 @@ from .gaps import gaps_blocks
 from .provenance import read_provenance
 from .records import read_baseline, read_interpolation
 from .report_render import Block, Code, render_html, render_markdown
-from .run_data import data_words, is_table
+from .run_data import data_words, example_word, is_table
 from .runs import RunDirectory, load_vae
 
 Loaded = tuple[RunDirectory, Any, VAE]
 """A run's directory, configuration and model, as :func:`~.runs.load_vae` returns them."""
 
 
-def _compare(d: float, se: float, better: str, worse: str, other: str) -> str:
+def _compare(d: float, se: float, better: str, worse: str, other: str, noun: str = "image") -> str:
     """Plain words for a paired difference d ± se against ``other``: a difference only beyond
     two standard errors."""
     if abs(d) <= 2 * se:
-        return f"not distinguishable from {other} ({d:+.2f} ± {se:.2f} nats per image)"
+        return f"not distinguishable from {other} ({d:+.2f} ± {se:.2f} nats per {noun})"
     word = better if d > 0 else worse
-    return f"{word} than {other} by {abs(d):.2f} ± {se:.2f} nats per image"
+    return f"{word} than {other} by {abs(d):.2f} ± {se:.2f} nats per {noun}"
 
 
 def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Block]:
@@ -59,6 +59,7 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
     base = read_baseline(run)
     interp = read_interpolation(run)
     d, t = cfg.data, cfg.train
+    noun = example_word(d)  # "image", or "example" for a table's or a count matrix's rows
     objective = objective_name(t.elbo, t.particles, t.beta, t.kl_warmup)
     # the checkpoint's epochs, not the target: a run stopped early says so
     done = run.load_checkpoint().get("epoch")
@@ -73,7 +74,7 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
                 f" ({data_words(d)}), {description['parameters']:,} parameters; trained for "
                 f"{epochs} on the {objective} with Adam "
                 f"(lr {t.lr:g}, batch {t.batch_size}, seed {t.seed}). Report written "
-                f"{time.strftime('%Y-%m-%d %H:%M')}. Log-likelihoods are in nats per image; "
+                f"{time.strftime('%Y-%m-%d %H:%M')}. Log-likelihoods are in nats per {noun}; "
                 "higher is better.",
             ],
         ),
@@ -85,13 +86,13 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
         elbo = f"; ELBO {top.elbo:.3f}" if has_elbo else ""
         summary.append(
             f"Test log p(x) = {top.log_px:.3f} ± {_fmt(top.log_px_se)} "
-            f"({describe_key(key)}, {top.num_examples} images), "
+            f"({describe_key(key)}, {top.num_examples} {noun}s), "
             f"{_fmt(top.bits_per_dim, 4)} bits per dimension{elbo}."
         )
     if base:
         diff = base.vae_minus_best_mixture
         summary.append(
-            "On the same test images the VAE's log p(x) is "
+            f"On the same test {noun}s the VAE's log p(x) is "
             + _compare(
                 diff.mean,
                 diff.se,
@@ -99,11 +100,12 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
                 "lower",
                 f"the best finite mixture's, {base.best_mixture} (exact; chosen by validation "
                 "log p(x))",
+                noun,
             )
             + "."
         )
     if ev and ev.khat_above is not None:
-        summary.append(_reliability_sentence(ev))
+        summary.append(_reliability_sentence(ev, noun))
     if summary:
         blocks += [Block("h2", "Summary"), Block("ul", items=summary)]
 
@@ -131,19 +133,22 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
             ),
         ]
     if len(evaluations.estimates) > 1 or evaluations.bdmc:
-        blocks += [Block("h2", "Test log-likelihood by estimator"), *_estimates_blocks(evaluations)]
+        blocks += [
+            Block("h2", "Test log-likelihood by estimator"),
+            *_estimates_blocks(evaluations, noun),
+        ]
     if ev:
         blocks += [
             Block("h2", f"Test log-likelihood, importance sampling (K = {ev.num_samples})"),
-            _evaluation_table(ev),
+            _evaluation_table(ev, noun),
             Block(
                 "p",
-                _reliability_sentence(ev)
+                _reliability_sentence(ev, noun)
                 if ev.khat_above is not None
                 else "Pareto k-hat was not computed (K < 50).",
             ),
         ]
-    blocks += gaps_blocks(run)
+    blocks += gaps_blocks(run, noun)
     if base:
         blocks += [Block("h2", "Finite mixtures against the VAE"), _baseline_table(base)]
         diff = base.vae_minus_best_mixture
@@ -154,8 +159,8 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
                 text=f"The mixture with the best validation log p(x), {base.best_mixture}, "
                 f"has {base.best.num_parameters:,} parameters against the "
                 f"{base.vae.parameters_of_px:,} of the "
-                "VAE's p(x) (its encoder aside); on the test images the VAE's log p(x) is "
-                + _compare(diff.mean, diff.se, "higher", "lower", "the mixture's")
+                f"VAE's p(x) (its encoder aside); on the test {noun}s the VAE's log p(x) is "
+                + _compare(diff.mean, diff.se, "higher", "lower", "the mixture's", noun)
                 + ". Left: samples of each; right: the mixture's component means beside the "
                 "VAE's decoder means on a latent grid.",
             )
@@ -168,7 +173,7 @@ def build_report(run_dir: str | Path, loaded: Loaded | None = None) -> list[Bloc
     return [b for b in blocks if b.kind != "figure" or run.has_file(b.src)]
 
 
-def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
+def _estimates_blocks(evaluations: Evaluations, noun: str = "image") -> list[Block]:
     """Every estimate side by side (paired with the headline's per-image values is left to
     ``pyro-vae compare``), and the BDMC sandwich in plain words."""
     rows = []
@@ -178,10 +183,10 @@ def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
                 f"HMC acceptance {_fmt(e.acceptance_mean, 2)} (lowest {_fmt(e.acceptance_min, 2)})"
             )
             if e.unreliable:  # AIS's reliability flag (ESS over chains)
-                diag += f"; unreliable: {e.unreliable} images"
+                diag += f"; unreliable: {e.unreliable} {noun}s"
         else:
             above = e.khat_above
-            diag = "k-hat not computed" if above is None else f"k-hat > 0.7: {above} images"
+            diag = "k-hat not computed" if above is None else f"k-hat > 0.7: {above} {noun}s"
         seconds = float("nan") if e.seconds is None else e.seconds
         rows.append(
             [
@@ -193,22 +198,22 @@ def _estimates_blocks(evaluations: Evaluations) -> list[Block]:
                 f"{seconds:.0f}",
             ]
         )
-    header = ["estimator", "log p(x)", "Monte Carlo error", "images", "diagnostic", "seconds"]
+    header = ["estimator", "log p(x)", "Monte Carlo error", f"{noun}s", "diagnostic", "seconds"]
     blocks = [Block("table", header=header, items=rows)]
     for key, b in sorted(evaluations.bdmc.items()):
         text = (
-            f"{describe_key(key)}: on images simulated from the model, forward AIS (a "
+            f"{describe_key(key)}: on {noun}s simulated from the model, forward AIS (a "
             "stochastic lower bound) gives on average "
             f"{b.lower:.3f} and reverse AIS (a stochastic upper bound) {b.upper:.3f}: "
-            f"an average gap of {b.gap:.3f} ± {_fmt(b.gap_se)} nats per image. The "
+            f"an average gap of {b.gap:.3f} ± {_fmt(b.gap_se)} nats per {noun}. The "
             "bounds hold in expectation, so the average log p(x) lies between the average "
             "bounds up to their standard errors, and AIS at these settings is off on average "
-            "by at most about the gap; single images' bounds are noisy and can cross."
+            f"by at most about the gap; single {noun}s' bounds are noisy and can cross."
         )
         if b.is_num_samples and b.lower_minus_is is not None:
             d = -b.lower_minus_is
             text += (
-                f" Importance sampling with K = {b.is_num_samples} on the same images lies "
+                f" Importance sampling with K = {b.is_num_samples} on the same {noun}s lies "
                 f"{abs(d):.3f} ± {_fmt(b.lower_minus_is_se)} nats "
                 f"{'above' if d > 0 else 'below'} the AIS lower bound."
             )
@@ -224,19 +229,19 @@ def _count(value: int | None) -> str:
     return f"{value:,}" if value is not None else "n/a"
 
 
-def _reliability_sentence(ev: ISEvaluation) -> str:
+def _reliability_sentence(ev: ISEvaluation, noun: str = "image") -> str:
     n, above = ev.num_examples, ev.khat_above or 0
     ess = f"the median effective sample size is {_fmt(ev.ess_median, 0)} of {ev.num_samples}"
     if above == 0:
         return (
             f"Importance sampling (K = {ev.num_samples}): Pareto k-hat is at most 0.7 for all "
-            f"{n} test images (max {_fmt(ev.khat_max, 2)}) and {ess}: the estimate can be "
+            f"{n} test {noun}s (max {_fmt(ev.khat_max, 2)}) and {ess}: the estimate can be "
             "trusted."
         )
     return (
         f"Importance sampling (K = {ev.num_samples}): Pareto k-hat exceeds 0.7 for {above} "
-        f"of {n} test images ({100 * above / n:.0f} %) "
-        f"and {ess}: for those images the importance weights are too heavy-tailed for the "
+        f"of {n} test {noun}s ({100 * above / n:.0f} %) "
+        f"and {ess}: for those {noun}s the importance weights are too heavy-tailed for the "
         "estimate (and its Monte Carlo error) to be trusted; it is likely too low. A larger "
         "K, or a guide closer to the posterior (a flow or full-covariance guide), helps; "
         "AIS (pyro-vae evaluate RUN --method ais) does not depend on the guide being good."
@@ -310,7 +315,7 @@ def _config_table(cfg) -> Block:
     return Block("table", header=["section", "option", "value"], items=rows)
 
 
-def _evaluation_table(ev: ISEvaluation) -> Block:
+def _evaluation_table(ev: ISEvaluation, noun: str = "image") -> Block:
     rows = [
         ["log p(x), importance sampling", f"{ev.log_px:.3f} ± {_fmt(ev.log_px_se)}"],
         ["Monte Carlo error of that mean", _fmt(ev.log_px_mc_se)],
@@ -320,10 +325,10 @@ def _evaluation_table(ev: ISEvaluation) -> Block:
             "bits per dimension (log p, ELBO)",
             f"{_fmt(ev.bits_per_dim, 4)}, {_fmt(ev.elbo_bits_per_dim, 4)}",
         ],
-        ["importance samples K; images", f"{ev.num_samples}; {ev.num_examples}"],
+        [f"importance samples K; {noun}s", f"{ev.num_samples}; {ev.num_examples}"],
         ["effective sample size (median, min)", f"{_fmt(ev.ess_median, 0)}, {_fmt(ev.ess_min, 1)}"],
         ["Pareto k-hat (mean, max)", f"{_fmt(ev.khat_mean, 2)}, {_fmt(ev.khat_max, 2)}"],
-        ["images with k-hat > 0.7", str(ev.khat_above)],
+        [f"{noun}s with k-hat > 0.7", str(ev.khat_above)],
     ]
     return Block("table", header=["quantity", "value"], items=rows)
 

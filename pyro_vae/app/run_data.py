@@ -82,6 +82,13 @@ def data_words(data: DataConfig) -> str:
     )
 
 
+def example_word(data: DataConfig) -> str:
+    """What the printouts, the report and ``compare`` call one of a run's examples: ``image``
+    for images (a named data set, a data file of images), ``example`` for anything else (a
+    table's rows, a count matrix's): "nats per example", "30 test examples"."""
+    return "example" if is_table(data) else "image"
+
+
 def is_table(data: DataConfig) -> bool:
     """Whether a run's data are a data file whose examples are not images (the test of
     :attr:`~pyro_vae.data.datasets.ImageDataset.is_image`, from the configuration's record)."""

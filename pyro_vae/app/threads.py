@@ -8,22 +8,28 @@ process may use (``os.sched_getaffinity``), less the work already running (the 1
 average), shared among the processes of a torchrun launch on this machine
 (``LOCAL_WORLD_SIZE``), and at least one: on an idle machine every core, on a busy one fewer.
 A number is taken as it is; ``OMP_NUM_THREADS`` set in the environment is the user's choice and
-stands unless ``--threads`` is given."""
+stands unless ``--threads`` is given.
+
+The load average lags by a minute, so two jobs started together both see an idle machine; with
+``auto`` a :class:`~pyro_vae.infer.thread_governor.ThreadGovernor` therefore looks again every
+half second while training runs and follows the cores other processes leave free."""
 
 from __future__ import annotations
 
 import math
 import os
 
+from ..infer.thread_governor import govern, usable_cores
+
 AUTO = "auto"
 
 
-def usable_cores() -> int:
-    """The cores this process may run on."""
+def _local_processes() -> int:
+    """The processes of a torchrun launch on this machine (1 outside torchrun)."""
     try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    except ValueError:
+        return 1
 
 
 def choose_threads(
@@ -39,7 +45,7 @@ def choose_threads(
         except OSError:
             load = 0.0
     if processes is None:
-        processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+        processes = _local_processes()
     free = math.floor(cores - load + 0.5)
     return max(1, min(cores, free) // max(1, processes))
 
@@ -53,6 +59,7 @@ def apply_threads(requested: int | str | None) -> int | None:
             return None
         requested = AUTO
     n = choose_threads() if requested == AUTO else int(requested)
+    govern(max(1, usable_cores() // _local_processes()) if requested == AUTO else None)
     import torch
 
     if torch.get_num_threads() != n:

@@ -20,7 +20,14 @@ from ..config.pixels import schemes_for
 from ..data.datasets import DATA_DIMS
 from ..errors import CheckpointError, ConfigError, first_line
 from ..model.likelihoods import LIKELIHOODS
-from ..model.parts import OBSERVES, PART_KINDS, default_pixels, observes, param_dim
+from ..model.parts import (
+    INPUT_TRANSFORMS,
+    OBSERVES,
+    PART_KINDS,
+    default_pixels,
+    observes,
+    param_dim,
+)
 from ..model.vae import VAE
 from .config import ModelConfig, ResolvedConfig, RunConfig
 from .contract import check_contract, check_vae
@@ -156,6 +163,7 @@ def build_vae(
         raise ConfigError(f"likelihood {type(likelihood).__qualname__}: {exc}") from None
     prior = build_part("prior", *cfg.part("prior"), context, untrusted)
     guide = build_part("guide", *cfg.part("guide"), context, untrusted)
+    set_encoder_input(guide, encoder_input_for(cfg.encoder_input, kind))
     decoder = build_part(
         "decoder", *cfg.part("decoder"), {**context, "out_dim": data_dim * k}, untrusted
     )
@@ -176,11 +184,36 @@ def settle(cfg: RunConfig, untrusted: Path | None = None) -> RunConfig:
     cfg.train = cfg.train.with_epochs_for(cfg.data.dataset)
     likelihood = resolve_part("likelihood", cfg.model.likelihood, untrusted)
     cfg.data.pixels = pixels_for_data(cfg, likelihood)
+    cfg.model.encoder_input = encoder_input_for(cfg.model.encoder_input, observes(likelihood))
     classes = [resolve_part(kind, cfg.model.part(kind)[0], untrusted) for kind in PART_KINDS]
     if cfg.train.jit is None:
         modules = [getattr(cls, "__module__", None) or "" for cls in classes]
         cfg.train.jit = jit_default(cfg.train.elbo, modules)
     return cfg
+
+
+def encoder_input_for(given: str | None, observed: str) -> str:
+    """``--encoder-input``, or its default: ``log1p`` when the likelihood observes counts (as
+    scVI feeds log(1 + x) to its encoder), else ``as-is``. A run's ``config.json`` that records
+    none reads as ``as-is`` (:meth:`~.config.RunConfig.load`): its model is what it was."""
+    if given is not None:
+        return given
+    return "log1p" if observed == "counts" else "as-is"
+
+
+def set_encoder_input(guide: nn.Module, transform: str) -> None:
+    """Tell ``guide`` what its network sees of x (:attr:`~pyro_vae.model.parts.Guide.
+    input_transform`); a guide that cannot honour ``log1p`` (no ``encoder_input``) is refused."""
+    if transform not in INPUT_TRANSFORMS:
+        raise ConfigError(f"encoder_input must be one of {', '.join(INPUT_TRANSFORMS)}")
+    if not callable(getattr(guide, "encoder_input", None)):
+        if transform == "as-is":
+            return
+        raise ConfigError(
+            f"guide {type(guide).__qualname__} cannot see log(1 + x) (--encoder-input log1p): "
+            "it is not a pyro_vae.model.parts.Guide; give --encoder-input as-is"
+        )
+    guide.input_transform = transform
 
 
 def pixels_for_data(cfg: RunConfig, likelihood: type) -> str:

@@ -57,6 +57,7 @@ def _tensorboard(args: argparse.Namespace) -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..app.console import print_baseline, print_evaluation
     from ..app.part_import import remember_parts
+    from ..app.run_data import example_word
     from ..infer.objectives import objective_name
     from ..jobs.run import run_main_job
 
@@ -80,9 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.baseline:
         files.append(run.file("baseline.json"))
     print_files(files + result.figures, run.path)
+    noun = example_word(result.cfg.data)
     print(
         f"{result.cfg.data.dataset}, {last.epoch} epochs in {last.wall_seconds:.1f} s "
-        "(nats per image, ± standard error over images; higher is better):"
+        f"(nats per {noun}, ± standard error over {noun}s; higher is better):"
     )
     t = result.cfg.train
     name = objective_name(t.elbo, t.particles, t.beta, t.kl_warmup)
@@ -90,9 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"  val ELBO       {last.val_elbo:9.3f}  (best {best.val_elbo:.3f} at epoch {best.epoch})"
     )
-    print_evaluation(result.evaluation)
+    print_evaluation(result.evaluation, noun)
     if result.baseline:
-        print_baseline(result.baseline)
+        print_baseline(result.baseline, noun)
     print(f"report: {terminal_text(str(run.file('report.html')))} (and report.md)")
     return 0
 
@@ -142,14 +144,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ev = out.evaluation
         print(
             f"{terminal_text(str(args.run_dir))}: {terminal_text(str(ev.dataset))}, "
-            f"{ev.num_examples} {args.split} images, "
-            f"{ev.seconds:.1f} s (nats per image):"
+            f"{ev.num_examples} {args.split} {out.noun}s, "
+            f"{ev.seconds:.1f} s (nats per {out.noun}):"
         )
-        print_evaluation(ev)
+        print_evaluation(ev, out.noun)
     if out.gaps is not None:
-        print_gaps(args.run_dir, out.gaps)
+        print_gaps(args.run_dir, out.gaps, out.noun)
     if out.bdmc is not None:
-        print_bdmc(out.bdmc)
+        print_bdmc(out.bdmc, out.noun)
     print(f"written: {terminal_text(str(written))} ({', '.join(out.keys())})")
     return 0
 
@@ -168,15 +170,15 @@ def _evaluation_method(args: argparse.Namespace) -> str | None:
     return args.method or (None if args.bdmc and args.refine is None else "is")
 
 
-def print_gaps(run_dir: str, g) -> None:
+def print_gaps(run_dir: str, g, noun: str = "image") -> None:
     """What ``evaluate --gaps`` found, in a few lines."""
     print(
-        f"{terminal_text(str(run_dir))}: inference gaps on {g.num_examples} {g.split} images, "
-        f"{g.seconds:.1f} s (nats per image, ± standard error over images):"
+        f"{terminal_text(str(run_dir))}: inference gaps on {g.num_examples} {g.split} {noun}s, "
+        f"{g.seconds:.1f} s (nats per {noun}, ± standard error over {noun}s):"
     )
     se = "n/a" if g.log_px_se is None else f"{g.log_px_se:.3f}"
     print(f"  log p(x) (AIS)      {g.log_px:9.3f} ± {se}")
-    print(f"  ELBO* (refined q)   {g.refined_elbo:9.3f}  ({g.refine_steps} steps per image)")
+    print(f"  ELBO* (refined q)   {g.refined_elbo:9.3f}  ({g.refine_steps} steps per {noun})")
     print(f"  ELBO (encoder's q)  {g.elbo:9.3f}")
     for name, value, err in (
         ("approximation gap", g.approximation_gap, g.approximation_gap_se),
@@ -184,7 +186,7 @@ def print_gaps(run_dir: str, g) -> None:
     ):
         print(f"  {name}   {value:9.3f} ± {'n/a' if err is None else f'{err:.3f}'}")
     if g.ais_unreliable:
-        print(f"  AIS flags {g.ais_unreliable} images unreliable: more --steps or --chains")
+        print(f"  AIS flags {g.ais_unreliable} {noun}s unreliable: more --steps or --chains")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -204,8 +206,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..app.gaps import compare_gaps
     from ..app.overview import compare_runs
 
-    print(compare_runs(args.run_dirs, args.estimate).text())
-    gaps = compare_gaps(args.run_dirs, [terminal_text(Path(p).name) for p in args.run_dirs])
+    comparison = compare_runs(args.run_dirs, args.estimate)
+    print(comparison.text())
+    names = [terminal_text(Path(p).name) for p in args.run_dirs]
+    gaps = compare_gaps(args.run_dirs, names, comparison.noun)
     if gaps:
         print("\n".join(gaps))
     return 0

@@ -48,8 +48,9 @@ def add_threads_option(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="threads PyTorch computes with: a number, or auto (the default; unless "
-        "OMP_NUM_THREADS is set): the cores this process may use less the load already "
-        "running, so that a busy machine is not oversubscribed (results do not depend on it)",
+        "OMP_NUM_THREADS is set): the cores this process may use less the work already "
+        "running, looked at again every half second while training, so that a busy machine "
+        "is not oversubscribed (give a number for a count that never changes)",
     )
 
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=1000,
         metavar="K",
-        help="importance samples per test image for log p(x) (default: %(default)s; the "
+        help="importance samples per test example for log p(x) (default: %(default)s; the "
         "literature's K=5000: pyro-vae evaluate RUN_DIR)",
     )
     p.add_argument(
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         "standard errors, the ELBO from the same draws, effective sample sizes and Pareto "
         "k-hat. --method ais: annealed importance sampling with HMC transitions (Neal 2001; "
         "Wu et al. 2017), tighter where k-hat says IS cannot be trusted. --bdmc N: the "
-        "bidirectional Monte Carlo sandwich (Grosse et al. 2015) on N images simulated from "
+        "bidirectional Monte Carlo sandwich (Grosse et al. 2015) on N examples simulated from "
         "the model, which bounds log p(x) from both sides and says how far off AIS and IS "
         "are. Each result is added to evaluation.json under its own key (is-K5000, "
         "ais-T500-C8-L5, bdmc-N100-T500-C8-L5), keeping the others.",
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=5000,
         metavar="K",
-        help="importance samples per image, for IS and for the IS row of --bdmc "
+        help="importance samples per example, for IS and for the IS row of --bdmc "
         "(default: %(default)s)",
     )
     p.add_argument(
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=8,
         metavar="C",
-        help="AIS: independent chains per image (default: %(default)s)",
+        help="AIS: independent chains per example (default: %(default)s)",
     )
     p.add_argument(
         "--leapfrog",
@@ -172,13 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=0,
         metavar="N",
-        help="also run the BDMC sandwich on N images simulated from the model",
+        help="also run the BDMC sandwich on N examples simulated from the model",
     )
     p.add_argument(
         "--gaps",
         action="store_true",
-        help="the inference gaps per image (Cremer et al. 2018): the encoder's ELBO, the ELBO* "
-        "of q refined for each image alone, log p(x) by AIS (--steps/--chains/--leapfrog), "
+        help="the inference gaps per example (Cremer et al. 2018): the encoder's ELBO, the ELBO* "
+        "of q refined for each example alone, log p(x) by AIS (--steps/--chains/--leapfrog), "
         "hence the approximation gap log p(x) - ELBO* and the amortization gap ELBO* - ELBO; "
         "the ELBOs from --num-samples draws each (kept as gaps-R<steps>-T<T>-C<C>-L<L>)",
     )
@@ -187,24 +188,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         metavar="R",
-        help="--gaps: Adam steps refining q per image (default: 200)",
+        help="--gaps: Adam steps refining q per example (default: 200)",
     )
     p.add_argument(
         "--refine",
         type=positive_int,
         default=None,
         metavar="STEPS",
-        help="importance sampling with q refined per image for STEPS Adam steps as the "
+        help="importance sampling with q refined per example for STEPS Adam steps as the "
         "proposal (kept as is-K<K>-R<STEPS>)",
     )
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
     p.add_argument(
         "--images",
+        "--examples",
+        dest="images",
         type=positive_int,
         default=None,
         metavar="N",
-        help="only the split's first N images (a quick look; kept under its own key, e.g. "
-        "is-K5000-first100, and paired in compare only with the same images)",
+        help="only the split's first N examples (images, or a table's rows; a quick look; "
+        "kept under its own key, e.g. is-K5000-first100, and paired in compare only with the "
+        "same examples)",
     )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the estimators' draws")
     p.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
@@ -225,9 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "compare",
-        help="log p(x) of several runs on the same test images, with paired differences",
+        help="log p(x) of several runs on the same test examples, with paired differences",
         description="Put the test log p(x) of two or more runs side by side, each with the "
-        "paired difference to the first run and its standard error over the same images. Runs "
+        "paired difference to the first run and its standard error over the same examples. Runs "
         "must have been evaluated the same way on the same test tensor (refused otherwise).",
     )
     p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")

@@ -28,6 +28,8 @@ from .pixels import PIXEL_SCHEMES, pixels_help
 
 MAX_JSON_DEPTH = 8
 """How deeply a part's keyword arguments may nest."""
+ENCODER_INPUTS = ("as-is", "log1p")
+"""What a guide's network may see of x (``--encoder-input``)."""
 
 
 @dataclass
@@ -134,6 +136,14 @@ class ModelConfig:
     likelihood_kwargs: dict[str, Any] = _kwargs("keyword arguments of the likelihood")
     decoder: str = _part("decoder", "mlp", "f(z)")
     decoder_kwargs: dict[str, Any] = _kwargs("keyword arguments of the decoder")
+    encoder_input: str | None = setting(
+        None,
+        OneOf(ENCODER_INPUTS),
+        "what the guide's network sees of x: as-is, or log1p = log(1 + x) for counts (only "
+        "the proposal q(z|x) changes, not the model or log p(x))",
+        default_words="log1p when the likelihood observes counts, else as-is; as-is for a run "
+        "that recorded none",
+    )
 
     def part(self, kind: str) -> tuple[str, dict[str, Any]]:
         """The name and keyword arguments of the part of ``kind`` (prior, guide, ...)."""

@@ -37,7 +37,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError, DistributedError
+from ..errors import ConfigError, DataFormatError, DistributedError
 from ..rng import derived_seed
 from .ais import AISEstimate, log_marginal_ais
 from .marginal import MarginalEstimate, log_marginal
@@ -283,7 +283,10 @@ def gather_rows(tensors: dict[str, torch.Tensor], group: ProcessGroup) -> dict[s
         return tensors
     names = sorted(tensors)
     device = group.comm_device
-    columns = [tensors[k].double().reshape(len(tensors[k]), -1) for k in names]
+    # an explicit width: a process with no items (more processes than batches) has [0, ...]
+    columns = [
+        tensors[k].double().reshape(len(tensors[k]), math.prod(tensors[k].shape[1:])) for k in names
+    ]
     widths = [c.shape[1] for c in columns]
     local = torch.cat(columns, 1).to(device)
     count = torch.tensor([len(local)], dtype=torch.int64, device=device)
@@ -300,6 +303,26 @@ def gather_rows(tensors: dict[str, torch.Tensor], group: ProcessGroup) -> dict[s
     for name, piece in zip(names, whole.split(widths, 1), strict=True):
         out[name] = piece.reshape(len(whole), *tensors[name].shape[1:]).to(tensors[name].dtype)
     return out
+
+
+def check_same_data(digest: str, source: str, group: ProcessGroup) -> None:
+    """Refuse, in every process alike, a job whose processes read different data: ``digest``
+    (a data file's SHA-256, and its test file's) as this process read ``source``. Each node
+    reads its own copy of the file; a copy that differs from process 0's would train the
+    others on other examples without a word."""
+    if not group.active:
+        return
+    mine = torch.frombuffer(bytearray(digest.encode().ljust(160)[:160]), dtype=torch.uint8)
+    device = group.comm_device
+    parts = [torch.empty(160, dtype=torch.uint8, device=device) for _ in range(group.world_size)]
+    with collective(group, "comparing the data files"):
+        dist.all_gather(parts, mine.to(device))
+    differs = [r for r, p in enumerate(parts) if not torch.equal(p.cpu(), parts[0].cpu())]
+    if differs:
+        raise DataFormatError(
+            f"process {group.rank} of {group.world_size}: process {differs[0]} read a different "
+            f"{source} than process 0 (its SHA-256 differs): give every node the same file"
+        )
 
 
 def barrier(group: ProcessGroup, what: str = "waiting for the other processes") -> None:

@@ -50,6 +50,7 @@ from ..data.datasets import ImageDataset
 from ..errors import TrainingDivergedError
 from ..model.parts import default_pixels, observes
 from ..rng import cuda_devices, derived_seed, rng_state, set_rng_state
+from . import thread_governor
 from .compiled import COMPILE_MIN_STEPS, CompiledTraceELBO
 from .devices import resolve_device  # noqa: F401
 from .distributed import (
@@ -350,6 +351,7 @@ class Trainer:
                 x_all[mine], validate=self.steps == 0, weight=weight, share=len(mine) / len(idx)
             )
             total += loss * len(idx) / n  # = sum over the batch of -ELBO_n
+            thread_governor.tick()  # --threads auto: follow the cores others leave free
             if bar is not None:
                 bar.update(1)
         self.epoch += 1

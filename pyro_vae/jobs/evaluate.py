@@ -21,7 +21,7 @@ from ..app.evaluate import (
 from ..app.evaluations import save_estimate
 from ..app.gaps import draw_gaps, figure_name
 from ..app.provenance import record as record_provenance
-from ..app.run_data import load_run_data
+from ..app.run_data import example_word, load_run_data
 from ..app.runs import RunDirectory, load_vae
 from ..errors import ConfigError
 from ..infer.distributed import SINGLE, ProcessGroup, device_for
@@ -65,6 +65,7 @@ def evaluate_run(
             if est is not None:
                 est.check(vae)  # both refused before any long work starts
         dataset = load_run_data(cfg, data_dir, download, run_dir)  # the user's, not the config's
+        out.noun = example_word(cfg.data)
         if estimator is not None and estimator.method in ("is", "gaps"):  # K weights per image
             need = estimate_memory(
                 vae,
@@ -111,6 +112,7 @@ def _gaps(run, cfg, vae, dataset, dev, estimator, split, progress, group) -> Gap
     summary, points = evaluate_gaps(vae, cfg, dataset, dev, estimator, split, progress)
     key = save_estimate(run, summary, points.to_dict(), split)
     if split == "test":  # the report's figure
-        title = f"{run.path.name}: inference gaps per test image ({key})"
-        draw_gaps(points, run.file(figure_name(key)), title)
+        noun = example_word(cfg.data)
+        title = f"{run.path.name}: inference gaps per test {noun} ({key})"
+        draw_gaps(points, run.file(figure_name(key)), title, noun)
     return summary

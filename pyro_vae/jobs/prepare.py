@@ -20,7 +20,7 @@ import pyro
 import torch
 
 from ..app.baseline import check_components
-from ..app.config import ResolvedConfig, RunConfig
+from ..app.config import DataConfig, ResolvedConfig, RunConfig
 from ..app.run_data import data_record, load_new_data, load_run_data
 from ..app.runs import RunDirectory
 from ..app.tensorboard import summary_writer_class
@@ -109,11 +109,21 @@ def prepare(
     if on_checked is not None and resume is None:
         on_checked(resolved)
     group = distributed.init_from_environment(t.device) if join_group else distributed.SINGLE
+    _check_same_data(resolved.data, group)
     device = resolve_device(distributed.device_for(t.device, group))
     plan = Plan(resolved, dataset, device, vae, rng, None, resume is not None, untrusted, group)
     if open_run:
         plan.run = _open_run(runs_dir, name, resume, group)
     return plan
+
+
+def _check_same_data(data: DataConfig, group: distributed.ProcessGroup) -> None:
+    """Under torchrun, every process read its own copy of a data file (a new run records the
+    SHA-256 of the copy it read; a resumed one checked its copy against config.json): the
+    same one."""
+    if data.data_sha256 is not None:
+        digest = f"{data.data_sha256} {data.test_sha256}"
+        distributed.check_same_data(digest, f"data file {data.dataset}", group)
 
 
 def load_data(cfg: RunConfig) -> ImageDataset:

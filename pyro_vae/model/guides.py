@@ -39,7 +39,7 @@ class DiagonalGaussianGuide(Guide):
 
     def local_parameters(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's output for each point: (mu, raw sigma), ``[..., B, 2 * latent_dim]``."""
-        return self.net(x)
+        return self.net(self.encoder_input(x))
 
     def family(self, params: torch.Tensor) -> dist.Distribution:
         """q from its per-point parameters (:meth:`local_parameters`)."""
@@ -98,7 +98,7 @@ class FullCovarianceGuide(Guide):
     def local_parameters(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's output for each point: (mu, raw sigma, off-diagonal entries),
         ``[..., B, 2 * latent_dim + latent_dim * (latent_dim - 1) / 2]``."""
-        return self.net(x)
+        return self.net(self.encoder_input(x))
 
     def forward(self, x: torch.Tensor) -> dist.Distribution:
         return self.family(self.local_parameters(x))
@@ -168,7 +168,7 @@ class FlowGuide(Guide):
     def local_parameters(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's output for each point: (mu, raw sigma, the flows' context),
         ``[..., B, 2 * latent_dim + context_dim]`` (the flows' own weights are shared)."""
-        return self.net(x)
+        return self.net(self.encoder_input(x))
 
     def forward(self, x: torch.Tensor) -> dist.Distribution:
         return self.family(self.local_parameters(x))

@@ -65,6 +65,9 @@ count data, held as floats)."""
 
 OBSERVES: tuple[str, ...] = ("binary", "unit", "continuous", "counts")
 
+INPUT_TRANSFORMS: tuple[str, ...] = ("as-is", "log1p")
+"""What a guide's network may see of x (:attr:`Guide.input_transform`)."""
+
 
 class Prior(nn.Module, ABC):
     """p(z): ``prior()`` returns a distribution with ``batch_shape == ()`` and
@@ -130,10 +133,22 @@ class Guide(nn.Module, ABC):
     q(z | u_k) for every z of a batch at every one of its K pseudo-inputs, refuses such a guide:
     B * K inverses per step."""
 
+    input_transform: str = "as-is"
+    """What the encoder's network sees of x (:data:`INPUT_TRANSFORMS`): ``"as-is"``, or
+    ``"log1p"``, log(1 + x), for count data (as scVI's encoder does: counts span orders of
+    magnitude). Set by the library from the run's ``encoder_input`` (``--encoder-input``;
+    default ``log1p`` when the likelihood observes counts). A guide honours it by passing its
+    input through :meth:`encoder_input` before its network, as the built-in guides do. Only
+    the proposal q(z|x) changes: the model, and so log p(x), does not."""
+
     def __init__(self, data_dim: int, latent_dim: int) -> None:
         super().__init__()
         self.data_dim = int(data_dim)
         self.latent_dim = int(latent_dim)
+
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """x as the encoder's network sees it (:attr:`input_transform`)."""
+        return torch.log1p(x) if self.input_transform == "log1p" else x
 
     @abstractmethod
     def forward(self, x: torch.Tensor) -> dist.Distribution:

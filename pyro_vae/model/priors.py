@@ -215,6 +215,14 @@ class VampPrior(Prior):
 
     @property
     def pseudo_inputs(self) -> torch.Tensor:
+        """The K pseudo-inputs u_k: sigmoid(a_k) in [0, 1]^D, where images live. For a guide
+        that sees log(1 + x) of counts (``input_transform == "log1p"``), u_k = exp(a_k), any
+        positive "counts", so that the encoder sees log(1 + u_k) = softplus(a_k): the whole
+        non-negative range its inputs log(1 + x) take (a sigmoid would confine the
+        pseudo-inputs to counts below 1, far from most data)."""
+        guide = self._guide
+        if guide is not None and getattr(guide, "input_transform", "as-is") == "log1p":
+            return torch.exp(self.pseudo_logits)
         return torch.sigmoid(self.pseudo_logits)
 
     def forward(self) -> dist.Distribution:
