@@ -262,7 +262,7 @@ def main() -> None:
                 "all": rates[variant],
             }
     print(f"\n{'batch':>5s}  {'variant':18s} {'images/s (median)':>18s} {'ratio to torch':>15s}")
-    print("(ratio: to torch-mix for pyro-mix and torch-mix-compiled, else to torch)")
+    print("(ratio: to torch-mix for the other -mix variants, else to torch)")
     for row in summary.values():
         print(
             f"{row['batch_size']:5d}  {row['variant']:18s} {row['images_per_second']:18.0f} "
