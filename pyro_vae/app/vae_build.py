@@ -118,7 +118,7 @@ def build_part(
     except KeyboardInterrupt:
         raise
     except NeedsImages as exc:  # the data, not the part, is at fault: say what to use instead
-        raise ConfigError(f"--{kind} {name}: {exc}") from exc
+        raise ConfigError(str(exc)) from exc
     except BaseException as exc:  # the user's constructor may raise anything, even exit
         if "meta" in str(exc) and torch.empty(0).device.type == "meta":
             raise NotOnMeta from exc

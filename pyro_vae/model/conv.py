@@ -38,13 +38,14 @@ class NeedsImages(ValueError):
     """A convolutional part was asked for on data whose examples are not images."""
 
 
-def image_shape_3d(image_shape: Sequence[int] | None, data_dim: int, what: str) -> tuple:
+def image_shape_3d(image_shape: Sequence[int] | None, data_dim: int, option: str = "") -> tuple:
     """``image_shape`` as ``(C, H, W)`` (a ``[H, W]`` shape has one channel), checked against
-    ``data_dim``; :class:`NeedsImages` (naming ``what`` to use instead) when there is none."""
+    ``data_dim``; :class:`NeedsImages` when there is none (``option``: ``"encoder"`` or
+    ``"decoder"``, the option the message says to set to ``mlp``)."""
     if image_shape is None or len(image_shape) not in (2, 3):
         raise NeedsImages(
-            f"the convolutional parts need images (examples of shape [H, W] or [C, H, W]); "
-            f"this data set's examples are vectors of {data_dim} values: {what}"
+            f"--{option} conv needs images (examples of shape [H, W] or [C, H, W]); this data "
+            f"set's examples are vectors of {data_dim} values: use --{option} mlp (the default)"
         )
     shape = tuple(int(n) for n in image_shape)
     shape = (1, *shape) if len(shape) == 2 else shape
@@ -94,7 +95,7 @@ class ConvEncoder(nn.Sequential):
         channels: Sequence[int] = DEFAULT_CHANNELS,
     ) -> None:
         channels = check_channels(channels)
-        c, h, w = image_shape_3d(image_shape, math.prod(image_shape), "")
+        c, h, w = image_shape_3d(image_shape, math.prod(image_shape))
         sizes = stage_sizes(h, w, len(channels))
         layers: list[nn.Module] = []
         width = c
@@ -106,6 +107,8 @@ class ConvEncoder(nn.Sequential):
         super().__init__(*layers, *head)
         self.image_shape = (c, h, w)
         self.in_dim, self.out_dim = c * h * w, out_dim
+        self.activation_width = _widths(channels, sizes) + sum(hidden) + out_dim
+        """Numbers its layers produce per image (for the memory estimate)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
@@ -131,7 +134,7 @@ class ConvDecoder(Decoder):
         channels: Sequence[int] = DEFAULT_CHANNELS,
     ) -> None:
         super().__init__(latent_dim, out_dim)
-        shape = image_shape_3d(image_shape, data_dim, "use --decoder mlp (the default)")
+        shape = image_shape_3d(image_shape, data_dim, "decoder")
         channels = check_channels(channels)
         if out_dim % data_dim:
             raise ValueError(f"out_dim={out_dim} is not a multiple of data_dim={data_dim}")
@@ -150,11 +153,18 @@ class ConvDecoder(Decoder):
                 layers.append(ACTIVATIONS[activation]())
             width = out
         self.up = nn.Sequential(*layers)
+        self.activation_width = sum(hidden) + _widths(channels, sizes) + out_dim
+        """Numbers its layers produce per code (for the memory estimate)."""
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         lead = z.shape[:-1]
         h = self.fc(z.reshape(-1, self.latent_dim)).reshape(-1, *self.start)
         return self.up(h).reshape(*lead, self.out_dim)
+
+
+def _widths(channels: Sequence[int], sizes: list[tuple[int, int, int]]) -> int:
+    """Numbers the stages produce per image: channels times pixels after each stage."""
+    return sum(c * h * w for c, (h, w, _) in zip(channels, sizes[-len(channels) :], strict=True))
 
 
 def encoder_body(
@@ -174,5 +184,5 @@ def encoder_body(
         if channels is not None:
             raise ValueError("channels is an option of encoder 'conv' only")
         return MLP(data_dim, hidden, out_dim, activation)
-    shape = image_shape_3d(image_shape, data_dim, "use --encoder mlp (the default)")
+    shape = image_shape_3d(image_shape, data_dim, "encoder")
     return ConvEncoder(shape, hidden, out_dim, activation, channels or DEFAULT_CHANNELS)
