@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .infer.training import EpochRecord, ImageData, TensorData, Trainer, heldout_elbo
     from .jobs.evaluate import evaluate_run
     from .jobs.run import run_main_job
+    from .model.conv import ConvDecoder, ConvEncoder
     from .model.decoders import DECODERS, MLPDecoder
     from .model.guides import GUIDES, DiagonalGaussianGuide
     from .model.likelihoods import LIKELIHOODS, BernoulliLikelihood
@@ -114,6 +115,8 @@ _EXPORTS: dict[str, str] = {
     "MarginalEstimate": "infer.marginal",
     "MLP": "model.nets",
     "MLPDecoder": "model.decoders",
+    "ConvDecoder": "model.conv",
+    "ConvEncoder": "model.conv",
     "ModelConfig": "config",
     "pareto_khat": "infer.marginal",
     "part_names": "config.names",
@@ -170,6 +173,8 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DATASETS",
+    "ConvDecoder",
+    "ConvEncoder",
     "DECODERS",
     "DataConfig",
     "DataFormatError",

@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from ..config import jit_default, pixels_problem
-from ..config.datasets import data_pixels
+from ..config.datasets import data_pixels, image_shape
 from ..config.pixels import schemes_for
 from ..data.datasets import DATA_DIMS
 from ..errors import CheckpointError, ConfigError, first_line
+from ..model.conv import NeedsImages
 from ..model.likelihoods import LIKELIHOODS
 from ..model.parts import (
     INPUT_TRANSFORMS,
@@ -35,10 +36,18 @@ from .describe import count_parameters, kwargs_text
 from .part_import import failure, resolve_part
 from .run_tensors import check_weights
 
-CONTEXT_NAMES = ("latent_dim", "data_dim", "hidden", "activation", "pixels", "out_dim")
+CONTEXT_NAMES = (
+    "latent_dim",
+    "data_dim",
+    "hidden",
+    "activation",
+    "pixels",
+    "out_dim",
+    "image_shape",
+)
 """Keyword arguments the library offers every part's constructor (see
 :mod:`pyro_vae.model.parts`); a part receives those its ``__init__`` names."""
-FIXED_CONTEXT = ("latent_dim", "data_dim", "pixels", "out_dim")
+FIXED_CONTEXT = ("latent_dim", "data_dim", "pixels", "out_dim", "image_shape")
 """Context a user's keyword arguments may not override (they must agree across parts)."""
 
 PIXELS_FOR: dict[str, tuple[str, ...]] = {kind: schemes_for(kind) for kind in OBSERVES}
@@ -67,6 +76,7 @@ def call_arguments(
             "data_dim": "it is the data set's dimension",
             "pixels": "set it with --pixels",
             "out_dim": "it is the data dimension times the likelihood's param_dim",
+            "image_shape": "it is the data set's",
         }
         raise ConfigError(
             f"--{kind}-kwargs may not set {fixed[0]}: the library passes it to every part "
@@ -114,6 +124,8 @@ def build_part(
         part = cls(**args)
     except KeyboardInterrupt:
         raise
+    except NeedsImages as exc:  # the data, not the part, is at fault: say what to use instead
+        raise ConfigError(str(exc)) from exc
     except BaseException as exc:  # the user's constructor may raise anything, even exit
         if "meta" in str(exc) and torch.empty(0).device.type == "meta":
             raise NotOnMeta from exc
@@ -131,12 +143,15 @@ def build_vae(
     data_dim: int,
     pixels: str | None = None,
     untrusted: Path | None = None,
+    image_shape: tuple[int, ...] = (),
 ) -> VAE:
     """Build the VAE that ``cfg`` names, for data of dimension ``data_dim`` seen through the
     pixel scheme ``pixels`` (default: what the likelihood observes, ``default_pixels``). The
     decoder's output size is ``data_dim * likelihood.param_dim``.
 
     ``untrusted``: the run directory ``cfg`` was read from, if any (see the module's notes).
+    ``image_shape``: one example's ``(C, H, W)`` for image data (:func:`data_image_shape`),
+    which the convolutional parts need; ``()`` for data that are not images.
     """
     if pixels is None:
         pixels = default_pixels(resolve_part("likelihood", cfg.likelihood, untrusted))
@@ -146,6 +161,7 @@ def build_vae(
         "hidden": list(cfg.hidden),
         "activation": cfg.activation,
         "pixels": pixels,
+        "image_shape": tuple(image_shape) or None,
     }
     likelihood = build_part("likelihood", *cfg.part("likelihood"), context, untrusted)
     kind = observes(likelihood)
@@ -171,6 +187,14 @@ def build_vae(
         return VAE(prior, guide, decoder, likelihood)
     except (ValueError, RuntimeError, NotImplementedError, AttributeError, TypeError) as exc:
         raise ConfigError(f"the parts do not fit together: {first_line(exc)}") from exc
+
+
+def data_image_shape(cfg: RunConfig) -> tuple[int, ...]:
+    """One example's ``(C, H, W)`` for the run's data if they are images, else ``()``: a named
+    data set's, or the recorded shape of a data file
+    (:func:`~pyro_vae.config.datasets.image_shape`)."""
+    d = cfg.data
+    return image_shape(d.dataset, list(d.data_shape), d.data_sha256)
 
 
 def settle(cfg: RunConfig, untrusted: Path | None = None) -> RunConfig:
@@ -257,7 +281,9 @@ def check_on_meta(
     data_dim = data_dim or DATA_DIMS.get(settled.data.dataset, 1)
     try:
         with torch.device("meta"):
-            vae: VAE | None = build_vae(settled.model, data_dim, settled.data.pixels, untrusted)
+            vae: VAE | None = build_vae(
+                settled.model, data_dim, settled.data.pixels, untrusted, data_image_shape(settled)
+            )
     except NotOnMeta:
         vae = None
     if vae is None:
@@ -273,7 +299,7 @@ def build_checked(cfg: RunConfig, data_dim: int, untrusted: Path | None = None) 
     as the build does), its parts run once on a tiny batch against their contract
     (:func:`~.contract.check_contract`, for models up to :data:`CONTRACT_CHECK_PARAMETERS`),
     which leaves the model, its buffers and the random stream as the build left them."""
-    vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted)
+    vae = build_vae(cfg.model, data_dim, cfg.data.pixels, untrusted, data_image_shape(cfg))
     if count_parameters(vae) <= CONTRACT_CHECK_PARAMETERS:
         kept = {k: v.detach().clone() for k, v in vae.state_dict().items()}
         with torch.random.fork_rng(devices=[]):  # the caller's random stream is untouched

@@ -35,13 +35,17 @@ class DataSet:
     """Directories searched for its files after ``--data-dir`` (a system package's)."""
     install_hint: str = ""
     """How to install its files, said when they cannot be found."""
+    shape: tuple[int, ...] = ()
+    """The shape of one image (``[H, W]``; ``data_dim`` values), for the convolutional parts."""
 
 
 DATA_SETS: dict[str, DataSet] = {
     d.name: d
     for d in (
-        DataSet("digits", 64, 500, TEN_DIGITS),  # scikit-learn's, always available offline
-        DataSet("mnist", 784, 50, TEN_DIGITS, torchvision="MNIST"),
+        DataSet(
+            "digits", 64, 500, TEN_DIGITS, shape=(8, 8)
+        ),  # scikit-learn's, always available offline
+        DataSet("mnist", 784, 50, TEN_DIGITS, torchvision="MNIST", shape=(28, 28)),
         DataSet(
             "fashion-mnist",
             784,
@@ -59,6 +63,7 @@ DATA_SETS: dict[str, DataSet] = {
                 "Ankle boot",
             ),
             torchvision="FashionMNIST",
+            shape=(28, 28),
             system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist
             install_hint="On Debian/Ubuntu: apt-get install dataset-fashion-mnist (installs them "
             "in /usr/share/datasets/fashion-mnist, found automatically).",
@@ -84,6 +89,18 @@ def is_file_source(dataset: object) -> bool:
     if not isinstance(dataset, str) or not dataset or "\0" in dataset or dataset in DATA_SETS:
         return False
     return "/" in dataset or dataset.lower().endswith(FILE_ENDINGS)
+
+
+def image_shape(dataset: str, data_shape: list[int], data_sha256: str | None) -> tuple[int, ...]:
+    """The shape of one example as the convolutional parts see it, from a run's data settings
+    (a named data set's, or the recorded shape of a data file, ``data_sha256`` set):
+    ``(C, H, W)`` for images (a ``[H, W]`` shape has one channel), ``()`` for data whose
+    examples are not images (a table's rows, a count matrix's)."""
+    named = DATA_SETS.get(dataset)
+    shape = tuple(data_shape) if data_sha256 is not None or named is None else named.shape
+    if len(shape) == 2:
+        return (1, *shape)
+    return shape if len(shape) == 3 else ()
 
 
 def data_pixels(

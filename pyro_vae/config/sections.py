@@ -171,6 +171,15 @@ SHORTHANDS: tuple[Shorthand, ...] = (
         OneOf(("iaf", "planar")),
         "inverse autoregressive (iaf) or planar flows",
     ),
+    Shorthand(
+        "encoder",
+        "guide",
+        "mlp",
+        OneOf(("mlp", "conv")),
+        "the built-in guides' network: an MLP on the flat pixels, or strided convolutions on "
+        "the images then the --hidden layers (image data only; with --decoder conv: a "
+        "convolutional VAE)",
+    ),
     Shorthand("sigma", "likelihood", 0.1, PositiveNumber(), "pixel noise of --likelihood gaussian"),
     Shorthand(
         "min_sigma",

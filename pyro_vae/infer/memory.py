@@ -46,10 +46,20 @@ and the squared weights of the effective sample size."""
 
 def output_width(module: nn.Module | None) -> int:
     """Numbers a module produces per input row: the sum of its weight matrices' first
-    dimensions (a ``Linear``'s ``out_features``; a convolution's channels)."""
+    dimensions (a ``Linear``'s ``out_features``), except in submodules that declare their own
+    ``activation_width`` (a convolutional body: channels times pixels per stage), counted as
+    declared."""
     if not isinstance(module, nn.Module):
         return 0
-    return sum(p.shape[0] for p in module.parameters() if p.dim() >= 2)
+    total, counted = 0, set()
+    for sub in module.modules():
+        width = getattr(sub, "activation_width", None)
+        if isinstance(width, int) and not any(id(p) in counted for p in sub.parameters()):
+            total += width
+            counted.update(id(p) for p in sub.parameters())
+    return total + sum(
+        p.shape[0] for p in module.parameters() if p.dim() >= 2 and id(p) not in counted
+    )
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .conv import ConvDecoder
 from .nets import MLP
 from .parts import Decoder
 
@@ -36,5 +37,5 @@ class MLPDecoder(Decoder):
         return z
 
 
-DECODERS: dict[str, type[Decoder]] = {"mlp": MLPDecoder}
+DECODERS: dict[str, type[Decoder]] = {"mlp": MLPDecoder, "conv": ConvDecoder}
 """Built-in decoders by short name (``--decoder``)."""

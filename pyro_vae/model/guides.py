@@ -3,6 +3,11 @@
 ``guide(x)`` maps a batch ``x`` of shape ``[..., B, D]`` to a distribution over z with
 ``batch_shape == x.shape[:-1]``, ``event_shape == (latent_dim,)`` and ``has_rsample`` true, so
 that ELBO gradients flow through the reparameterized sample z = g_phi(eps, x).
+
+Each computes its per-point parameters with a network on x (``self.net``): an MLP on the flat
+pixels (``encoder="mlp"``, the default) or, for image data, strided convolutions then the
+``hidden`` layers (``encoder="conv"``, ``--encoder conv``; the library passes the data set's
+``image_shape``; ``channels``: the convolution stages', :mod:`pyro_vae.model.conv`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nets import MLP
+from .conv import encoder_body
 from .parts import Guide
 
 
@@ -32,10 +37,15 @@ class DiagonalGaussianGuide(Guide):
         hidden: Sequence[int] = (400,),
         activation: str = "relu",
         min_scale: float = 1e-4,
+        encoder: str = "mlp",
+        image_shape: Sequence[int] | None = None,
+        channels: Sequence[int] | None = None,
     ) -> None:
         super().__init__(data_dim, latent_dim)
         self.min_scale = min_scale
-        self.net = MLP(data_dim, hidden, 2 * latent_dim, activation)
+        self.net = encoder_body(
+            encoder, data_dim, hidden, 2 * latent_dim, activation, image_shape, channels
+        )
 
     def local_parameters(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's output for each point: (mu, raw sigma), ``[..., B, 2 * latent_dim]``."""
@@ -73,6 +83,9 @@ class FullCovarianceGuide(Guide):
         hidden: Sequence[int] = (400,),
         activation: str = "relu",
         min_scale: float = 1e-4,
+        encoder: str = "mlp",
+        image_shape: Sequence[int] | None = None,
+        channels: Sequence[int] | None = None,
         parameterization: str = "relative",
         off_diagonal_scale: float = 0.1,
     ) -> None:
@@ -89,7 +102,9 @@ class FullCovarianceGuide(Guide):
         rows, cols = torch.tril_indices(latent_dim, latent_dim, offset=-1)
         self.register_buffer("_rows", rows, persistent=False)
         self.register_buffer("_cols", cols, persistent=False)
-        self.net = MLP(data_dim, hidden, 2 * latent_dim + len(rows), activation)
+        self.net = encoder_body(
+            encoder, data_dim, hidden, 2 * latent_dim + len(rows), activation, image_shape, channels
+        )
         if parameterization == "relative":
             with torch.no_grad():
                 self.net[-1].weight[2 * latent_dim :].zero_()
@@ -150,6 +165,9 @@ class FlowGuide(Guide):
         flow_type: str = "iaf",
         context_dim: int | None = None,
         min_scale: float = 1e-4,
+        encoder: str = "mlp",
+        image_shape: Sequence[int] | None = None,
+        channels: Sequence[int] | None = None,
     ) -> None:
         super().__init__(data_dim, latent_dim)
         if flow_type not in FLOW_TYPES:
@@ -160,7 +178,15 @@ class FlowGuide(Guide):
         self.flow_type = flow_type
         self.density_everywhere = flow_type == "iaf"
         self.context_dim = context_dim or 2 * latent_dim
-        self.net = MLP(data_dim, hidden, 2 * latent_dim + self.context_dim, activation)
+        self.net = encoder_body(
+            encoder,
+            data_dim,
+            hidden,
+            2 * latent_dim + self.context_dim,
+            activation,
+            image_shape,
+            channels,
+        )
         self.flows = nn.ModuleList(
             FLOW_TYPES[flow_type](latent_dim, self.context_dim) for _ in range(flows)
         )

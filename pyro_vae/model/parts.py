@@ -23,6 +23,7 @@ user's own (``--prior-kwargs '{"df": 3.0}'``)::
     activation   str         activation name ("relu", "softplus", "tanh", "elu")
     pixels       str         how the data are seen: "dynamic", "static", "grey", "dequantized",
                              "counts"
+    image_shape  tuple|None  one example's (C, H, W) for image data, else None
     out_dim      int         decoders only: D * likelihood.param_dim
 
 A short example, a Student-t prior with a learned number of degrees of freedom::
