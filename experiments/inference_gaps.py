@@ -180,65 +180,67 @@ def gaps_table(results: dict[str, tuple[object, dict]], args: argparse.Namespace
 
 
 def draw(results: dict[str, tuple[object, dict]], path: Path, args: argparse.Namespace) -> Path:
-    """Left: the mean gaps per model as stacked bars (approximation below, amortization on top)
-    with ± 2 standard errors over images; right: the per-image total gap's share that is
-    amortization, as box plots of the per-image gaps."""
+    """Left: the mean gaps per model as stacked bars (approximation below, amortization on top),
+    each with ± 2 standard errors over images, the total written above; right: box plots of
+    the per-image gaps."""
     names = list(results)
     gaps = [gaps_of(points) for _, points in results.values()]
     approx = [g["approximation"].mean().item() for g in gaps]
     amort = [g["amortization"].mean().item() for g in gaps]
     approx_se = [mean_se(g["approximation"])[1] for g in gaps]
     amort_se = [mean_se(g["amortization"])[1] for g in gaps]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12.0, 4.6), width_ratios=[1, 1.25])
-    at = range(len(names))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12.0, 4.8), width_ratios=[1, 1.25])
+    at = list(range(len(names)))
+    labels = [n.replace(" ", "\n") for n in names]
+    colours = {"approximation": "tab:blue", "amortization": "tab:orange"}
     left.bar(
-        at,
-        approx,
-        0.6,
-        yerr=[2 * s for s in approx_se],
-        capsize=3,
-        color="tab:blue",
-        label="approximation: log p(x) − ELBO*",
+        at, approx, 0.6, color=colours["approximation"], label="approximation: log p(x) − ELBO*"
     )
+    base = [max(a, 0) for a in approx]
     left.bar(
         at,
         amort,
         0.6,
-        bottom=[max(a, 0) for a in approx],
-        yerr=[2 * s for s in amort_se],
-        capsize=3,
-        color="tab:orange",
+        bottom=base,
+        color=colours["amortization"],
         label="amortization: ELBO* − ELBO",
     )
-    left.set_xticks(list(at), [n.replace(" ", "\n") for n in names], fontsize=9)
+    bar = {"fmt": "none", "ecolor": "k", "capsize": 3, "lw": 1}
+    left.errorbar([i - 0.12 for i in at], approx, yerr=[2 * s for s in approx_se], **bar)
+    tops = [b + m for b, m in zip(base, amort, strict=True)]
+    left.errorbar([i + 0.12 for i in at], tops, yerr=[2 * s for s in amort_se], **bar)
+    for i, (a, m, top, se) in enumerate(zip(approx, amort, tops, amort_se, strict=True)):
+        left.text(i, top + 2 * se + 0.05 * max(tops), f"{a + m:.2f}", ha="center", fontsize=8)
+    left.set_ylim(
+        min(0, *approx) * 1.2, 1.25 * max(t + 2 * s for t, s in zip(tops, amort_se, strict=True))
+    )
+    left.set_xticks(at, labels, fontsize=9)
     left.set_ylabel("nats per image (mean ± 2 s.e.)")
     left.axhline(0, color="k", lw=0.5)
     left.legend(fontsize=8, loc="upper left")
-    left.set_ylim(top=1.3 * max(max(a, 0) + m for a, m in zip(approx, amort, strict=True)))
-    left.set_title("mean gaps per model", fontsize=10)
+    left.set_title("mean gaps per model (total above each bar)", fontsize=10)
     width = 0.38
-    series = [("approximation", "tab:blue", -width / 2), ("amortization", "tab:orange", width / 2)]
-    for key, colour, shift in series:
-        data = [g[key].numpy() for g in gaps]
+    for key, shift in (("approximation", -width / 2), ("amortization", width / 2)):
         parts = right.boxplot(
-            data,
+            [g[key].numpy() for g in gaps],
             positions=[i + shift for i in at],
             widths=width * 0.9,
             patch_artist=True,
-            showfliers=True,
             flierprops={"markersize": 2, "alpha": 0.5},
             medianprops={"color": "k"},
         )
         for box in parts["boxes"]:
-            box.set_facecolor(colour)
+            box.set_facecolor(colours[key])
             box.set_alpha(0.7)
-    right.set_xticks(list(at), [n.replace(" ", "\n") for n in names], fontsize=9)
+        parts["boxes"][0].set_label(key)
+    right.set_xticks(at, labels, fontsize=9)
     right.axhline(0, color="k", lw=0.5)
     right.set_ylabel("nats")
-    right.set_title(f"per-image gaps ({args.images} test images)", fontsize=10)
+    right.legend(fontsize=8, loc="upper left")
+    right.set_title(f"the gaps of each of the {args.images} test images", fontsize=10)
     fig.suptitle(
-        f"Inference gaps on {args.dataset} ({args.epochs} epochs; AIS T = {args.ais_steps}, "
-        f"q refined {args.refine_steps} steps per image)",
+        f"Inference gaps on {args.dataset} ({args.epochs} epochs; log p(x) by AIS with "
+        f"T = {args.ais_steps}; q refined for {args.refine_steps} steps per image)",
         fontsize=11,
     )
     fig.tight_layout()
