@@ -26,6 +26,7 @@ FIGURES = {
     "interpolation.png": ("runs/interpolation/interpolation.png", "interpolation.py"),
     "likelihoods.png": ("runs/likelihoods/likelihoods.png", "likelihoods.py"),
     "sweep.png": ("runs/sweep/sweep.png", "sweep.py"),
+    "inference_gaps.png": ("runs/inference_gaps/inference_gaps.png", "inference_gaps.py"),
 }
 
 

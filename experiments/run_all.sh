@@ -15,4 +15,5 @@ python experiments/manifold.py --quiet
 python experiments/interpolation.py --quiet
 python experiments/likelihoods.py --quiet
 python experiments/sweep.py --quiet
+python experiments/inference_gaps.py --threads 1 --images 200 --is-images 2000 --quiet
 python experiments/publish_figures.py

@@ -97,13 +97,19 @@ Density = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 def evaluate_state(density: Density, z: torch.Tensor) -> State:
     """Both log-densities at z and their gradients: one forward pass, and one backward pass
     through each (the sums over (chain, point) couple no two pairs, so the gradient of a sum is
-    every pair's own gradient)."""
-    z = z.detach().requires_grad_(True)
+    every pair's own gradient). A pair whose z is not finite (a leapfrog trajectory that
+    diverged) is evaluated at 0 instead and given NaN densities, so the Metropolis test rejects
+    it, instead of a validated distribution raising on the whole batch."""
+    z = z.detach()
+    diverged = ~torch.isfinite(z).all(-1)
+    at = torch.where(diverged.unsqueeze(-1), torch.zeros_like(z), z).requires_grad_(True)
     with torch.enable_grad():
-        base, joint = density(z)
-        (grad_base,) = torch.autograd.grad(base.sum(), z, retain_graph=True)
-        (grad_joint,) = torch.autograd.grad(joint.sum(), z)
-    return State(z.detach(), base.detach().double(), joint.detach().double(), grad_base, grad_joint)
+        base, joint = density(at)
+        (grad_base,) = torch.autograd.grad(base.sum(), at, retain_graph=True)
+        (grad_joint,) = torch.autograd.grad(joint.sum(), at)
+    base, joint = base.detach().double(), joint.detach().double()
+    base, joint = base.masked_fill(diverged, math.nan), joint.masked_fill(diverged, math.nan)
+    return State(z, base, joint, grad_base, grad_joint)
 
 
 def hmc_transition(
