@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyro
@@ -47,7 +48,19 @@ ROWS: dict[str, dict] = {
 """Each row's model settings, relative to today's defaults."""
 
 
-def scored(name: str, args: argparse.Namespace, dataset, root: Path) -> dict:
+@dataclass
+class Scored:
+    """One row: its evaluation, per-image log p(x), parameter count, median training seconds
+    per epoch from its run, and (``--timing``) seconds per epoch timed alternately."""
+
+    evaluation: ISEvaluation
+    points: torch.Tensor
+    parameters: int
+    epoch_seconds: float
+    timed: float | None = None
+
+
+def scored(name: str, args: argparse.Namespace, dataset, root: Path) -> Scored:
     """The row's run trained (or reused) and scored (or read back): its evaluation, per-image
     log p(x), parameters and median training seconds per epoch."""
     cfg = run_config(args, model=ROWS[name], published=False)
@@ -65,12 +78,12 @@ def scored(name: str, args: argparse.Namespace, dataset, root: Path) -> dict:
     summary, points = found
     assert isinstance(summary, ISEvaluation)
     seconds = [m.epoch_seconds for m in metrics if m.epoch_seconds is not None]
-    return {
-        "evaluation": summary,
-        "log_px": points.log_px,
-        "parameters": sum(p.numel() for p in vae.parameters()),
-        "epoch_seconds": statistics.median(seconds) if seconds else float("nan"),
-    }
+    return Scored(
+        evaluation=summary,
+        points=points.log_px,
+        parameters=sum(p.numel() for p in vae.parameters()),
+        epoch_seconds=statistics.median(seconds) if seconds else float("nan"),
+    )
 
 
 def stepper(name: str, args: argparse.Namespace, dataset):
@@ -97,9 +110,9 @@ def alternated_timing(names: list[str], args: argparse.Namespace, dataset) -> di
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
-def table(results: dict[str, dict], args: argparse.Namespace) -> str:
+def table(results: dict[str, Scored], args: argparse.Namespace) -> str:
     base = results["MLP default"]
-    n = len(base["log_px"])
+    n = len(base.points)
     lines = [
         f"{args.dataset}, {args.epochs} epochs, seed {args.seed}, {args.threads or 'default'} "
         f"thread(s); test log p(x) with K = {args.num_samples:,} importance samples on the "
@@ -111,16 +124,14 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        ev = r["evaluation"]
-        delta = (
-            "—" if r is base else "{:+.2f} ± {:.2f}".format(*paired(r["log_px"], base["log_px"]))
-        )
-        ratio = r["epoch_seconds"] / base["epoch_seconds"]
-        timed = r.get("timed")
-        alternated = f"{timed:.1f} | {timed / base['timed']:.2f}" if timed else "| "
+        ev = r.evaluation
+        delta = "—" if r is base else "{:+.2f} ± {:.2f}".format(*paired(r.points, base.points))
+        ratio = r.epoch_seconds / base.epoch_seconds
+        timed = r.timed
+        alternated = f"{timed:.1f} | {timed / base.timed:.2f}" if timed and base.timed else "| "
         lines.append(
-            f"| {name} | {r['parameters']:,} | {ev.log_px:.2f} ± {ev.log_px_se:.2f} | {delta} | "
-            f"{r['epoch_seconds']:.1f} | {ratio:.2f} | {alternated} |"
+            f"| {name} | {r.parameters:,} | {ev.log_px:.2f} ± {ev.log_px_se:.2f} | {delta} | "
+            f"{r.epoch_seconds:.1f} | {ratio:.2f} | {alternated} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -154,14 +165,14 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(args.dataset)
     start = time.perf_counter()
-    results = {}
+    results: dict[str, Scored] = {}
     for name in dict.fromkeys(["MLP default", *args.rows]):  # the baseline first
         print(f"{name} ...", flush=True)
         results[name] = scored(name, args, dataset, root)
-        print(f"  log p(x) {results[name]['evaluation'].log_px:.2f}", flush=True)
+        print(f"  log p(x) {results[name].evaluation.log_px:.2f}", flush=True)
     if args.timing:
         for name, seconds in alternated_timing(list(results), args, dataset).items():
-            results[name]["timed"] = seconds
+            results[name].timed = seconds
     text = table(results, args)
     atomic_write_text(root / "table.md", text)
     minutes = (time.perf_counter() - start) / 60

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -35,10 +35,13 @@ from pyro_vae import load_dataset
 from pyro_vae.app.checkpoint import atomic_write_text
 from pyro_vae.app.evaluate import Estimator
 from pyro_vae.app.evaluations import load_points, read_evaluations
+from pyro_vae.app.gaps import GapPoints
 from pyro_vae.app.options import positive_int
 from pyro_vae.app.plots import _save, plt
+from pyro_vae.app.run_tensors import Points
 from pyro_vae.app.runs import RunDirectory
 from pyro_vae.config import preset_sections
+from pyro_vae.infer.marginal import MarginalEstimate
 from pyro_vae.jobs.evaluate import evaluate_run
 from pyro_vae.jobs.run import trained_run
 from pyro_vae.store.evaluation import estimate_key
@@ -83,7 +86,7 @@ def gaps_estimator(args: argparse.Namespace) -> Estimator:
     )
 
 
-def estimated(run: RunDirectory, est: Estimator, quiet: bool) -> tuple[object, dict]:
+def estimated(run: RunDirectory, est: Estimator, quiet: bool) -> tuple[object, Points]:
     """The record and per-image values of ``est`` on the run's test images: read back when the
     run holds them, else computed by ``pyro-vae evaluate``'s job (and kept in the run)."""
     settings = {f: getattr(est, f) for f in ("method", "num_samples", "refine_steps")}
@@ -96,7 +99,7 @@ def estimated(run: RunDirectory, est: Estimator, quiet: bool) -> tuple[object, d
         evaluate_run(run.path, est, device="cpu", progress=not quiet)
         held = read_evaluations(run)
         record = (held.gaps if est.method == "gaps" else held.estimates)[key]
-    return record, dict(load_points(run, key).values)
+    return record, load_points(run, key)
 
 
 def se_text(mean: float, se: float, digits: int = 2) -> str:
@@ -108,17 +111,15 @@ def mean_se(values: torch.Tensor) -> tuple[float, float]:
     return v.mean().item(), v.std().item() / math.sqrt(len(v))
 
 
-def gaps_of(points: dict) -> dict[str, torch.Tensor]:
+def gaps_of(points: GapPoints) -> dict[str, torch.Tensor]:
     """Per-image approximation, amortization and total gaps (and their Monte Carlo errors)."""
-    log_px, elbo, star = points["log_px"], points["elbo"], points["refined_elbo"]
-    mc = {k: points[f"{k}_mc_se"].double() for k in ("log_px", "elbo", "refined_elbo")}
     return {
-        "approximation": (log_px - star).double(),
-        "amortization": (star - elbo).double(),
-        "total": (log_px - elbo).double(),
-        "approximation_mc": torch.hypot(mc["log_px"], mc["refined_elbo"]),
-        "amortization_mc": torch.hypot(mc["refined_elbo"], mc["elbo"]),
-        "total_mc": torch.hypot(mc["log_px"], mc["elbo"]),
+        "approximation": points.approximation_gap.double(),
+        "amortization": points.amortization_gap.double(),
+        "total": (points.log_px - points.elbo).double(),
+        "approximation_mc": points.approximation_gap_mc_se.double(),
+        "amortization_mc": points.amortization_gap_mc_se.double(),
+        "total_mc": torch.hypot(points.log_px_mc_se.double(), points.elbo_mc_se.double()),
     }
 
 
@@ -127,7 +128,7 @@ def mc_of_mean(per_image_mc: torch.Tensor) -> float:
     return per_image_mc.pow(2).sum().sqrt().item() / len(per_image_mc)
 
 
-def gaps_table(results: dict[str, tuple[object, dict]], args: argparse.Namespace) -> str:
+def gaps_table(results: dict[str, tuple[object, GapPoints]], args: argparse.Namespace) -> str:
     """The markdown table of the gaps per model, and the gaps paired against the default."""
     head = (
         f"{args.dataset}, {args.epochs} epochs, seed {args.seed}; the first {args.images} "
@@ -149,7 +150,7 @@ def gaps_table(results: dict[str, tuple[object, dict]], args: argparse.Namespace
         g = gaps_of(points)
         cells = [name]
         for key in ("log_px", "refined_elbo", "elbo"):
-            m, s = mean_se(points[key])
+            m, s = mean_se(getattr(points, key))
             cells.append(f"{m:.2f} ± {s:.2f}")
         for key in ("approximation", "amortization", "total"):
             m, s = mean_se(g[key])
@@ -166,7 +167,7 @@ def gaps_table(results: dict[str, tuple[object, dict]], args: argparse.Namespace
             "|---|---|---|---|---|",
         ]
         base = gaps_of(results["default"][1])
-        base_px = results["default"][1]["log_px"]
+        base_px = results["default"][1].log_px
         for name, (_, points) in results.items():
             if name == "default":
                 continue
@@ -174,12 +175,14 @@ def gaps_table(results: dict[str, tuple[object, dict]], args: argparse.Namespace
             cells = [name]
             for key in ("approximation", "amortization", "total"):
                 cells.append(se_text(*paired(g[key], base[key])))
-            cells.append(se_text(*paired(points["log_px"], base_px)))
+            cells.append(se_text(*paired(points.log_px, base_px)))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def draw(results: dict[str, tuple[object, dict]], path: Path, args: argparse.Namespace) -> Path:
+def draw(
+    results: dict[str, tuple[object, GapPoints]], path: Path, args: argparse.Namespace
+) -> Path:
     """Left: the mean gaps per model as stacked bars (approximation below, amortization on top),
     each with ± 2 standard errors over images, the total written above; right: box plots of
     the per-image gaps."""
@@ -247,20 +250,32 @@ def draw(results: dict[str, tuple[object, dict]], path: Path, args: argparse.Nam
     return _save(fig, path)
 
 
-def refine_table(plain: tuple[object, dict], refined: tuple[object, dict], args) -> str:
+def importance_sampled(
+    run: RunDirectory, est: Estimator, quiet: bool
+) -> tuple[object, MarginalEstimate]:
+    """:func:`estimated` for importance sampling: the record and its per-image estimate."""
+    record, points = estimated(run, est, quiet)
+    estimate = points.marginal_estimate()
+    assert estimate is not None, "an importance-sampling points file holds every value"
+    return record, estimate
+
+
+def refine_table(
+    plain: tuple[object, MarginalEstimate], refined: tuple[object, MarginalEstimate], args
+) -> str:
     """Plain IS against IS with the refined proposal, the same K, the same images."""
     (rec_p, pts_p), (rec_r, pts_r) = plain, refined
-    kp, kr = pts_p["khat"].double(), pts_r["khat"].double()
+    kp, kr = pts_p.khat.double(), pts_r.khat.double()
     fixed = int(((kp > KHAT) & (kr <= KHAT)).sum())
     broken = int(((kp <= KHAT) & (kr > KHAT)).sum())
-    dm, ds = paired(pts_r["log_px"], pts_p["log_px"])
+    dm, ds = paired(pts_r.log_px, pts_p.log_px)
     n = len(kp)
 
     def row(label: str, p: str, r: str) -> str:
         return f"| {label} | {p} | {r} |"
 
-    gap_p = (pts_p["log_px"] - pts_p["elbo"]).double().mean().item()
-    gap_r = (pts_r["log_px"] - pts_r["elbo"]).double().mean().item()
+    gap_p = (pts_p.log_px - pts_p.elbo).double().mean().item()
+    gap_r = (pts_r.log_px - pts_r.elbo).double().mean().item()
     lines = [
         f"The default model ({args.dataset}, {args.epochs} epochs); the first {n} statically "
         f"binarized test images; K = {args.is_samples} importance samples per image; the "
@@ -270,15 +285,15 @@ def refine_table(plain: tuple[object, dict], refined: tuple[object, dict], args)
         "|---|---|---|",
         row(
             "log p(x) (mean ± s.e.)",
-            "{:.2f} ± {:.2f}".format(*mean_se(pts_p["log_px"])),
-            "{:.2f} ± {:.2f}".format(*mean_se(pts_r["log_px"])),
+            "{:.2f} ± {:.2f}".format(*mean_se(pts_p.log_px)),
+            "{:.2f} ± {:.2f}".format(*mean_se(pts_r.log_px)),
         ),
         row("mean k̂", f"{kp.nanmean():.3f}", f"{kr.nanmean():.3f}"),
         row(f"images with k̂ > {KHAT}", f"{int((kp > KHAT).sum())}", f"{int((kr > KHAT).sum())}"),
         row(
             "median effective sample size",
-            f"{pts_p['ess'].double().median():.0f}",
-            f"{pts_r['ess'].double().median():.0f}",
+            f"{pts_p.ess.double().median():.0f}",
+            f"{pts_r.ess.double().median():.0f}",
         ),
         row("log p(x) − ELBO of the draws", f"{gap_p:.2f}", f"{gap_r:.2f}"),
         row("seconds", f"{rec_p.seconds:.0f}", f"{rec_r.seconds:.0f}"),
@@ -383,7 +398,9 @@ def main(argv: list[str] | None = None) -> None:
         for row in rows:
             run = trained(row, args, dataset)
             began = time.perf_counter()
-            results[row.name] = estimated(run, gaps_estimator(args), args.quiet)
+            record, points = estimated(run, gaps_estimator(args), args.quiet)
+            names = [f.name for f in fields(GapPoints)]
+            results[row.name] = record, GapPoints(**{n: points.values[n] for n in names})
             print(f"{row.name}: gaps in {time.perf_counter() - began:.0f} s", flush=True)
         table = gaps_table(results, args)
         atomic_write_text(root / "gaps.md", table)
@@ -392,8 +409,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.is_images:
         run = trained(ROWS[0], args, dataset)
         common = dict(num_samples=args.is_samples, images=args.is_images)
-        plain = estimated(run, Estimator(**common), args.quiet)
-        refined = estimated(run, Estimator(**common, refine_steps=args.is_refine_steps), args.quiet)
+        plain = importance_sampled(run, Estimator(**common), args.quiet)
+        refine = Estimator(**common, refine_steps=args.is_refine_steps)
+        refined = importance_sampled(run, refine, args.quiet)
         table = refine_table(plain, refined, args)
         atomic_write_text(root / "refine.md", table)
         print(table, flush=True)
