@@ -49,8 +49,8 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(
 ):
     real = objectives_module.ELBOS["trace"]
 
-    def nan_after_25_steps(particles, jit):
-        elbo = real(particles, jit)
+    def nan_after_25_steps(particles, jit, *compiled):
+        elbo = real(particles, jit, *compiled)
         original, calls = elbo.differentiable_loss, {"n": 0}
 
         def differentiable_loss(*args, **kwargs):
