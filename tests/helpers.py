@@ -6,6 +6,7 @@ path through the top-level ``conftest.py``). Fixtures live in ``conftest.py``.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from pathlib import Path
@@ -166,3 +167,14 @@ def default_sigint() -> None:
     job. A shell without job control starts background commands (pytest under ``cmd &``, or
     ``nohup``) with SIGINT ignored, children inherit that, and Python then leaves it ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def run_shape(run: Path) -> dict:
+    """What a run directory holds: file names, metric fields, configuration keys."""
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    config = json.loads((run / "config.json").read_text())
+    return {
+        "files": sorted(p.name for p in run.iterdir()),
+        "metrics": [sorted(m) for m in metrics],
+        "config": {k: sorted(v) if isinstance(v, dict) else v for k, v in config.items()},
+    }

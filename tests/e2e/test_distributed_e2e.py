@@ -21,7 +21,7 @@ from pathlib import Path
 import pyro.distributions as dist
 import pytest
 import torch
-from helpers import tiny
+from helpers import run_shape, tiny
 from torch import nn
 
 from pyro_vae import Trainer, load_checkpoint, log_marginal, log_marginal_ais
@@ -254,17 +254,6 @@ def _run(cmd: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
     return proc
 
 
-def _shape(run: Path) -> dict:
-    """What a run directory holds: file names, metric fields, configuration keys."""
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    config = json.loads((run / "config.json").read_text())
-    return {
-        "files": sorted(p.name for p in run.iterdir()),
-        "metrics": [sorted(m) for m in metrics],
-        "config": {k: sorted(v) if isinstance(v, dict) else v for k, v in config.items()},
-    }
-
-
 @pytest.mark.e2e
 def test_torchrun_trains_and_evaluates_like_one_process(tmp_path):
     common = ["train", "--epochs", "2", *TINY, "--runs-dir", str(tmp_path)]
@@ -274,7 +263,7 @@ def test_torchrun_trains_and_evaluates_like_one_process(tmp_path):
     assert out.count("run directory:") == 1  # process 0 alone prints
     assert main([*common, "--name", "one"]) == 0  # one process, in this one
     two, one = tmp_path / "two", tmp_path / "one"
-    assert _shape(two) == _shape(one)
+    assert run_shape(two) == run_shape(one)
     if logging:
         assert len(list((two / "tensorboard").iterdir())) == 1  # one event file
     config = json.loads((two / "config.json").read_text())["distributed"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_shape
 
 from pyro_vae import load_checkpoint
 from pyro_vae.app.evaluations import load_points
@@ -92,17 +93,6 @@ def _change(data: Path) -> None:
         np.save(data, x)
 
 
-def _shape(run: Path) -> dict:
-    """What a run directory holds: file names, metric fields, configuration keys."""
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    config = json.loads((run / "config.json").read_text())
-    return {
-        "files": sorted(p.name for p in run.iterdir()),
-        "metrics": [sorted(m) for m in metrics],
-        "config": {k: sorted(v) if isinstance(v, dict) else v for k, v in config.items()},
-    }
-
-
 @pytest.mark.parametrize("name", list(DATA))
 def test_torchrun_trains_and_evaluates_a_data_file_like_one_process(tmp_path, name):
     write, filename, extra, methods = DATA[name]
@@ -112,7 +102,7 @@ def test_torchrun_trains_and_evaluates_a_data_file_like_one_process(tmp_path, na
     assert out.count("run directory:") == 1  # process 0 alone prints
     assert main([*train, "--name", "one"]) == 0
     two, one = tmp_path / "two", tmp_path / "one"
-    assert _shape(two) == _shape(one)
+    assert run_shape(two) == run_shape(one)
     config = json.loads((two / "config.json").read_text())
     assert config["data"] == json.loads((one / "config.json").read_text())["data"]
     assert config["data"]["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
