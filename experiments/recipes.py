@@ -76,6 +76,8 @@ BEST_50 = "quality, dynamic, IWAE-10, 500 pseudo-inputs"
 """The best 50-epoch row, which the last levers are tried on (the README's 50-epoch command)."""
 VAMP_500 = {**VAMP, "prior_kwargs": {"pseudo_inputs": 500}}
 QUALITY_10 = {**QUALITY, "particles": 10}
+HIERARCHICAL = {"prior": "hierarchical-vamp", "guide": "top-down", "latent_dim": 40}
+"""Tomczak & Welling's hierarchical VampPrior VAE: z2 (20) -> z1 (20), the decoder on both."""
 
 ROWS: list[Row] = [
     Row(
@@ -117,6 +119,22 @@ ROWS: list[Row] = [
         model=VAMP,
         data=QUALITY_DATA,
         train={**QUALITY, "elbo": "iwae-dreg"},
+    ),
+    Row(
+        "quality, hierarchical",
+        "quality",
+        "hierarchical VampPrior VAE, top-down inference, decoder on both layers (20 + 20)",
+        model=HIERARCHICAL,
+        data=QUALITY_DATA,
+        train=QUALITY,
+    ),
+    Row(
+        "quality, hierarchical 10 + 10",
+        "quality, hierarchical",
+        "layers of 10 and 10 dimensions instead of 20 and 20",
+        model={**HIERARCHICAL, "latent_dim": 20},
+        data=QUALITY_DATA,
+        train=QUALITY,
     ),
     Row(
         "quality, 512-512",

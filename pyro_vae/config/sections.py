@@ -160,7 +160,7 @@ SHORTHANDS: tuple[Shorthand, ...] = (
         "prior",
         100,
         Integer(1),
-        "pseudo-inputs of --prior vamp or two-layer-vamp",
+        "pseudo-inputs of --prior vamp, two-layer-vamp or hierarchical-vamp",
         "K",
     ),
     Shorthand("flows", "guide", 2, Integer(1), "transforms of --guide flow", "T"),

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv import encoder_body
+from .hierarchical import TopDownGuide
 from .parts import Guide
 
 
@@ -217,5 +218,6 @@ GUIDES: dict[str, type[Guide]] = {
     "diagonal": DiagonalGaussianGuide,
     "full": FullCovarianceGuide,
     "flow": FlowGuide,
+    "top-down": TopDownGuide,
 }
 """Built-in guides by short name (``--guide``)."""

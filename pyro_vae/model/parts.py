@@ -134,6 +134,11 @@ class Guide(nn.Module, ABC):
     q(z | u_k) for every z of a batch at every one of its K pseudo-inputs, refuses such a guide:
     B * K inverses per step."""
 
+    density_by_network: bool = False
+    """Whether log q(z|x) at a point z the guide did not draw needs a network pass for that
+    point (the top-down guide: q(z1 | x, z2) at every z2). The VampPrior, which scores B * K
+    such points per step, refuses such a guide as it refuses ``density_by_inverse``."""
+
     input_transform: str = "as-is"
     """What the encoder's network sees of x (:data:`INPUT_TRANSFORMS`): ``"as-is"``, or
     ``"log1p"``, log(1 + x), for count data (as scVI's encoder does: counts span orders of

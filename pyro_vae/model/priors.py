@@ -18,6 +18,7 @@ from torch import nn
 
 from ..config.capabilities import guide_density_problem, prior_density_use
 from ..errors import ConfigError
+from .hierarchical import TopDown, gaussian, split_dims, unit_scale_start
 from .nets import MLP
 from .parts import Prior
 
@@ -149,6 +150,20 @@ def vamp_flow_problem(prior_name: str, guide: object) -> str | None:
     )
 
 
+def vamp_top_down_problem(prior_name: str, guide: object) -> str | None:
+    """The one message for a VampPrior given a guide whose density at a point it did not draw
+    takes a network pass per point (``Guide.density_by_network``: the top-down guide's
+    q(z1 | x, z2) at every z2), else ``None``."""
+    if not getattr(guide, "density_by_network", False):
+        return None
+    return (
+        f"the prior {prior_name} scores every z of a batch under the guide's posterior at each "
+        f"of its K pseudo-inputs; the guide {type(guide).__qualname__} needs a network pass for "
+        "each of those B x K points (23x the default step's memory on digits): use --prior "
+        "hierarchical-vamp with --guide top-down (the VampPrior on the top layer only)"
+    )
+
+
 class VampPrior(Prior):
     """The VampPrior (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k), the guide's own
     posteriors at K learned pseudo-inputs u_k = sigmoid(a_k) in [0, 1]^D.
@@ -205,7 +220,7 @@ class VampPrior(Prior):
         (one message each)."""
         name = type(self).__name__
         problem = guide_density_problem(prior_density_use(name), guide)
-        problem = problem or vamp_flow_problem(name, guide)
+        problem = problem or vamp_flow_problem(name, guide) or vamp_top_down_problem(name, guide)
         if problem:
             raise ConfigError(problem)
         self._attach(guide)
@@ -335,9 +350,105 @@ class TwoLayerVampPrior(TwoLayerPrior):
         return _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
 
 
+class HierarchicalPrior(Prior):
+    """Two stochastic layers that both feed the decoder (Tomczak & Welling 2018's hierarchical
+    VAE; :mod:`~pyro_vae.model.hierarchical`): z = (z1, z2), z2 the last ``top_dim``
+    coordinates (default ``latent_dim // 2``), with
+
+        p(z) = p(z2) p(z1 | z2),  p(z2) = N(0, I),  p(z1 | z2) = N(mu(z2), diag sigma(z2)^2),
+
+    a closed-form density at the one site ``"z"`` (:class:`TopDown`), so it takes any guide
+    over ``latent_dim`` coordinates; with ``--guide top-down`` the guide infers z2 first, then
+    z1 given x and z2. ``top_hidden``: hidden widths of the network for p(z1 | z2).
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        top_dim: int | None = None,
+        top_hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+    ) -> None:
+        super().__init__(latent_dim)
+        self.lower_dim, self.top_dim = split_dims(latent_dim, top_dim)
+        self.register_buffer("top_loc", torch.zeros(self.top_dim), persistent=False)
+        self.conditional = MLP(self.top_dim, list(top_hidden), 2 * self.lower_dim, activation)
+        unit_scale_start(self.conditional, self.lower_dim)
+
+    def top(self) -> dist.Distribution:
+        """p(z2) = N(0, I)."""
+        return dist.Normal(self.top_loc, 1.0).to_event(1)
+
+    def given_top(self, z2: torch.Tensor) -> dist.Distribution:
+        """p(z1 | z2)."""
+        return gaussian(self.conditional(z2))
+
+    def forward(self) -> dist.Distribution:
+        return TopDown(self.top(), self.given_top, self.lower_dim)
+
+
+def top_posterior_problem(prior_name: str, top_dim: int, guide: object) -> str | None:
+    """The one message for a hierarchical VampPrior given a guide without a top-layer
+    posterior q(z2 | x) of ``top_dim`` dimensions (``top_posterior``), else ``None``."""
+    if not callable(getattr(guide, "top_posterior", None)):
+        return (
+            f"the prior {prior_name} mixes the guide's top-layer posterior q(z2|u) at its "
+            f"pseudo-inputs; the guide {type(guide).__qualname__} has none (no top_posterior): "
+            "use --guide top-down"
+        )
+    if getattr(guide, "top_dim", None) != top_dim:
+        return (
+            f"the prior {prior_name}'s top layer has {top_dim} dimensions, the guide's "
+            f"{getattr(guide, 'top_dim', None)}: give both the same top_dim"
+        )
+    return None
+
+
+class HierarchicalVampPrior(HierarchicalPrior):
+    """:class:`HierarchicalPrior` with the VampPrior on the top layer, as Tomczak & Welling's
+    hierarchical VampPrior VAE: with K learned pseudo-inputs u_k,
+
+        p(z2) = (1/K) sum_k q(z2 | u_k),   p(z1 | z2) = N(mu(z2), diag sigma(z2)^2),
+
+    q(z2 | u) the guide's top-layer posterior: it needs ``--guide top-down`` (a guide with
+    ``top_posterior`` and the same ``top_dim``). log p(z2) is the VampPrior's two matrix
+    products (the top posterior is a diagonal Gaussian).
+    """
+
+    uses_guide = True
+
+    def __init__(
+        self,
+        latent_dim: int,
+        data_dim: int,
+        pseudo_inputs: int = 100,
+        top_dim: int | None = None,
+        top_hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+    ) -> None:
+        super().__init__(latent_dim, top_dim, top_hidden, activation)
+        self.vamp = VampPrior(self.top_dim, data_dim, pseudo_inputs)
+
+    def attach_guide(self, guide) -> None:
+        """Mix ``guide.top_posterior`` at the pseudo-inputs; any other guide is refused."""
+        problem = top_posterior_problem(type(self).__name__, self.top_dim, guide)
+        if problem:
+            raise ConfigError(problem)
+        self.vamp._attach(guide)
+
+    def top(self) -> dist.Distribution:
+        """p(z2) = (1/K) sum_k q(z2 | u_k)."""
+        components = self.vamp._guide.top_posterior(self.vamp.pseudo_inputs)
+        weights = torch.zeros(components.batch_shape, device=self.vamp.pseudo_logits.device)
+        mixture = _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
+        mixture.matmul_density = self.vamp.matmul_density
+        return mixture
+
+
 def _representative_code(q: dist.Distribution) -> torch.Tensor:
     """A deterministic code of q(z|x): its mean, or for a flow (no closed-form mean) its base
-    distribution's mean pushed through the transforms."""
+    distribution's mean pushed through the transforms, or for a top-down guide the mean of
+    q(z2|x) and the code of q(z1|x, z2) there."""
     try:
         # "+ 0 * stddev" changes neither value nor gradient; without it TorchScript's autodiff
         # (the JIT-compiled ELBO) mis-sizes the gradient of the diagonal guide's output, whose
@@ -345,6 +456,9 @@ def _representative_code(q: dist.Distribution) -> torch.Tensor:
         return q.mean + 0 * q.stddev
     except NotImplementedError:
         pass
+    if isinstance(q, TopDown):  # the top layer's code, then the lower layer's given it
+        top = _representative_code(q.top)
+        return torch.cat([_representative_code(q.lower(top)), top], dim=-1)
     if isinstance(q, torch.distributions.TransformedDistribution):
         code = _representative_code(q.base_dist)
         for transform in q.transforms:
@@ -363,5 +477,7 @@ PRIORS: dict[str, type[Prior]] = {
     "vamp": VampPrior,
     "two-layer": TwoLayerPrior,
     "two-layer-vamp": TwoLayerVampPrior,
+    "hierarchical": HierarchicalPrior,
+    "hierarchical-vamp": HierarchicalVampPrior,
 }
 """Built-in priors by short name (``--prior``)."""

@@ -1,7 +1,8 @@
 """The prior x guide grid has no cliff: every built-in pair builds and trains a step, except the
 VampPrior with a flow guide, which is refused up front with one message naming the pairs that
-work (its p(z) would need B x K flow inverses a step); and no pair's training step allocates
-more than ten times the default pair's tensor elements (counted, not timed)."""
+work (its p(z) would need B x K flow inverses a step), and the hierarchical VampPrior with any
+guide but the top-down one (it mixes that guide's top-layer posterior); and no pair's training
+step allocates more than ten times the default pair's tensor elements (counted, not timed)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,21 @@ from torch.utils._pytree import tree_flatten
 
 from pyro_vae import ConfigError, ModelConfig, RunConfig, Trainer, build_vae, resolve
 from pyro_vae.config.names import BUILTIN_PARTS
+from pyro_vae.model.guides import GUIDES as GUIDE_CLASSES
 from pyro_vae.model.guides import DiagonalGaussianGuide, FlowGuide
 from pyro_vae.model.parts import Guide
-from pyro_vae.model.priors import TwoLayerVampPrior, VampPrior, vamp_flow_problem
+from pyro_vae.model.priors import (
+    TwoLayerVampPrior,
+    VampPrior,
+    top_posterior_problem,
+    vamp_flow_problem,
+    vamp_top_down_problem,
+)
 
 PAIRS = [(p, g) for p in BUILTIN_PARTS["prior"] for g in BUILTIN_PARTS["guide"]]
-REFUSED = {("vamp", "flow")}
+REFUSED = {("vamp", "flow"), ("vamp", "top-down")} | {
+    ("hierarchical-vamp", g) for g in BUILTIN_PARTS["guide"] if g != "top-down"
+}
 """The pairs the library refuses (every other built-in pair trains)."""
 
 
@@ -45,7 +55,14 @@ def test_every_pair_trains_a_step_or_is_refused_with_the_documented_message(prio
     if (prior, guide) in REFUSED:
         with pytest.raises(ConfigError) as caught:
             resolve(cfg)
-        expected = vamp_flow_problem("VampPrior", FlowGuide(64, 2, [8]))
+        if prior == "vamp":
+            expected = (vamp_flow_problem if guide == "flow" else vamp_top_down_problem)(
+                "VampPrior", GUIDE_CLASSES[guide](64, 2)
+            )
+        else:
+            expected = top_posterior_problem(
+                "HierarchicalVampPrior", 1, GUIDE_CLASSES[guide](64, 2)
+            )
         assert str(caught.value).endswith(expected)
         return
     cfg = resolve(cfg)
