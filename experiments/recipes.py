@@ -137,6 +137,14 @@ ROWS: list[Row] = [
         train=QUALITY,
     ),
     Row(
+        "quality, gated",
+        "quality",
+        "gated hidden layers (h = a * sigmoid(b), Tomczak & Welling's) instead of ReLU",
+        model={**VAMP, "activation": "gated"},
+        data=QUALITY_DATA,
+        train=QUALITY,
+    ),
+    Row(
         "quality, 512-512",
         "quality",
         "two hidden layers of 512 (mirrored), Adam 1e-3",

@@ -30,7 +30,7 @@ BUILTIN_PARTS: dict[str, tuple[str, ...]] = builtin_parts()
 """Short names of the built-in parts of each kind (the keys of ``PRIORS``, ``GUIDES``,
 ``LIKELIHOODS`` and ``DECODERS``, read from their source: :mod:`.builtins`)."""
 
-ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "elu")
+ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "elu", "gated")
 """The keys of :data:`pyro_vae.model.nets.ACTIVATIONS`."""
 
 ELBO_NAMES: tuple[str, ...] = tuple(OBJECTIVES)

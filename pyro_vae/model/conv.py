@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .nets import ACTIVATIONS, MLP
+from .nets import ACTIVATIONS, ELEMENTWISE, MLP
 from .parts import Decoder
 
 DEFAULT_CHANNELS: tuple[int, ...] = (16, 32)
@@ -52,6 +52,17 @@ def image_shape_3d(image_shape: Sequence[int] | None, data_dim: int, option: str
     if min(shape) < 1 or math.prod(shape) != data_dim:
         raise ValueError(f"image_shape {list(shape)} does not hold data_dim={data_dim} values")
     return shape
+
+
+def check_activation(activation: str) -> str:
+    """An elementwise activation (the convolution stages apply it to each number; ``gated``
+    needs twice the channels of every stage and is for the MLP parts only)."""
+    if activation not in ELEMENTWISE:
+        raise ValueError(
+            f"the convolutional parts take an elementwise activation ({', '.join(ELEMENTWISE)}), "
+            f"not {activation!r}: --activation gated is for the MLP encoder and decoder"
+        )
+    return activation
 
 
 def check_channels(channels: Sequence[int]) -> tuple[int, ...]:
@@ -95,6 +106,7 @@ class ConvEncoder(nn.Sequential):
         channels: Sequence[int] = DEFAULT_CHANNELS,
     ) -> None:
         channels = check_channels(channels)
+        check_activation(activation)
         c, h, w = image_shape_3d(image_shape, math.prod(image_shape))
         sizes = stage_sizes(h, w, len(channels))
         layers: list[nn.Module] = []
@@ -136,6 +148,7 @@ class ConvDecoder(Decoder):
         super().__init__(latent_dim, out_dim)
         shape = image_shape_3d(image_shape, data_dim, "decoder")
         channels = check_channels(channels)
+        check_activation(activation)
         if out_dim % data_dim:
             raise ValueError(f"out_dim={out_dim} is not a multiple of data_dim={data_dim}")
         self.image_shape, self.param_dim = shape, out_dim // data_dim

@@ -20,7 +20,8 @@ user's own (``--prior-kwargs '{"df": 3.0}'``)::
     latent_dim   int         dimension of z
     data_dim     int         dimension D of one (flattened) observation x
     hidden       list[int]   hidden widths of the encoder (the decoder mirrors them)
-    activation   str         activation name ("relu", "softplus", "tanh", "elu")
+    activation   str         activation name ("relu", "softplus", "tanh", "elu", or "gated",
+                             not elementwise: build hidden layers with nets.hidden_layer)
     pixels       str         how the data are seen: "dynamic", "static", "grey", "dequantized",
                              "counts"
     image_shape  tuple|None  one example's (C, H, W) for image data, else None
