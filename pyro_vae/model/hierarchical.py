@@ -14,9 +14,10 @@ estimator (IS, AIS, BDMC, the gaps) and objective (ELBO, IWAE, DReG) works on th
 This differs from :class:`~pyro_vae.model.priors.TwoLayerPrior` (Burda et al.'s order), where
 the decoder sees z1 only and the guide infers z2 from z1 at a second site.
 
-The priors over this z are :class:`~pyro_vae.model.priors.HierarchicalPrior` (p(z2) = N(0, I))
-and :class:`~pyro_vae.model.priors.HierarchicalVampPrior` (p(z2) the VampPrior of the guide's
-top layer); the guide is :class:`TopDownGuide` (``--guide top-down``).
+The priors over this z are :class:`HierarchicalPrior` (p(z2) = N(0, I), ``--prior
+hierarchical``) and :class:`HierarchicalVampPrior` (p(z2) the VampPrior of the guide's top
+layer, ``--prior hierarchical-vamp``); the guide is :class:`TopDownGuide` (``--guide
+top-down``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ import torch
 import torch.nn.functional as F
 from pyro.distributions import TorchDistribution, constraints
 
+from ..errors import ConfigError
 from .conv import encoder_body
 from .nets import MLP
-from .parts import Guide
+from .parts import Guide, Prior
+from .vamp import VampPrior, _MixtureOfPosteriors
 
 _UNIT_SCALE_BIAS = math.log(math.expm1(1 - 1e-3))
 """A raw scale s with softplus(s) + 1e-3 = 1."""
@@ -189,3 +192,98 @@ class TopDownGuide(Guide):
 
     def forward(self, x: torch.Tensor) -> dist.Distribution:
         return self.family(self.local_parameters(x))
+
+
+class HierarchicalPrior(Prior):
+    """Two stochastic layers that both feed the decoder (Tomczak & Welling 2018's hierarchical
+    VAE; :mod:`~pyro_vae.model.hierarchical`): z = (z1, z2), z2 the last ``top_dim``
+    coordinates (default ``latent_dim // 2``), with
+
+        p(z) = p(z2) p(z1 | z2),  p(z2) = N(0, I),  p(z1 | z2) = N(mu(z2), diag sigma(z2)^2),
+
+    a closed-form density at the one site ``"z"`` (:class:`TopDown`), so it takes any guide
+    over ``latent_dim`` coordinates; with ``--guide top-down`` the guide infers z2 first, then
+    z1 given x and z2. ``top_hidden``: hidden widths of the network for p(z1 | z2).
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        top_dim: int | None = None,
+        top_hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+    ) -> None:
+        super().__init__(latent_dim)
+        self.lower_dim, self.top_dim = split_dims(latent_dim, top_dim)
+        self.register_buffer("top_loc", torch.zeros(self.top_dim), persistent=False)
+        self.conditional = MLP(self.top_dim, list(top_hidden), 2 * self.lower_dim, activation)
+        unit_scale_start(self.conditional, self.lower_dim)
+
+    def top(self) -> dist.Distribution:
+        """p(z2) = N(0, I)."""
+        return dist.Normal(self.top_loc, 1.0).to_event(1)
+
+    def given_top(self, z2: torch.Tensor) -> dist.Distribution:
+        """p(z1 | z2)."""
+        return gaussian(self.conditional(z2))
+
+    def forward(self) -> dist.Distribution:
+        return TopDown(self.top(), self.given_top, self.lower_dim)
+
+
+def top_posterior_problem(prior_name: str, top_dim: int, guide: object) -> str | None:
+    """The one message for a hierarchical VampPrior given a guide without a top-layer
+    posterior q(z2 | x) of ``top_dim`` dimensions (``top_posterior``), else ``None``."""
+    if not callable(getattr(guide, "top_posterior", None)):
+        return (
+            f"the prior {prior_name} mixes the guide's top-layer posterior q(z2|u) at its "
+            f"pseudo-inputs; the guide {type(guide).__qualname__} has none (no top_posterior): "
+            "use --guide top-down"
+        )
+    if getattr(guide, "top_dim", None) != top_dim:
+        return (
+            f"the prior {prior_name}'s top layer has {top_dim} dimensions, the guide's "
+            f"{getattr(guide, 'top_dim', None)}: give both the same top_dim"
+        )
+    return None
+
+
+class HierarchicalVampPrior(HierarchicalPrior):
+    """:class:`HierarchicalPrior` with the VampPrior on the top layer, as Tomczak & Welling's
+    hierarchical VampPrior VAE: with K learned pseudo-inputs u_k,
+
+        p(z2) = (1/K) sum_k q(z2 | u_k),   p(z1 | z2) = N(mu(z2), diag sigma(z2)^2),
+
+    q(z2 | u) the guide's top-layer posterior: it needs ``--guide top-down`` (a guide with
+    ``top_posterior`` and the same ``top_dim``). log p(z2) is the VampPrior's two matrix
+    products (the top posterior is a diagonal Gaussian).
+    """
+
+    uses_guide = True
+
+    def __init__(
+        self,
+        latent_dim: int,
+        data_dim: int,
+        pseudo_inputs: int = 100,
+        top_dim: int | None = None,
+        top_hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+    ) -> None:
+        super().__init__(latent_dim, top_dim, top_hidden, activation)
+        self.vamp = VampPrior(self.top_dim, data_dim, pseudo_inputs)
+
+    def attach_guide(self, guide) -> None:
+        """Mix ``guide.top_posterior`` at the pseudo-inputs; any other guide is refused."""
+        problem = top_posterior_problem(type(self).__name__, self.top_dim, guide)
+        if problem:
+            raise ConfigError(problem)
+        self.vamp._attach(guide)
+
+    def top(self) -> dist.Distribution:
+        """p(z2) = (1/K) sum_k q(z2 | u_k)."""
+        components = self.vamp._guide.top_posterior(self.vamp.pseudo_inputs)
+        weights = torch.zeros(components.batch_shape, device=self.vamp.pseudo_logits.device)
+        mixture = _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
+        mixture.matmul_density = self.vamp.matmul_density
+        return mixture

@@ -19,14 +19,10 @@ from pyro_vae import ConfigError, ModelConfig, RunConfig, Trainer, build_vae, re
 from pyro_vae.config.names import BUILTIN_PARTS
 from pyro_vae.model.guides import GUIDES as GUIDE_CLASSES
 from pyro_vae.model.guides import DiagonalGaussianGuide, FlowGuide
+from pyro_vae.model.hierarchical import top_posterior_problem
 from pyro_vae.model.parts import Guide
-from pyro_vae.model.priors import (
-    TwoLayerVampPrior,
-    VampPrior,
-    top_posterior_problem,
-    vamp_flow_problem,
-    vamp_top_down_problem,
-)
+from pyro_vae.model.priors import TwoLayerVampPrior
+from pyro_vae.model.vamp import VampPrior, vamp_flow_problem, vamp_top_down_problem
 
 PAIRS = [(p, g) for p in BUILTIN_PARTS["prior"] for g in BUILTIN_PARTS["guide"]]
 REFUSED = {("vamp", "flow"), ("vamp", "top-down")} | {

@@ -17,8 +17,7 @@ from pyro.infer import Trace_ELBO
 from pyro_vae import ConfigError, ModelConfig, RunConfig, Trainer, build_vae, resolve
 from pyro_vae.infer.ais import log_marginal_ais
 from pyro_vae.infer.marginal import log_marginal
-from pyro_vae.model.hierarchical import TopDown, TopDownGuide, split_dims
-from pyro_vae.model.priors import HierarchicalVampPrior
+from pyro_vae.model.hierarchical import HierarchicalVampPrior, TopDown, TopDownGuide, split_dims
 
 D = 4
 X = torch.tensor(
