@@ -72,7 +72,8 @@ def test_part_options_are_checked_against_the_constructor(user_path):
         ("user parts:X", "an import path has the form"),
         (
             "cauchy",
-            "prior .cauchy. is not one of: learned, mog, normal, two-layer, two-layer-vamp, vamp",
+            "prior .cauchy. is not one of: hierarchical, hierarchical-vamp, learned, mog, normal, "
+            "two-layer, two-layer-vamp, vamp",
         ),
     ],
 )
