@@ -17,6 +17,7 @@ def _config(*argv: str):
 def test_the_quality_preset_sets_its_options():
     cfg = _config("--preset", "quality")
     assert cfg.model.prior == "vamp" and cfg.data.pixels == "grey"
+    assert cfg.model.activation == "gated"
     assert (cfg.train.elbo, cfg.train.particles) == ("iwae", 5)
     assert (cfg.train.lr, cfg.train.lr_schedule) == (3e-3, "cosine")
     assert cfg.model.latent_dim == 20  # what the preset leaves alone keeps its default
@@ -56,3 +57,25 @@ def test_a_script_reusing_the_parent_parser_gets_the_preset_too():
     args, unknown = parse_with_preset(parser, ["--preset", "quality", "--particles", "2"])
     cfg = config_from_args(args)
     assert not unknown and cfg.model.prior == "vamp" and cfg.train.particles == 2
+
+
+def test_the_recipes_gated_row_is_the_quality_preset():
+    """``experiments/recipes.py`` measures the preset as its row "quality, gated": the row's
+    settings are the preset's, so the README's number for the preset is the preset's."""
+    import sys
+
+    from helpers import REPO
+
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        import recipes
+    finally:
+        sys.path.remove(str(REPO / "experiments"))
+    from pyro_vae.config import preset_sections
+
+    (row,) = [r for r in recipes.ROWS if r.name == "quality, gated"]
+    preset = preset_sections("quality")
+    assert (row.model, row.data, row.train) == (preset["model"], preset["data"], preset["train"])
+    (parent,) = [r for r in recipes.ROWS if r.name == row.parent]
+    differs = {k for k in preset["model"] if parent.model.get(k) != preset["model"][k]}
+    assert differs == {"activation"} and parent.train == row.train and parent.data == row.data
