@@ -108,8 +108,8 @@ def vamp_top_down_problem(prior_name: str, guide: object) -> str | None:
     return (
         f"the prior {prior_name} scores every z of a batch under the guide's posterior at each "
         f"of its K pseudo-inputs; the guide {type(guide).__qualname__} needs a network pass for "
-        "each of those B x K points (23x the default step's memory on digits): use --prior "
-        "hierarchical-vamp with --guide top-down (the VampPrior on the top layer only)"
+        "each of those B x K points (23x the tensor elements of the default step on digits): use "
+        "--prior hierarchical-vamp with --guide top-down (the VampPrior on the top layer only)"
     )
 
 
