@@ -135,7 +135,10 @@ def test_torchrun_trains_and_evaluates_a_data_file_like_one_process(tmp_path, na
     _change(data)
     err = _torchrun(*evaluate, "--quiet", status=1).stderr
     said = [line for line in err.splitlines() if line.startswith("pyro-vae: error:")]
-    assert len(said) == 2 and f"the data file {data} changed since the run was trained" in said[0]
+    # each process refuses it; torchrun stops the other once the first exits, sometimes before
+    # that one has printed its line (seen once in .ci/run), so one or two lines, all the refusal
+    assert 1 <= len(said) <= 2, err
+    assert all(f"the data file {data} changed since the run was trained" in s for s in said)
     assert (two / "evaluation.json").read_bytes() == before
 
 
