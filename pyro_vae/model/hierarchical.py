@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from .conv import encoder_body
 from .nets import MLP
 from .parts import Guide, Prior
-from .vamp import VampPrior, _MixtureOfPosteriors
+from .vamp import VampPrior, mixture_of_posteriors
 
 _UNIT_SCALE_BIAS = math.log(math.expm1(1 - 1e-3))
 """A raw scale s with softplus(s) + 1e-3 = 1."""
@@ -282,8 +282,6 @@ class HierarchicalVampPrior(HierarchicalPrior):
 
     def top(self) -> dist.Distribution:
         """p(z2) = (1/K) sum_k q(z2 | u_k)."""
-        components = self.vamp._guide.top_posterior(self.vamp.pseudo_inputs)
-        weights = torch.zeros(components.batch_shape, device=self.vamp.pseudo_logits.device)
-        mixture = _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
-        mixture.matmul_density = self.vamp.matmul_density
-        return mixture
+        vamp = self.vamp
+        components = vamp._guide.top_posterior(vamp.pseudo_inputs)
+        return mixture_of_posteriors(components, vamp.pseudo_logits.device, vamp.matmul_density)

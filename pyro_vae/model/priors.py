@@ -19,12 +19,18 @@ from torch import nn
 
 from ..config.capabilities import guide_density_problem, prior_density_use
 from ..errors import ConfigError
-from .hierarchical import HierarchicalPrior, HierarchicalVampPrior, TopDown
+from .hierarchical import (
+    HierarchicalPrior,
+    HierarchicalVampPrior,
+    TopDown,
+    gaussian,
+    unit_scale_start,
+)
 from .nets import MLP
 from .parts import Prior
 from .vamp import (  # the checks re-exported: priors.py names every built-in prior's module
     VampPrior,
-    _MixtureOfPosteriors,
+    mixture_of_posteriors,
     vamp_flow_problem,  # noqa: F401
     vamp_top_down_problem,  # noqa: F401
 )
@@ -97,14 +103,8 @@ class TwoLayerPrior(Prior):
         self.register_buffer("top_loc", torch.zeros(top_dim), persistent=False)
         self.conditional = MLP(top_dim, list(top_hidden), 2 * latent_dim, activation)
         self.top_encoder = MLP(latent_dim, list(top_hidden), 2 * top_dim, activation)
-        for net, k in ((self.conditional, latent_dim), (self.top_encoder, top_dim)):
-            with torch.no_grad():  # start with unit scales: sigma = softplus(bias) + 1e-3 = 1
-                net[-1].bias[k:].fill_(math.log(math.expm1(1 - 1e-3)))
-
-    @staticmethod
-    def _gaussian(out: torch.Tensor) -> dist.Distribution:
-        loc, raw = out.chunk(2, dim=-1)
-        return dist.Normal(loc, F.softplus(raw) + 1e-3).to_event(1)
+        unit_scale_start(self.conditional, latent_dim)
+        unit_scale_start(self.top_encoder, top_dim)
 
     def top(self) -> dist.Distribution:
         """p(z2) = N(0, I)."""
@@ -112,7 +112,7 @@ class TwoLayerPrior(Prior):
 
     def given_top(self, z2: torch.Tensor) -> dist.Distribution:
         """p(z | z2)."""
-        return self._gaussian(self.conditional(z2))
+        return gaussian(self.conditional(z2))
 
     def forward(self) -> dist.Distribution:
         raise NotImplementedError(
@@ -125,7 +125,7 @@ class TwoLayerPrior(Prior):
         return pyro.sample(name, self.given_top(z2))
 
     def guide_site(self, name: str, z: torch.Tensor, x: torch.Tensor) -> None:
-        pyro.sample(f"{name}2", self._gaussian(self.top_encoder(z)))
+        pyro.sample(f"{name}2", gaussian(self.top_encoder(z)))
 
     def draw(self, num_samples: int) -> torch.Tensor:
         return self.given_top(self.top().sample((num_samples,))).sample()
@@ -168,9 +168,7 @@ class TwoLayerVampPrior(TwoLayerPrior):
     def top(self) -> dist.Distribution:
         """p(z2) = (1/K) sum_k q(z2 | m_k), m_k the guide's code at pseudo-input u_k."""
         codes = _representative_code(self.vamp._guide(self.vamp.pseudo_inputs))
-        components = self._gaussian(self.top_encoder(codes))
-        weights = torch.zeros(components.batch_shape, device=codes.device)
-        return _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
+        return mixture_of_posteriors(gaussian(self.top_encoder(codes)), codes.device)
 
 
 def _representative_code(q: dist.Distribution) -> torch.Tensor:

@@ -84,6 +84,18 @@ class _MixtureOfPosteriors(dist.MixtureSameFamily):
         return log_px.expand(torch.broadcast_shapes(log_px.shape, self.batch_shape))
 
 
+def mixture_of_posteriors(
+    components: dist.Distribution, device: torch.device, matmul_density: bool = True
+) -> _MixtureOfPosteriors:
+    """(1/K) sum_k components_k: the equal-weight mixture of K posteriors (``batch_shape ==
+    (K,)``, on ``device``), with the matrix-product log-density where they allow it
+    (``matmul_density``)."""
+    weights = torch.zeros(components.batch_shape, device=device)
+    mixture = _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
+    mixture.matmul_density = matmul_density
+    return mixture
+
+
 def vamp_flow_problem(prior_name: str, guide: object) -> str | None:
     """The one message for a VampPrior given a flow guide, one whose density away from its own
     draws needs a transform's inverse (``Guide.density_by_inverse``), else ``None``. It names
@@ -193,7 +205,4 @@ class VampPrior(Prior):
         if self._guide is None:
             raise RuntimeError("VampPrior needs attach_guide(guide) before use")
         components = self._guide(self.pseudo_inputs)
-        weights = torch.zeros(components.batch_shape, device=self.pseudo_logits.device)
-        mixture = _MixtureOfPosteriors(dist.Categorical(logits=weights), components)
-        mixture.matmul_density = self.matmul_density
-        return mixture
+        return mixture_of_posteriors(components, self.pseudo_logits.device, self.matmul_density)

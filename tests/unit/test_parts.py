@@ -254,7 +254,7 @@ def test_vamp_prior_is_the_average_of_the_guide_at_pseudo_inputs(guide_name):
 
 
 def _vamp_mixture(loc: torch.Tensor, scale: torch.Tensor, matmul: bool):
-    from pyro_vae.model.priors import _MixtureOfPosteriors
+    from pyro_vae.model.vamp import _MixtureOfPosteriors
 
     mixture = _MixtureOfPosteriors(
         dist.Categorical(logits=torch.zeros(loc.shape[:-1], dtype=loc.dtype)),
@@ -306,7 +306,7 @@ def test_vamp_matrix_product_density_survives_pyro_plates():
 def test_vamp_prior_takes_the_matrix_product_path_in_an_iwae_trace():
     """Inside the VAE's model under vectorized IWAE particles, the VampPrior's site uses the
     fast path with the diagonal guide and the generic one with the full-covariance guide."""
-    from pyro_vae.model.priors import _MixtureOfPosteriors
+    from pyro_vae.model.vamp import _MixtureOfPosteriors
 
     for guide, expected in (("diagonal", True), ("full", False)):
         cfg = ModelConfig(latent_dim=K, hidden=[16], prior="vamp", guide=guide)
