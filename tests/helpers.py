@@ -178,3 +178,29 @@ def run_shape(run: Path) -> dict:
         "metrics": [sorted(m) for m in metrics],
         "config": {k: sorted(v) if isinstance(v, dict) else v for k, v in config.items()},
     }
+
+
+def eager_and_traced_elbo(vae, x: torch.Tensor, num_data: int = 400):
+    """The eager ``Trace_ELBO``'s loss and gradients and those of ``--elbo compiled``'s graph
+    (``make_fx``'s, run as traced, not handed to Inductor: the first call records it, the second
+    runs it), each with the noise of seed 3: ``(eager, traced, compiled_elbo, graphs)``, where
+    eager and traced are ``(loss, [grad per parameter])``."""
+    from pyro.infer import Trace_ELBO
+
+    from pyro_vae.infer.compiled import CompiledTraceELBO
+
+    def loss_and_grads(loss_fn):
+        for p in vae.parameters():
+            p.grad = None
+        torch.manual_seed(3)
+        loss = loss_fn(vae.model, vae.guide, x, num_data=num_data)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in vae.parameters()]
+
+    graphs: list = []
+    compiled = CompiledTraceELBO(max_plate_nesting=1, compiler=lambda g: graphs.append(g) or g)
+    with pyro.validation_enabled(False):
+        eager = loss_and_grads(Trace_ELBO(max_plate_nesting=1).differentiable_loss)
+        for _ in range(2):
+            traced = loss_and_grads(compiled.differentiable_loss)
+    return eager, traced, compiled, graphs

@@ -10,6 +10,7 @@ import math
 import pyro
 import pytest
 import torch
+from helpers import eager_and_traced_elbo
 
 from pyro_vae import ConvDecoder, ConvEncoder, ModelConfig, RunConfig, Trainer, build_vae
 from pyro_vae.app.vae_build import data_image_shape, resolve
@@ -160,30 +161,12 @@ def test_the_compiled_elbos_traced_graph_equals_the_eager_elbo_on_conv_parts():
     handed to Inductor, which takes seconds) gives the eager ``Trace_ELBO``'s loss and
     gradients with the same noise (Inductor itself was checked by hand: loss equal to 1e-6
     relative, gradients to 9e-4 absolute)."""
-    from pyro.infer import Trace_ELBO
-
-    from pyro_vae.infer.compiled import CompiledTraceELBO
-
     cfg = ModelConfig(hidden=[32], latent_dim=4, decoder="conv", guide_kwargs={"encoder": "conv"})
     torch.manual_seed(0)
     vae = build_vae(cfg, 64, image_shape=(1, 8, 8))
     vae.register_parameters = False
     x = torch.bernoulli(torch.rand(40, 64, generator=torch.Generator().manual_seed(1)))
-
-    def loss_and_grads(loss_fn):
-        for p in vae.parameters():
-            p.grad = None
-        torch.manual_seed(3)
-        loss = loss_fn(vae.model, vae.guide, x, num_data=400)
-        loss.backward()
-        return loss.detach(), [p.grad.clone() for p in vae.parameters()]
-
-    graphs = []
-    compiled = CompiledTraceELBO(max_plate_nesting=1, compiler=lambda g: graphs.append(g) or g)
-    with pyro.validation_enabled(False):
-        eager = loss_and_grads(Trace_ELBO(max_plate_nesting=1).differentiable_loss)
-        for _ in range(2):  # the first call records the graph, the second runs it
-            traced = loss_and_grads(compiled.differentiable_loss)
+    eager, traced, compiled, graphs = eager_and_traced_elbo(vae, x)
     assert len(graphs) == 1 and compiled.failed is None
     torch.testing.assert_close(traced[0], eager[0], rtol=1e-5, atol=1e-3)
     for g_traced, g_eager in zip(traced[1], eager[1], strict=True):

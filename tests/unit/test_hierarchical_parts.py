@@ -12,6 +12,7 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from helpers import eager_and_traced_elbo
 from pyro.infer import Trace_ELBO
 
 from pyro_vae import ConfigError, ModelConfig, RunConfig, Trainer, build_vae, resolve
@@ -137,29 +138,15 @@ def test_every_objective_trains_the_hierarchical_model(digits, prior, elbo):
 
 def test_the_compiled_elbos_traced_graph_equals_the_eager_elbo():
     """``--elbo compiled``: the graph ``make_fx`` records through the two layers (run as
-    traced, not handed to Inductor) gives the eager loss and gradients with the same noise."""
-    from pyro_vae.infer.compiled import CompiledTraceELBO
-
+    traced, not handed to Inductor; recorded, then run) gives the eager loss and gradients with
+    the same noise."""
     torch.manual_seed(0)
     cfg = ModelConfig(hidden=[32], latent_dim=6, prior="hierarchical-vamp", guide="top-down")
     cfg.prior_kwargs = {"pseudo_inputs": 5}
     vae = build_vae(cfg, 64)
     vae.register_parameters = False
     x = torch.bernoulli(torch.rand(40, 64, generator=torch.Generator().manual_seed(1)))
-
-    def loss_and_grads(loss_fn):
-        for p in vae.parameters():
-            p.grad = None
-        torch.manual_seed(3)
-        loss = loss_fn(vae.model, vae.guide, x, num_data=400)
-        loss.backward()
-        return loss.detach(), [p.grad.clone() for p in vae.parameters()]
-
-    graphs = []
-    compiled = CompiledTraceELBO(max_plate_nesting=1, compiler=lambda g: graphs.append(g) or g)
-    with pyro.validation_enabled(False):
-        eager = loss_and_grads(Trace_ELBO(max_plate_nesting=1).differentiable_loss)
-        traced = loss_and_grads(compiled.differentiable_loss)
+    eager, traced, compiled, graphs = eager_and_traced_elbo(vae, x)
     assert len(graphs) == 1 and compiled.failed is None
     torch.testing.assert_close(traced[0], eager[0], rtol=1e-5, atol=1e-3)
     for g_traced, g_eager in zip(traced[1], eager[1], strict=True):
