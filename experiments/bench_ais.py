@@ -7,14 +7,16 @@ a warm-up) that tunes a per-image step size towards acceptance 0.65 along the sc
 annealing run with those step sizes frozen: C chains per image started from the guide, T
 intermediate distributions on the sigmoid schedule, one HMC transition of L leapfrog steps per
 step. The hand-written loop knows the model:
-it runs the encoder once, then only the decoder with closed-form Gaussian log-densities. The
-library's loop knows only the Pyro model and guide (traces, plates, conditioning). A gradient
-evaluation is one (chain, image) pair's log-density and gradient at one leapfrog position.
+it runs the encoder once, then only the decoder with closed-form log-densities (the prior's
+too: N(0, I), or the default mixture of 10 Gaussians written in plain torch). The library's loop
+knows only the Pyro model and guide (traces, plates, conditioning). A gradient evaluation is one
+(chain, image) pair's log-density and gradient at one leapfrog position.
 
     python experiments/bench_ais.py [--images 100] [--chains 8] [--steps 20] [--repeats 3]
+                                    [--prior both|normal|mog]
 
-Prints images/s, gradient evaluations/s and the ratio (target >= 0.8), and the estimated
-time for the whole 10,000-image test set at the given settings.
+Prints, for each prior, seconds, gradient evaluations/s and the ratio (target >= 0.8), and the
+estimated time for the whole 10,000-image test set at the given settings.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from bench_training import mixture_log_prior
 
 from pyro_vae import ModelConfig, build_vae
 from pyro_vae.infer.ais import log_marginal_ais
@@ -38,10 +41,16 @@ from pyro_vae.infer.hmc import (
     pilot_transitions,
     sigmoid_schedule,
 )
+from pyro_vae.model.priors import MixtureOfGaussiansPrior
+
+
+def standard_normal_log_prior(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), by hand."""
+    return (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
 def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: int, eps0: float):
-    """Plain-PyTorch AIS from the guide for the library's default VAE: encoder once, decoder
+    """Plain-PyTorch AIS from the guide for the library's MLP VAE: encoder once, decoder
     and closed-form log-densities at every leapfrog position; a pilot run tunes the per-image
     step sizes, which the annealing run then uses frozen (as the library does)."""
     with torch.no_grad():
@@ -49,12 +58,19 @@ def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: in
         loc, scale = q.base_dist.loc, q.base_dist.scale
     b, d = loc.shape
     decoder = vae.decoder
+    if isinstance(vae.prior, MixtureOfGaussiansPrior):  # by hand, over the prior's parameters
+
+        def log_prior_of(z):
+            return mixture_log_prior(vae.prior, z)
+
+    else:
+        log_prior_of = standard_normal_log_prior
 
     def densities(z):
         log_q = (-0.5 * ((z - loc) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(
             -1
         )
-        log_prior = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prior = log_prior_of(z)
         logits = decoder(z)
         log_lik = -F.binary_cross_entropy_with_logits(
             logits, x.expand_as(logits), reduction="none"
@@ -119,6 +135,9 @@ def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: in
     return torch.logsumexp(log_w, 0) - math.log(chains)
 
 
+PRIORS = {"normal": "N(0, I) prior", "mog": "mixture of 10 Gaussians (the default)"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=100)
@@ -127,45 +146,51 @@ def main() -> None:
     parser.add_argument("--leapfrog", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--prior", choices=["both", *PRIORS], default="both")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    vae = build_vae(ModelConfig(), 784).eval()  # the default model, 784-400-20
-    x = torch.bernoulli(torch.full((args.images, 784), 0.3))
+    pixels = torch.full((args.images, 784), 0.3)
+    x = torch.bernoulli(pixels, generator=torch.Generator().manual_seed(0))
     transitions = args.steps - 1 + pilot_transitions(args.steps)  # the pilot's too
     evals = (2 + transitions * args.leapfrog) * args.chains * args.images
-    times: dict[str, list[float]] = {"plain PyTorch": [], "pyro-vae": []}
-    for _ in range(args.repeats):  # alternated, so that both see the same machine
-        start = time.perf_counter()
-        hand_written_ais(vae, x, args.steps, args.chains, args.leapfrog, 0.1)
-        times["plain PyTorch"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        log_marginal_ais(
-            vae.model,
-            vae.guide,
-            x,
-            num_steps=args.steps,
-            num_chains=args.chains,
-            num_leapfrog=args.leapfrog,
-            batch_size=args.images,
-        )
-        times["pyro-vae"].append(time.perf_counter() - start)
     print(
         f"AIS, {args.images} images x {args.chains} chains, T={args.steps}, L={args.leapfrog}: "
         f"{evals:,} gradient evaluations per run; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; median of {args.repeats}"
     )
-    print("| loop | seconds | gradient evaluations / s | ratio |\n|---|---|---|---|")
-    reference = statistics.median(times["plain PyTorch"])
-    for name, values in times.items():
-        med = statistics.median(values)
-        print(f"| {name} | {med:.2f} | {evals / med:,.0f} | {reference / med:.3f} |")
-    per_image = statistics.median(times["pyro-vae"]) / args.images
-    print(
-        f"whole 10,000-image test set at these settings: about {per_image * 10000 / 60:.0f} "
-        "minutes (pyro-vae loop)"
-    )
+    print("| prior | loop | seconds | gradient evaluations / s | ratio |\n|---|---|---|---|---|")
+    for prior in PRIORS if args.prior == "both" else [args.prior]:
+        torch.manual_seed(0)
+        vae = build_vae(ModelConfig(prior=prior), 784).eval()  # 784-400-20
+        times: dict[str, list[float]] = {"plain PyTorch": [], "pyro-vae": []}
+        for _ in range(args.repeats):  # alternated, so that both see the same machine
+            start = time.perf_counter()
+            hand_written_ais(vae, x, args.steps, args.chains, args.leapfrog, 0.1)
+            times["plain PyTorch"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            log_marginal_ais(
+                vae.model,
+                vae.guide,
+                x,
+                num_steps=args.steps,
+                num_chains=args.chains,
+                num_leapfrog=args.leapfrog,
+                batch_size=args.images,
+            )
+            times["pyro-vae"].append(time.perf_counter() - start)
+        reference = statistics.median(times["plain PyTorch"])
+        for name, values in times.items():
+            med = statistics.median(values)
+            print(
+                f"| {PRIORS[prior]} | {name} | {med:.2f} | {evals / med:,.0f} "
+                f"| {reference / med:.3f} |"
+            )
+        per_image = statistics.median(times["pyro-vae"]) / args.images
+        print(
+            f"whole 10,000-image test set, {PRIORS[prior]}: about "
+            f"{per_image * 10000 / 60:.0f} minutes (pyro-vae loop)"
+        )
 
 
 if __name__ == "__main__":
