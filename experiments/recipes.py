@@ -273,6 +273,15 @@ ROWS: list[Row] = [
         train={**QUALITY_10, "elbo": "iwae-dreg", "particles": 20},
         epochs=(50,),
     ),
+    Row(
+        BEST_50 + ", DReG, IWAE-20, gated",
+        BEST_50 + ", DReG, IWAE-20",
+        "gated hidden layers (h = a * sigmoid(b)) instead of ReLU",
+        model={**VAMP_500, "activation": "gated"},
+        data=DYNAMIC,
+        train={**QUALITY_10, "elbo": "iwae-dreg", "particles": 20},
+        epochs=(50,),
+    ),
     # single levers
     Row(
         "cosine, N(0, I)",
