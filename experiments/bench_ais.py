@@ -49,16 +49,15 @@ def standard_normal_log_prior(z: torch.Tensor) -> torch.Tensor:
     return (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
-def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: int, eps0: float):
-    """Plain-PyTorch AIS from the guide for the library's MLP VAE: encoder once, decoder
-    and closed-form log-densities at every leapfrog position; a pilot run tunes the per-image
-    step sizes, which the annealing run then uses frozen (as the library does)."""
+def hand_written_densities(vae, x: torch.Tensor):
+    """z ``[C, B, D]`` -> (log q(z|x), log p(x, z)), each ``[C, B]``, in plain PyTorch over the
+    library's MLP VAE: the encoder run once, then only the decoder and closed-form
+    log-densities (the prior's by hand: N(0, I) or the mixture of Gaussians)."""
     with torch.no_grad():
         q = vae.encoder(x)  # Independent(Normal(loc, scale), 1)
         loc, scale = q.base_dist.loc, q.base_dist.scale
-    b, d = loc.shape
     decoder = vae.decoder
-    if isinstance(vae.prior, MixtureOfGaussiansPrior):  # by hand, over the prior's parameters
+    if isinstance(vae.prior, MixtureOfGaussiansPrior):
 
         def log_prior_of(z):
             return mixture_log_prior(vae.prior, z)
@@ -70,12 +69,21 @@ def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: in
         log_q = (-0.5 * ((z - loc) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(
             -1
         )
-        log_prior = log_prior_of(z)
         logits = decoder(z)
         log_lik = -F.binary_cross_entropy_with_logits(
             logits, x.expand_as(logits), reduction="none"
         ).sum(-1)
-        return log_q, log_prior + log_lik
+        return log_q, log_prior_of(z) + log_lik
+
+    return densities, loc, scale
+
+
+def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: int, eps0: float):
+    """Plain-PyTorch AIS from the guide for the library's MLP VAE
+    (:func:`hand_written_densities` at every leapfrog position); a pilot run tunes the per-image
+    step sizes, which the annealing run then uses frozen (as the library does)."""
+    densities, loc, scale = hand_written_densities(vae, x)
+    b, d = loc.shape
 
     def evaluate(z):
         z = z.detach().requires_grad_(True)
