@@ -147,17 +147,26 @@ def hand_written_ais(vae, x: torch.Tensor, steps: int, chains: int, leapfrog: in
     return torch.logsumexp(log_w, 0) - math.log(chains)
 
 
+def library_densities(vae, x: torch.Tensor, chains: int):
+    """The library's AIS target from the guide for ``x`` (traced Pyro model and guide, the
+    guide traced once as ``log_marginal_ais`` does): the function z ``[C, B, D]`` ->
+    (log q(z|x), log p(x, z)), and C draws per point from the guide to evaluate it at. Call
+    with Pyro's validation off, as AIS runs."""
+    target = AnnealedTarget(vae.model, vae.guide, chains, "guide", (), {}, "data", 1)
+    z0 = torch.cat([target.flatten(target.initial(x[i : i + 1])) for i in range(len(x))], 1)
+    target.prepare(x, z0)
+    return (lambda z: target.log_densities(z, x)), z0
+
+
 def evaluation_ms(vae, x: torch.Tensor, chains: int, repeats: int) -> dict[str, float]:
     """Milliseconds of one gradient evaluation of all C x B pairs (both log-densities and their
     gradients, as the leapfrog steps take them), the library's traced target against
     :func:`hand_written_densities` at the same points; alternated, medians of ``repeats``
     blocks of 20."""
-    target = AnnealedTarget(vae.model, vae.guide, chains, "guide", (), {}, "data", 1)
     with pyro.validation_enabled(False):
-        z0 = torch.cat([target.flatten(target.initial(x[i : i + 1])) for i in range(len(x))], 1)
-        target.prepare(x, z0)
+        library, z0 = library_densities(vae, x, chains)
         hand, _, _ = hand_written_densities(vae, x)
-        loops = {"plain PyTorch": hand, "pyro-vae": lambda z: target.log_densities(z, x)}
+        loops = {"plain PyTorch": hand, "pyro-vae": library}
         times: dict[str, list[float]] = {name: [] for name in loops}
         for _ in range(repeats):
             for name, density in loops.items():

@@ -6,6 +6,7 @@ path through the top-level ``conftest.py``). Fixtures live in ``conftest.py``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import sys
@@ -22,6 +23,19 @@ from pyro_vae.app.runs import RunDirectory
 from pyro_vae.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def experiment_module(name: str):
+    """An ``experiments/`` script imported as a module, as it runs (its folder on the path, so
+    that it finds the scripts it imports from)."""
+    folder = str(REPO / "experiments")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)
+
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -8,26 +8,12 @@ own densities and losses, for every prior the benchmarks time.
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import pyro
 import pytest
 import torch
-from helpers import REPO
+from helpers import experiment_module
 
 from pyro_vae import ModelConfig, build_vae
-from pyro_vae.infer.annealed_target import AnnealedTarget
-
-
-def experiment(name: str):
-    """An ``experiments/`` script imported as a module (as it runs: its folder on the path)."""
-    folder = str(REPO / "experiments")
-    sys.path.insert(0, folder)
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(folder)
 
 
 @pytest.mark.parametrize("prior", ["normal", "mog"])
@@ -35,17 +21,15 @@ def test_the_hand_written_ais_densities_are_the_librarys(prior):
     """log q(z|x) and log p(x, z), and their gradients in z, of ``bench_ais``'s loop equal the
     ones the library's AIS anneals between (traced Pyro model and guide), at points off the
     guide's draws; so a prior written wrongly by hand (or left out) fails here."""
-    bench_ais = experiment("bench_ais")
+    bench_ais = experiment_module("bench_ais")
     torch.manual_seed(0)
     vae = build_vae(ModelConfig(prior=prior, hidden=[32], latent_dim=4), 16).eval()
     x = torch.bernoulli(torch.full((5, 16), 0.4))
     chains = 3
-    target = AnnealedTarget(vae.model, vae.guide, chains, "guide", (), {}, "data", 1)
     with pyro.validation_enabled(False):
-        z0 = torch.cat([target.flatten(target.initial(x[i : i + 1])) for i in range(len(x))], 1)
-        target.prepare(x, z0)
+        densities, z0 = bench_ais.library_densities(vae, x, chains)
         z = (z0 + 0.7 * torch.randn_like(z0)).requires_grad_(True)
-        library = target.log_densities(z, x)
+        library = densities(z)
     hand, _, _ = bench_ais.hand_written_densities(vae, x)
     by_hand = hand(z)
     for ours, theirs in zip(library, by_hand, strict=True):
@@ -59,7 +43,7 @@ def test_the_hand_written_ais_densities_are_the_librarys(prior):
 def test_the_hand_written_mixture_prior_is_the_librarys():
     """``bench_training.mixture_log_prior`` (the hand-written loops' default prior) equals the
     library's MixtureOfGaussiansPrior log-density, with trained-looking (unequal) weights."""
-    bench_training = experiment("bench_training")
+    bench_training = experiment_module("bench_training")
     torch.manual_seed(1)
     vae = build_vae(ModelConfig(prior="mog", latent_dim=3, hidden=[8]), 10)
     with torch.no_grad():

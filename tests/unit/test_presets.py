@@ -62,16 +62,11 @@ def test_a_script_reusing_the_parent_parser_gets_the_preset_too():
 def test_the_recipes_gated_row_is_the_quality_preset():
     """``experiments/recipes.py`` measures the preset as its row "quality, gated": the row's
     settings are the preset's, so the README's number for the preset is the preset's."""
-    import sys
+    from helpers import experiment_module
 
-    from helpers import REPO
-
-    sys.path.insert(0, str(REPO / "experiments"))
-    try:
-        import recipes
-    finally:
-        sys.path.remove(str(REPO / "experiments"))
     from pyro_vae.config import preset_sections
+
+    recipes = experiment_module("recipes")
 
     (row,) = [r for r in recipes.ROWS if r.name == "quality, gated"]
     preset = preset_sections("quality")
