@@ -26,6 +26,21 @@ from collections.abc import Callable, Iterator
 GRACE_SECONDS = 5.0
 """How long the command has, after the first signal, to stop by itself."""
 
+
+class Interrupted(KeyboardInterrupt):
+    """What Ctrl-C and SIGTERM raise while a command runs: a :class:`KeyboardInterrupt`, so
+    every handler of Ctrl-C handles it, but of its own class. CPython 3.11 marks a bare
+    KeyboardInterrupt that leaves code run by ``exec`` of a string (dataclasses, torch.fx and
+    torch.compile run the code they generate that way) as unhandled even when it is caught
+    later, and ``python -m pyro_vae`` then ends by SIGINT instead of with the exit status the
+    command chose (128 + signal); it checks the exact class, so a subclass escapes the mark."""
+
+
+def raise_interrupted(signum: int, frame: object) -> None:
+    """A signal handler: stop the command as Ctrl-C does (with :class:`Interrupted`)."""
+    raise Interrupted
+
+
 _describe: list[Callable[[], str]] = []
 """What the command would say if interrupted now (innermost last), e.g. the epoch the run's
 checkpoint holds and the command that continues it."""
@@ -74,7 +89,7 @@ def deferred_interrupts() -> Iterator[None]:
         if callable(handler):
             handler(caught[0], None)
         elif handler == signal.SIG_DFL and caught[0] == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise Interrupted
         elif handler == signal.SIG_DFL:
             signal.raise_signal(caught[0])
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from ..app.console import tolerate_encoding
 from ..app.escape import terminal_text
-from ..app.interrupts import forced_exit
+from ..app.interrupts import forced_exit, raise_interrupted
 from ..app.options import parse_with_preset
 from ..app.preflight import RUN_COMMANDS, require_run_dir, require_runs_dir, run_labels
 from ..app.threads import apply_threads
@@ -78,16 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, "subparser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     # SIGTERM (`kill`, a batch scheduler's time limit) stops a run as Ctrl-C does: the last
     # completed epoch is kept and the message says how to resume; exit status 128 + signal.
+    # Both raise .interrupts.Interrupted (why not a bare KeyboardInterrupt: its docstring); an
+    # ignored SIGINT (a job started in the background by a shell) stays ignored.
     terminated: list[int] = []
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def on_sigterm(signum: int, frame: object) -> None:
         terminated.append(signum)
-        raise KeyboardInterrupt
+        raise_interrupted(signum, frame)
 
     if in_main_thread:
         signal.signal(signal.SIGTERM, on_sigterm)
+        if previous[signal.SIGINT] is signal.default_int_handler:
+            signal.signal(signal.SIGINT, raise_interrupted)
     # a user's part that does not give way is stopped anyway: a second signal, or a grace
     # period after the first, ends the process with the same message and status (.interrupts)
     with forced_exit() as watchdog, vouching(getattr(args, "trust", [])):
@@ -102,7 +106,7 @@ def _dispatch(
     parser: argparse.ArgumentParser,
     terminated: list[int],
     in_main_thread: bool,
-    previous: object,
+    previous: dict[int, object],
 ) -> int:
     """Run the command; each error becomes its message and exit status."""
     try:
@@ -150,7 +154,8 @@ def _dispatch(
         return 1
     finally:
         if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         module = sys.modules.get("pyro_vae.infer.distributed")  # loaded only by those commands
         if module is not None:
             module.shutdown()  # after the message: a SIGTERM now just ends the process

@@ -4,6 +4,9 @@ name as text."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ import torch
 from helpers import tiny
 
 from pyro_vae import DatasetUnavailableError, load_checkpoint, load_dataset
+from pyro_vae.app.interrupts import Interrupted
 from pyro_vae.cli import main
 from pyro_vae.infer import training
 from pyro_vae.jobs import run as main_job
@@ -73,6 +77,34 @@ def test_an_interruption_after_training_says_what_is_missing(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert "interrupted after training" in err and "holds the model after epoch 2" in err
     assert f"Finish with: pyro-vae run --resume {tmp_path / 'r'}" in err
+
+
+@pytest.mark.parametrize("before", [signal.default_int_handler, signal.SIG_IGN])
+def test_ctrl_c_raises_its_own_class_an_ignored_one_stays_ignored_and_both_are_restored(
+    tmp_path, monkeypatch, before
+):
+    # a bare KeyboardInterrupt leaving exec'd code ends `python -m pyro_vae` by SIGINT whatever
+    # the command returns (CPython 3.11); a shell's background job ignores SIGINT
+    seen: list[object] = []
+
+    def evaluate(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # the handler runs here
+        except KeyboardInterrupt as exc:
+            seen.append(type(exc))
+            raise
+        seen.append("ignored")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(main_job, "evaluate", evaluate)
+    previous = signal.signal(signal.SIGINT, before)
+    try:
+        assert main(["run", *TINY, "--runs-dir", str(tmp_path), "--name", "r"]) == 130
+        assert signal.getsignal(signal.SIGINT) is before
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == (["ignored"] if before is signal.SIG_IGN else [Interrupted])
 
 
 def test_no_download_and_a_missing_data_dir_are_named_for_what_they_are(tmp_path):
