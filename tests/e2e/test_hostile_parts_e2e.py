@@ -67,7 +67,7 @@ def _stop(proc: subprocess.Popen, *signals: signal.Signals) -> tuple[int, str, f
         ("SleepsInEpoch", [signal.SIGINT]),
         ("WaitsInEpoch", [signal.SIGTERM]),
         ("SleepsInExecInEpoch", [signal.SIGTERM]),  # CPython 3.11 marks it unhandled: see
-        ("SleepsInExecInEpoch", [signal.SIGINT]),  # pyro_vae.app.interrupts.Terminated
+        ("SleepsInExecInEpoch", [signal.SIGINT]),  # pyro_vae.app.interrupts.Interrupted
         ("SwallowsInEpoch", [signal.SIGINT]),
         ("SwallowsInEpoch", [signal.SIGTERM, signal.SIGTERM]),
     ],
